@@ -1,0 +1,27 @@
+# Two entry points for a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint schemas bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+serve: $(STAMP)  ## start the server on routes/ (127.0.0.1:8000)
+	$(BIN)/engine serve --routes routes
+
+test: $(STAMP)  ## lint, type-check and run the whole test suite
+	$(BIN)/ruff check engine stages tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+schemas: $(STAMP)  ## regenerate schemas/ from the config models
+	$(BIN)/engine schema --write schemas
+
+bench: $(STAMP)  ## run the benchmarks in tests/bench (not part of `make test`)
+	$(BIN)/python -m tests.bench.run
