@@ -1,0 +1,1 @@
+"""A declarative LLM proxy engine: canonical model, codecs, routing graphs, executor, server."""

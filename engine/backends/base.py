@@ -1,0 +1,57 @@
+"""What a backend connector is: a configured upstream that turns a request into events."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator
+from typing import ClassVar
+
+import httpx
+from pydantic import Field
+
+from engine.config import StrictModel
+from engine.model import ChatRequest, Event
+
+
+class BackendConfig(StrictModel):
+    """Settings every backend kind has."""
+
+    kind: str = Field(description="the connector: openai, mock, …")
+    models: list[str] = Field(
+        default_factory=list, description="model names to list in `GET /v1/models`"
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="extra HTTP headers sent with every upstream request"
+    )
+    timeout_secs: float = Field(
+        default=600.0, gt=0, description="longest wait for the upstream to send the next bytes"
+    )
+    connect_timeout_secs: float = Field(
+        default=10.0, gt=0, description="longest wait to open a connection to the upstream"
+    )
+
+
+class Backend(ABC):
+    """A named, configured upstream. Instances are built once per graph load."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[BackendConfig]]
+
+    def __init__(self, name: str, config: BackendConfig) -> None:
+        self.name = name
+        self.config = config
+        self.timeout = httpx.Timeout(config.timeout_secs, connect=config.connect_timeout_secs)
+
+    def models(self) -> list[str]:
+        """The model names this backend advertises."""
+        return list(self.config.models)
+
+    @abstractmethod
+    def send(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> AsyncGenerator[Event, None]:
+        """Ask the upstream for `model`; yield the response's events.
+
+        Raises ProxyError (UpstreamError, UpstreamUnavailable) for failures before or
+        during the response; streams when `request.stream` is true.
+        """

@@ -1,0 +1,75 @@
+"""Connector for OpenAI and every OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenRouter)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Literal
+
+import httpx
+from pydantic import Field
+
+from engine.backends.base import Backend, BackendConfig
+from engine.backends.upstream import post_json, stream_sse
+from engine.codecs import openai_chat
+from engine.codecs.sse import dumps
+from engine.model import ChatRequest, ErrorEvent, Event
+
+
+class OpenAIConfig(BackendConfig):
+    """An OpenAI-compatible Chat Completions endpoint."""
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="as the OpenAI SDK takes it, with the `/v1` suffix",
+    )
+    api_key: str | None = Field(default=None, description="sent as `Authorization: Bearer`")
+
+
+class OpenAIBackend(Backend):
+    """Speaks Chat Completions to `base_url`."""
+
+    kind = "openai"
+    Config = OpenAIConfig
+    config: OpenAIConfig
+
+    def __init__(self, name: str, config: BackendConfig) -> None:
+        super().__init__(name, config)
+        self.url = self.config.base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"content-type": "application/json", **self.config.headers}
+        if self.config.api_key:
+            self.headers["authorization"] = f"Bearer {self.config.api_key}"
+
+    async def send(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> AsyncGenerator[Event, None]:
+        """Post the request; decode the JSON body or the SSE stream into events."""
+        body = dumps(openai_chat.encode_request(request, model)).encode()
+        call = (self.url, body, self.headers, self.timeout, openai_chat.decode_error)
+        if not request.stream:
+            for event in openai_chat.decode_response(await post_json(http, *call)):
+                yield event
+            return
+        decoder = openai_chat.StreamDecoder()
+        async for message in stream_sse(http, *call):
+            if message.data == "[DONE]":
+                break
+            try:
+                chunk = json.loads(message.data)
+            except ValueError:
+                yield ErrorEvent(
+                    status=502,
+                    code="upstream_invalid_json",
+                    message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                )
+                return
+            for event in decoder.chunk(chunk):
+                yield event
+                if isinstance(event, ErrorEvent):
+                    return
+        for event in decoder.end():
+            yield event
+
+
+__all__ = ["OpenAIBackend", "OpenAIConfig"]

@@ -1,0 +1,133 @@
+"""The `engine` command: serve, check, graph, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.compiler import load_graph
+from engine.diagnostics import format_json, format_text, has_errors
+from engine.render import as_mermaid, as_text
+
+log = logging.getLogger("engine")
+
+
+def _check(args: argparse.Namespace) -> int:
+    diagnostics = []
+    for path in args.paths or [Path("routes")]:
+        if path.is_dir() or path.suffix in (".yaml", ".yml") or not path.exists():
+            _, found = load_graph([path])
+            diagnostics.extend(found)
+    print(
+        format_json(diagnostics) if args.format == "json" else format_text(diagnostics) or "ok",
+        file=sys.stdout,
+    )
+    return 1 if has_errors(diagnostics) else 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    graph, diagnostics = load_graph([args.path])
+    if graph is None:
+        print(format_text(diagnostics), file=sys.stderr)
+        return 1
+    if args.format in ("text", "both"):
+        print(as_text(graph))
+    if args.format == "both":
+        print()
+    if args.format in ("mermaid", "both"):
+        print(as_mermaid(graph))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from engine.schema import build_schema, write_schema
+
+    if args.write:
+        print(f"wrote {write_schema(args.write)}")
+    else:
+        import json
+
+        print(json.dumps(build_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from engine.server.app import create_app
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    graph, diagnostics = load_graph([args.routes])
+    for diagnostic in diagnostics:
+        log.log(logging.ERROR if diagnostic.level == "error" else logging.WARNING, "%s", diagnostic)
+    if graph is None:
+        log.error("not starting: %s has errors", args.routes)
+        return 1
+    config = Config()
+    config.bind = [f"{args.host}:{args.port}"]
+    config.accesslog = "-" if args.access_log else None
+    config.keep_alive_timeout = 75
+    app = create_app(graph, args.routes, watch=not args.no_reload)
+    log.info(
+        "serving %d routes from %s on http://%s:%d",
+        len(graph.routes),
+        args.routes,
+        args.host,
+        args.port,
+    )
+    runner = asyncio.run
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # uvloop is optional (not on Windows)
+        pass
+    runner(serve(app, config))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    top = argparse.ArgumentParser(prog="engine", description="A declarative LLM proxy.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve every front-end, reloading routes on change")
+    serve.add_argument("--routes", type=Path, default=Path("routes"), help="routes folder")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-reload", action="store_true", help="do not watch the routes folder")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(run=_serve)
+
+    check = sub.add_parser("check", help="validate routing files or folders")
+    check.add_argument("paths", nargs="*", type=Path, help="files or folders (default: routes)")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.set_defaults(run=_check)
+
+    graph = sub.add_parser("graph", help="print the compiled graph")
+    graph.add_argument("path", nargs="?", type=Path, default=Path("routes"))
+    graph.add_argument("--format", choices=["text", "mermaid", "both"], default="both")
+    graph.set_defaults(run=_graph)
+
+    schema = sub.add_parser("schema", help="print or write the routing file JSON Schema")
+    schema.add_argument("--write", type=Path, metavar="DIR", help="write routing.schema.json here")
+    schema.set_defaults(run=_schema)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI."""
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

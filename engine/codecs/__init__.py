@@ -1,0 +1,1 @@
+"""One codec per wire protocol, used both ways (front-end and backend)."""

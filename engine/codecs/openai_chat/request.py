@@ -1,0 +1,296 @@
+"""OpenAI Chat Completions requests: client body → ChatRequest, and ChatRequest → upstream body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import BadRequest
+from engine.model import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningPart,
+    Sampling,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+
+PROTOCOL = "openai_chat"
+
+# Body keys this codec models; everything else is kept in `extra` for OpenAI-family backends.
+_MODELED = {
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "reasoning_effort",
+    "response_format",
+    "stream",
+    "stream_options",
+    "metadata",
+}
+_SAMPLING_FLOATS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"'{param}' must be {what}", param=param)
+    return value
+
+
+def decode_request(body: Any) -> ChatRequest:
+    """Translate a client's Chat Completions body, raising BadRequest naming the bad field."""
+    _expect(body, dict, "body", "a JSON object")
+    model = _expect(body.get("model"), str, "model", "a string naming the model")
+    messages = _expect(body.get("messages"), list, "messages", "an array of messages")
+    system: list[TextPart] = []
+    decoded: list[Message] = []
+    for i, raw in enumerate(messages):
+        message = _decode_message(_expect(raw, dict, f"messages[{i}]", "an object"), i)
+        if message.role == "system" and not decoded:
+            system.extend(p for p in message.content if isinstance(p, TextPart))
+        else:
+            decoded.append(message)
+    stream_options = body.get("stream_options") or {}
+    return ChatRequest(
+        model=model,
+        system=system,
+        messages=decoded,
+        tools=[_decode_tool(t, i) for i, t in enumerate(body.get("tools") or [])],
+        tool_choice=_decode_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=body.get("parallel_tool_calls"),
+        sampling=_decode_sampling(body),
+        reasoning=Reasoning(effort=body["reasoning_effort"])
+        if body.get("reasoning_effort")
+        else None,
+        response_format=body.get("response_format"),
+        stream=bool(body.get("stream")),
+        include_usage=bool(
+            isinstance(stream_options, dict) and stream_options.get("include_usage")
+        ),
+        metadata=body.get("metadata") or {},
+        extra={PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}},
+    )
+
+
+def _decode_sampling(body: dict[str, Any]) -> Sampling:
+    values: dict[str, Any] = {}
+    for key in _SAMPLING_FLOATS:
+        if body.get(key) is not None:
+            values[key] = _expect(body[key], (int, float), key, "a number")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None:
+        values["max_tokens"] = _expect(max_tokens, int, "max_tokens", "an integer")
+    if body.get("seed") is not None:
+        values["seed"] = _expect(body["seed"], int, "seed", "an integer")
+    stop = body.get("stop")
+    if stop is not None:
+        values["stop"] = [stop] if isinstance(stop, str) else _expect(stop, list, "stop", "a list")
+    return Sampling(**values)
+
+
+def _decode_message(raw: dict[str, Any], i: int) -> Message:
+    role = raw.get("role")
+    where = f"messages[{i}]"
+    content = raw.get("content")
+    if role in ("system", "developer"):
+        return Message(role="system", content=_decode_content(content, where, images=False))
+    if role == "user":
+        return Message(role="user", content=_decode_content(content, where), name=raw.get("name"))
+    if role == "assistant":
+        parts: list[Part] = []
+        reasoning = raw.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            parts.append(ReasoningPart(text=reasoning))
+        if content is not None:
+            parts.extend(_decode_content(content, where, images=False))
+        for j, call in enumerate(raw.get("tool_calls") or []):
+            param = f"{where}.tool_calls[{j}]"
+            function = _expect(call, dict, param, "an object").get("function")
+            _expect(function, dict, f"{param}.function", "an object")
+            parts.append(
+                ToolCallPart(
+                    id=_expect(call.get("id"), str, f"{param}.id", "a string"),
+                    name=_expect(function.get("name"), str, f"{param}.function.name", "a string"),
+                    arguments=function.get("arguments") or "{}",
+                )
+            )
+        return Message(role="assistant", content=parts, name=raw.get("name"))
+    if role == "tool":
+        call_id = _expect(raw.get("tool_call_id"), str, f"{where}.tool_call_id", "a string")
+        result = _decode_content(content, where, images=False)
+        texts: list[TextPart | ImagePart] = [p for p in result if isinstance(p, TextPart)]
+        return Message(role="tool", content=[ToolResultPart(tool_call_id=call_id, content=texts)])
+    raise BadRequest(
+        f"'{where}.role' must be one of system, developer, user, assistant, tool (got {role!r})",
+        param=f"{where}.role",
+    )
+
+
+def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Part]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [TextPart(text=content)]
+    _expect(content, list, f"{where}.content", "a string or an array of content parts")
+    parts: list[Part] = []
+    for j, raw in enumerate(content):
+        param = f"{where}.content[{j}]"
+        kind = _expect(raw, dict, param, "an object").get("type")
+        if kind == "text":
+            parts.append(TextPart(text=_expect(raw.get("text"), str, f"{param}.text", "a string")))
+        elif kind == "image_url" and images:
+            image = raw.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            parts.append(
+                _decode_image(
+                    _expect(url, str, f"{param}.image_url.url", "a string"),
+                    image.get("detail") if isinstance(image, dict) else None,
+                )
+            )
+        elif kind == "refusal":
+            parts.append(TextPart(text=str(raw.get("refusal", ""))))
+        else:
+            raise BadRequest(f"content part type {kind!r} is not supported here", param=param)
+    return parts
+
+
+def _decode_image(url: str, detail: str | None) -> ImagePart:
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        media_type = header[5:].split(";")[0] or None
+        return ImagePart(data=data, media_type=media_type, detail=detail)
+    return ImagePart(url=url, detail=detail)
+
+
+def _decode_tool(raw: Any, i: int) -> Tool:
+    param = f"tools[{i}]"
+    function = _expect(raw, dict, param, "an object").get("function")
+    if raw.get("type", "function") != "function" or not isinstance(function, dict):
+        raise BadRequest(f"'{param}' must be a function tool", param=param)
+    return Tool(
+        name=_expect(function.get("name"), str, f"{param}.function.name", "a string"),
+        description=function.get("description"),
+        parameters=function.get("parameters") or {"type": "object", "properties": {}},
+        strict=function.get("strict"),
+    )
+
+
+def _decode_tool_choice(raw: Any) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none", "required"):
+        return ToolChoice(mode=raw)
+    if isinstance(raw, dict) and isinstance(raw.get("function"), dict):
+        return ToolChoice(mode="tool", name=raw["function"].get("name"))
+    raise BadRequest(
+        "'tool_choice' must be auto, none, required or {type: function, function: {name}}",
+        param="tool_choice",
+    )
+
+
+# --- encoding for an OpenAI-compatible upstream --------------------------------------------
+
+
+def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
+    """The Chat Completions body asking `model` for `request`."""
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": _encode_text(request.system)})
+    for message in request.messages:
+        messages.extend(_encode_message(message))
+    body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model, "messages": messages}
+    sampling = request.sampling.model_dump(exclude_none=True)
+    body.update(sampling)
+    if request.tools:
+        body["tools"] = [_encode_tool(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": choice.name}}
+            if choice.mode == "tool"
+            else choice.mode
+        )
+    if request.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.reasoning is not None and request.reasoning.effort:
+        body["reasoning_effort"] = request.reasoning.effort
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    if request.metadata:
+        body["metadata"] = request.metadata
+    if request.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _encode_text(parts: list[TextPart]) -> str | list[dict[str, Any]]:
+    if len(parts) == 1:
+        return parts[0].text
+    return [{"type": "text", "text": p.text} for p in parts]
+
+
+def _encode_message(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        return [
+            {
+                "role": "tool",
+                "tool_call_id": p.tool_call_id,
+                "content": "".join(c.text for c in p.content if isinstance(c, TextPart)),
+            }
+            for p in message.content
+            if isinstance(p, ToolResultPart)
+        ]
+    out: dict[str, Any] = {"role": message.role}
+    if message.name:
+        out["name"] = message.name
+    content: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, TextPart):
+            content.append({"type": "text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
+            image: dict[str, Any] = {"url": url}
+            if part.detail:
+                image["detail"] = part.detail
+            content.append({"type": "image_url", "image_url": image})
+        elif isinstance(part, ToolCallPart):
+            calls.append(
+                {
+                    "id": part.id,
+                    "type": "function",
+                    "function": {"name": part.name, "arguments": part.arguments},
+                }
+            )
+    if len(content) == 1 and content[0]["type"] == "text":
+        out["content"] = content[0]["text"]
+    else:
+        out["content"] = content or (None if calls else "")
+    if calls:
+        out["tool_calls"] = calls
+    return [out]
+
+
+def _encode_tool(tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
+    if tool.description is not None:
+        function["description"] = tool.description
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}

@@ -1,0 +1,307 @@
+"""OpenAI Chat Completions responses, both ways: upstream JSON/chunks → events → client JSON/SSE."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from engine.codecs.sse import frame
+from engine.errors import ProxyError, UpstreamError
+from engine.model import (
+    ErrorEvent,
+    Event,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    ReasoningPart,
+    ResponseStart,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+from engine.response import ChatResponse
+
+_FINISH_IN: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+_FINISH_OUT: dict[str, str] = {"error": "stop"}
+DONE = b"data: [DONE]\n\n"
+
+
+# --- usage ---------------------------------------------------------------------------------
+
+
+def decode_usage(raw: dict[str, Any]) -> Usage:
+    """Canonical usage from an OpenAI `usage` object."""
+    prompt = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cached_tokens=prompt.get("cached_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+    )
+
+
+def encode_usage(usage: Usage) -> dict[str, Any]:
+    """An OpenAI `usage` object."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+# --- upstream → events ---------------------------------------------------------------------
+
+
+def decode_response(body: dict[str, Any]) -> Iterator[Event]:
+    """The events of a non-streaming Chat Completions response."""
+    yield ResponseStart(
+        id=body.get("id") or "", model=body.get("model") or "", created=body.get("created") or 0
+    )
+    choice = (body.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    if message.get("reasoning_content"):
+        yield ReasoningDelta(text=message["reasoning_content"])
+    if message.get("content"):
+        yield TextDelta(text=message["content"])
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") or {}
+        yield ToolCallStart(
+            index=index, id=call.get("id") or f"call_{index}", name=function.get("name") or ""
+        )
+        yield ToolCallDelta(index=index, arguments=function.get("arguments") or "")
+        yield ToolCallEnd(index=index)
+    if body.get("usage"):
+        yield decode_usage(body["usage"])
+    yield Finish(reason=_FINISH_IN.get(choice.get("finish_reason") or "stop", "stop"))
+
+
+class StreamDecoder:
+    """Turns streamed `chat.completion.chunk` objects into events; call `end()` at `[DONE]`."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self._open_calls: dict[int, bool] = {}
+        self._finish: FinishReason | None = None
+
+    def chunk(self, chunk: dict[str, Any]) -> Iterator[Event]:
+        """The events carried by one chunk."""
+        if "error" in chunk:
+            yield decode_stream_error(chunk["error"])
+            return
+        if not self._started:
+            self._started = True
+            yield ResponseStart(
+                id=chunk.get("id") or "",
+                model=chunk.get("model") or "",
+                created=chunk.get("created") or 0,
+            )
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                yield ReasoningDelta(text=reasoning)
+            if delta.get("content"):
+                yield TextDelta(text=delta["content"])
+            for call in delta.get("tool_calls") or ():
+                yield from self._tool_call(call)
+            if choice.get("finish_reason"):
+                yield from self._close_calls()
+                self._finish = _FINISH_IN.get(choice["finish_reason"], "stop")
+        if chunk.get("usage"):
+            yield decode_usage(chunk["usage"])
+
+    def _tool_call(self, call: dict[str, Any]) -> Iterator[Event]:
+        index = call.get("index", 0)
+        function = call.get("function") or {}
+        if index not in self._open_calls:
+            self._open_calls[index] = True
+            yield ToolCallStart(
+                index=index, id=call.get("id") or f"call_{index}", name=function.get("name") or ""
+            )
+        if function.get("arguments"):
+            yield ToolCallDelta(index=index, arguments=function["arguments"])
+
+    def _close_calls(self) -> Iterator[Event]:
+        for index in sorted(self._open_calls):
+            if self._open_calls[index]:
+                self._open_calls[index] = False
+                yield ToolCallEnd(index=index)
+
+    def end(self) -> Iterator[Event]:
+        """The closing events; an error when the upstream never said it had finished."""
+        if self._finish is None:
+            yield ErrorEvent(
+                status=502,
+                code="upstream_truncated",
+                message="the upstream closed the stream before it finished",
+            )
+            return
+        yield from self._close_calls()
+        yield Finish(reason=self._finish)
+
+
+def decode_stream_error(raw: Any) -> ErrorEvent:
+    """An error object sent inside a stream."""
+    error = raw if isinstance(raw, dict) else {"message": str(raw)}
+    return ErrorEvent(
+        status=int(error.get("status") or 500),
+        code=str(error.get("code") or error.get("type") or "upstream_error"),
+        message=str(error.get("message") or "upstream error"),
+    )
+
+
+def decode_error(status: int, body: Any) -> ProxyError:
+    """An upstream error response, its status passed through."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return UpstreamError(
+            status,
+            str(error.get("message") or f"upstream error {status}"),
+            code=str(error.get("code") or error.get("type") or "upstream_error"),
+            param=error.get("param"),
+        )
+    text = body if isinstance(body, str) and body else f"upstream error {status}"
+    return UpstreamError(status, text, code="upstream_error")
+
+
+# --- events → client -----------------------------------------------------------------------
+
+
+def error_type(status: int) -> str:
+    """OpenAI's error `type` for an HTTP status."""
+    if status >= 500:
+        return "server_error"
+    return {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}.get(
+        status, "invalid_request_error"
+    )
+
+
+def encode_error(error: ProxyError) -> dict[str, Any]:
+    """An error body in OpenAI's shape."""
+    return {
+        "error": {
+            "message": error.message,
+            "type": error_type(error.status),
+            "param": error.param,
+            "code": error.code,
+        }
+    }
+
+
+def encode_response(response: ChatResponse) -> dict[str, Any]:
+    """A non-streaming `chat.completion` body."""
+    message: dict[str, Any] = {"role": "assistant", "content": response.text or None}
+    reasoning = "".join(p.text for p in response.content if isinstance(p, ReasoningPart))
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    if not any(isinstance(p, TextPart) for p in response.content) and not response.tool_calls:
+        message["content"] = ""
+    body: dict[str, Any] = {
+        "id": response.id or "chatcmpl-engine",
+        "object": "chat.completion",
+        "created": response.created or int(time.time()),
+        "model": response.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _FINISH_OUT.get(response.finish_reason, response.finish_reason),
+            }
+        ],
+    }
+    if response.usage is not None:
+        body["usage"] = encode_usage(response.usage)
+    return body
+
+
+class StreamEncoder:
+    """Turns events into Chat Completions SSE bytes, ending with `[DONE]`."""
+
+    def __init__(self, *, include_usage: bool) -> None:
+        self.include_usage = include_usage
+        self._base: dict[str, Any] = {
+            "id": "chatcmpl-engine",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "",
+        }
+        self._usage: Usage | None = None
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return frame(
+            {
+                **self._base,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+        )
+
+    def event(self, event: Event) -> bytes:
+        """The bytes for one event (possibly none)."""
+        match event:
+            case TextDelta():
+                return self._chunk({"content": event.text})
+            case ToolCallDelta():
+                return self._chunk(
+                    {
+                        "tool_calls": [
+                            {"index": event.index, "function": {"arguments": event.arguments}}
+                        ]
+                    }
+                )
+            case ResponseStart():
+                self._base.update(
+                    id=event.id or "chatcmpl-engine",
+                    model=event.model,
+                    created=event.created or int(time.time()),
+                )
+                return self._chunk({"role": "assistant", "content": ""})
+            case ToolCallStart():
+                return self._chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": event.index,
+                                "id": event.id,
+                                "type": "function",
+                                "function": {"name": event.name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            case ReasoningDelta() if event.text:
+                return self._chunk({"reasoning_content": event.text})
+            case Usage():
+                self._usage = event
+            case Finish():
+                out = self._chunk({}, _FINISH_OUT.get(event.reason, event.reason))
+                if self.include_usage and self._usage is not None:
+                    out += frame({**self._base, "choices": [], "usage": encode_usage(self._usage)})
+                return out + DONE
+            case ErrorEvent():
+                return frame(encode_error(ProxyError(event.status, event.message, code=event.code)))
+        return b""
+
+    def error(self, error: ProxyError) -> bytes:
+        """The bytes reporting an error after the stream started."""
+        return frame(encode_error(error))

@@ -1,0 +1,50 @@
+"""Server-sent events: parsing a provider's stream and framing our own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class SSEMessage:
+    """One server-sent event."""
+
+    event: str
+    data: str
+
+
+async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEMessage]:
+    """Parse SSE lines (without line terminators) into messages, per the WHATWG rules."""
+    event, data = "", list[str]()
+    async for line in lines:
+        if not line:
+            if data:
+                yield SSEMessage(event or "message", "\n".join(data))
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if data:
+        yield SSEMessage(event or "message", "\n".join(data))
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON, as providers send it."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def frame(data: Any, event: str | None = None) -> bytes:
+    """One SSE message carrying `data` as JSON (or a raw string) and an optional event name."""
+    payload = data if isinstance(data, str) else dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()

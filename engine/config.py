@@ -1,0 +1,149 @@
+"""The routing file's models: the single source of its JSON Schema and of its validation.
+
+Backend configs come from the backend kinds (``engine.backends``) and stage configs from the
+stage registry; :func:`routing_schema` assembles them into one JSON Schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FRONTENDS = ("openai_chat", "openai_responses", "anthropic", "gemini")
+Frontend = Literal["openai_chat", "openai_responses", "anthropic", "gemini"]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegexPattern(StrictModel):
+    """A regular expression matched against the whole model name."""
+
+    regex: str = Field(description="Python regular expression, matched in full")
+
+
+ModelPattern = Annotated[
+    str | RegexPattern,
+    Field(description="a glob such as `claude-*`, or `{regex: ...}`"),
+]
+
+
+class Match(StrictModel):
+    """Which requests a route takes."""
+
+    frontend: Frontend | list[Frontend] | None = Field(
+        default=None, description="front-end(s) the route serves; all when omitted"
+    )
+    model: ModelPattern = Field(default="*", description="the client's model: glob or regex")
+
+
+class BackendStep(StrictModel):
+    """Which backends answer, and how several are combined."""
+
+    strategy: Literal["single", "failover"] = Field(
+        default="single",
+        description="`single`: the first target; `failover`: the next target when one fails "
+        "before answering (connection error, timeout, 429 or 5xx)",
+    )
+    targets: list[str] = Field(
+        min_length=1, description="`BACKEND` (the client's model) or `BACKEND:MODEL`"
+    )
+
+
+Step = Annotated[
+    str | dict[str, Any],
+    Field(description="a stage name, `{stage: config}`, or the name of an entry of `stages:`"),
+]
+
+
+class Route(StrictModel):
+    """One route: a match, request stages, the backend step and response stages."""
+
+    name: str = Field(description="shown in logs, `engine graph` and diagnostics")
+    match: Match = Field(default_factory=Match, description="which requests this route takes")
+    request: list[Step] = Field(default_factory=list, description="stages run before the backend")
+    backend: BackendStep = Field(description="the backends that answer")
+    response: list[Step] = Field(
+        default_factory=list, description="stages run over the response's event stream"
+    )
+
+
+class StageEntry(StrictModel):
+    """A named, configured stage instance to reuse across routes."""
+
+    use: str = Field(description="the registered stage kind")
+    with_: dict[str, Any] | None = Field(
+        default=None, alias="with", description="the stage's configuration"
+    )
+
+
+class RoutingFile(StrictModel):
+    """One routing file. All files of a routes folder form one graph."""
+
+    version: Literal[1] = Field(default=1, description="routing file format version")
+    backends: dict[str, Any] = Field(default_factory=dict, description="named upstreams")
+    stages: dict[str, StageEntry] = Field(default_factory=dict, description="named stages")
+    routes: list[Route] = Field(default_factory=list, description="first match wins")
+
+
+def routing_schema(
+    backend_configs: dict[str, type[BaseModel]], stage_configs: dict[str, type[BaseModel]]
+) -> dict[str, Any]:
+    """The JSON Schema of a routing file, with every backend kind and stage config inlined."""
+    schema = RoutingFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "routing.schema.json"
+    defs: dict[str, Any] = schema.setdefault("$defs", {})
+
+    def add_def(name: str, model: type[BaseModel]) -> str:
+        sub = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        defs[name] = sub
+        return f"#/$defs/{name}"
+
+    mapping = {
+        kind: add_def(f"backend.{kind}", cfg) for kind, cfg in sorted(backend_configs.items())
+    }
+    schema["properties"]["backends"]["additionalProperties"] = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "kind", "mapping": mapping},
+    }
+
+    stage_refs = {
+        name: add_def(f"stage.{name}", cfg) for name, cfg in sorted(stage_configs.items())
+    }
+    defs["Step"] = {
+        "description": "a stage name, `{stage: config}`, or the name of an entry of `stages:`",
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {
+                    name: {"anyOf": [{"$ref": ref}, {"type": "null"}]}
+                    for name, ref in stage_refs.items()
+                },
+                "additionalProperties": False,
+                "minProperties": 1,
+                "maxProperties": 1,
+                "x-unknown-code": "unknown-stage",
+            },
+        ],
+    }
+    route = defs["Route"]["properties"]
+    for key in ("request", "response"):
+        route[key]["items"] = {"$ref": "#/$defs/Step"}
+    entry = defs["StageEntry"]
+    entry["properties"]["use"]["enum"] = sorted(stage_refs)
+    entry["properties"]["use"]["x-unknown-code"] = "unknown-stage"
+    entry["allOf"] = [
+        {
+            "if": {"properties": {"use": {"const": name}}},
+            "then": {"properties": {"with": {"anyOf": [{"$ref": ref}, {"type": "null"}]}}},
+        }
+        for name, ref in stage_refs.items()
+    ]
+    return schema

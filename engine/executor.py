@@ -1,0 +1,148 @@
+"""Runs one request through its route: request stages, the backend step, response stages.
+
+Each stage call is timed and guarded here, once: a stage's exception becomes a ProxyError
+naming the stage, which the front-end renders in its protocol's shape. The response is an
+async iterator of events from end to end; the executor pulls its first event before
+returning, so that failures before any output still become a proper HTTP error status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+
+from engine.errors import ProxyError
+from engine.graph import BoundStage, CompiledRoute, Graph
+from engine.model import ChatRequest, Event
+from engine.response import aiter_events
+from engine.stage import RequestContext, Target
+
+log = logging.getLogger("engine.executor")
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass
+class Timings:
+    """Durations of the steps of one request, for the `Server-Timing` header."""
+
+    entries: list[tuple[str, float]] = field(default_factory=list)
+
+    def add(self, name: str, started: float) -> None:
+        """Record a step that started at `started` (a `perf_counter` reading)."""
+        self.entries.append((name, (time.perf_counter() - started) * 1000))
+
+    def header(self) -> str:
+        """The `Server-Timing` header value."""
+        return ", ".join(f"{name};dur={ms:.2f}" for name, ms in self.entries)
+
+
+@dataclass
+class Execution:
+    """A started response: its first event and the rest of the stream."""
+
+    first: Event
+    rest: AsyncIterator[Event]
+    route: CompiledRoute
+    timings: Timings
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event, the first included."""
+        yield self.first
+        async for event in self.rest:
+            yield event
+
+
+def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:
+    log.exception("stage %s failed", bound.label)
+    return ProxyError(
+        500, f"stage {bound.label!r} failed: {type(exc).__name__}: {exc}", code="stage_error"
+    )
+
+
+async def _guarded(
+    bound: BoundStage, ctx: RequestContext, events: AsyncIterator[Event]
+) -> AsyncIterator[Event]:
+    stream: AsyncGenerator[Event, None] = bound.stage.on_events(ctx, events)  # type: ignore[attr-defined]
+    try:
+        async for event in stream:
+            yield event
+    except ProxyError:
+        raise
+    except Exception as exc:
+        raise _stage_failure(bound, exc) from exc
+    finally:
+        await stream.aclose()
+
+
+def is_retryable(error: ProxyError) -> bool:
+    """Whether another target may succeed where this one failed."""
+    return error.status in RETRYABLE_STATUSES
+
+
+async def _from_backends(
+    graph: Graph,
+    route: CompiledRoute,
+    targets: list[Target],
+    request: ChatRequest,
+    http: httpx.AsyncClient,
+) -> AsyncIterator[Event]:
+    """The events of the first target that answers; `failover` tries the next on failure."""
+    tried = targets if route.strategy == "failover" else targets[:1]
+    for i, target in enumerate(tried):
+        stream = graph.backends[target.backend].send(request, target.model, http)
+        try:
+            first = await anext(stream)
+        except ProxyError as exc:
+            await stream.aclose()
+            if i + 1 < len(tried) and is_retryable(exc):
+                log.warning(
+                    "route %s: %s failed (%s); trying %s", route.name, target, exc, tried[i + 1]
+                )
+                continue
+            raise
+        except StopAsyncIteration:
+            raise ProxyError(
+                502, f"backend {target} sent an empty response", code="upstream_empty"
+            ) from None
+        yield first
+        async for event in stream:
+            yield event
+        return
+
+
+async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:
+    """Run the request in `ctx` through the graph's matching route."""
+    timings = Timings()
+    route = graph.match(ctx.frontend, ctx.request.model)
+    events: AsyncIterator[Event] | None = None
+    for bound in route.request:
+        started = time.perf_counter()
+        try:
+            answer = await bound.stage.on_request(ctx)  # type: ignore[attr-defined]
+        except ProxyError:
+            raise
+        except Exception as exc:
+            raise _stage_failure(bound, exc) from exc
+        finally:
+            timings.add(bound.label, started)
+        if answer is not None:
+            events = aiter_events(answer.events())
+            break
+    if events is None:
+        targets = [ctx.target] if ctx.target else graph.resolve(route, ctx.request.model)
+        events = _from_backends(graph, route, targets, ctx.request, http)
+    for bound in route.response:
+        events = _guarded(bound, ctx, events)
+    started = time.perf_counter()
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        raise ProxyError(502, "the response was empty", code="upstream_empty") from None
+    finally:
+        timings.add("backend", started)
+    return Execution(first, events, route, timings)

@@ -1,0 +1,118 @@
+"""The compiled, immutable route table that serves requests."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from engine.backends import Backend
+from engine.diagnostics import did_you_mean
+from engine.errors import NotFound
+from engine.stage import Stage, Target
+
+_MATCH_CACHE_LIMIT = 4096
+
+
+def model_matcher(pattern: str | None, regex: str | None) -> re.Pattern[str]:
+    """A compiled full-match pattern for a glob or a regex."""
+    if regex is not None:
+        return re.compile(rf"(?:{regex})\Z")
+    return re.compile(fnmatch.translate(pattern or "*"))
+
+
+@dataclass(frozen=True)
+class BoundStage:
+    """A stage instance in a route, with the label the graph gives it."""
+
+    label: str
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A route target: a backend and a fixed model, or the request's model when None."""
+
+    backend: str
+    model: str | None = None
+
+    def __str__(self) -> str:
+        return self.backend if self.model is None else f"{self.backend}:{self.model}"
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    """One route, ready to serve."""
+
+    name: str
+    frontends: frozenset[str] | None
+    model_pattern: str
+    model_re: re.Pattern[str]
+    request: tuple[BoundStage, ...]
+    response: tuple[BoundStage, ...]
+    strategy: str
+    targets: tuple[TargetSpec, ...]
+
+    def matches(self, frontend: str, model: str) -> bool:
+        """Whether this route takes a request from `frontend` for `model`."""
+        return (self.frontends is None or frontend in self.frontends) and bool(
+            self.model_re.match(model)
+        )
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Backends and routes of one load of the routes folder. Never mutated once built."""
+
+    backends: Mapping[str, Backend]
+    routes: tuple[CompiledRoute, ...]
+    _cache: dict[tuple[str, str], CompiledRoute | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backends", MappingProxyType(dict(self.backends)))
+
+    def match(self, frontend: str, model: str) -> CompiledRoute:
+        """The first route taking this request; NotFound naming what was asked otherwise."""
+        key = (frontend, model)
+        try:
+            route = self._cache[key]
+        except KeyError:
+            route = next((r for r in self.routes if r.matches(frontend, model)), None)
+            if len(self._cache) < _MATCH_CACHE_LIMIT:
+                self._cache[key] = route
+        if route is None:
+            raise NotFound(
+                f"no route matches model {model!r} on the {frontend} front-end",
+                code="no_route",
+                param="model",
+            )
+        return route
+
+    def resolve(self, route: CompiledRoute, model: str) -> list[Target]:
+        """The targets for `model` on `route`; a `BACKEND:MODEL` model overrides the route's."""
+        backend, sep, rest = model.partition(":")
+        if sep:
+            if backend not in self.backends:
+                hint = did_you_mean(backend, self.backends)
+                raise NotFound(
+                    f"model {model!r} names backend {backend!r}, which is not declared"
+                    + (f"; {hint}" if hint else f" (declared: {', '.join(self.backends)})"),
+                    code="unknown_backend",
+                    param="model",
+                )
+            return [Target(backend, rest)]
+        return [Target(t.backend, t.model or model) for t in route.targets]
+
+    def model_ids(self) -> list[str]:
+        """Every model name the graph advertises: backends' models and stage aliases."""
+        ids: dict[str, None] = {}
+        for name, backend in self.backends.items():
+            ids.update({f"{name}:{model}": None for model in backend.models()})
+        for route in self.routes:
+            for bound in route.request:
+                ids.update(dict.fromkeys(bound.stage.models()))
+        return list(ids)

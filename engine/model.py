@@ -1,0 +1,245 @@
+"""The canonical model: one request shape and one event stream for every wire protocol.
+
+Codecs translate each protocol to and from these types; stages only ever see them. The
+request is designed to carry what OpenAI Chat/Responses, Anthropic Messages and Gemini
+can express (system blocks, tool calls and results with ids, images, reasoning with
+signatures); a response is a stream of small events, and a non-streaming response is the
+same events collected.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- content parts -------------------------------------------------------------------------
+
+
+class TextPart(_Model):
+    """Plain text."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(_Model):
+    """An image, either by URL or inline base64 data with its media type."""
+
+    type: Literal["image"] = "image"
+    url: str | None = None
+    data: str | None = Field(default=None, description="base64 without the data: prefix")
+    media_type: str | None = None
+    detail: str | None = None
+
+
+class ToolCallPart(_Model):
+    """A call the assistant made to a tool; `arguments` is the raw JSON text."""
+
+    type: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolResultPart(_Model):
+    """The result of a tool call, answered by the client."""
+
+    type: Literal["tool_result"] = "tool_result"
+    tool_call_id: str
+    name: str | None = Field(default=None, description="the tool's name, when the protocol says")
+    content: list[TextPart | ImagePart] = Field(default_factory=list)
+    is_error: bool = False
+
+
+class ReasoningPart(_Model):
+    """Model reasoning ("thinking"), with the provider's signature or encrypted form."""
+
+    type: Literal["reasoning"] = "reasoning"
+    text: str = ""
+    signature: str | None = None
+    redacted: bool = False
+
+
+Part = Annotated[
+    TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart,
+    Field(discriminator="type"),
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class Message(_Model):
+    """One conversation turn. Tool results travel in `tool` messages."""
+
+    role: Role
+    content: list[Part] = Field(default_factory=list)
+    name: str | None = None
+
+    def text(self) -> str:
+        """The concatenated text parts."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+# --- tools and settings --------------------------------------------------------------------
+
+
+class Tool(_Model):
+    """A function the model may call."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+class ToolChoice(_Model):
+    """How the model should pick tools: `auto`, `none`, `required` or one named `tool`."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None
+
+
+class Reasoning(_Model):
+    """Reasoning settings: an effort level (OpenAI style) and/or a token budget (Anthropic)."""
+
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    budget_tokens: int | None = None
+
+
+class Sampling(_Model):
+    """Sampling parameters; None means the provider's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+
+class ChatRequest(_Model):
+    """A protocol-neutral chat request."""
+
+    model: str
+    system: list[TextPart] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list)
+    tools: list[Tool] = Field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    sampling: Sampling = Field(default_factory=Sampling)
+    reasoning: Reasoning | None = None
+    response_format: dict[str, Any] | None = None
+    stream: bool = False
+    include_usage: bool = False
+    metadata: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="fields a codec does not model, keyed by protocol, for same-protocol backends",
+    )
+
+    def last_user_message(self) -> Message | None:
+        """The last message with role `user`, if any."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message
+        return None
+
+
+# --- response events -----------------------------------------------------------------------
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+class ResponseStart(_Model):
+    """The first event of a response: its id and the model that answers."""
+
+    type: Literal["start"] = "start"
+    id: str
+    model: str
+    created: int = 0
+
+
+class TextDelta(_Model):
+    """A piece of assistant text."""
+
+    type: Literal["text_delta"] = "text_delta"
+    text: str
+
+
+class ReasoningDelta(_Model):
+    """A piece of reasoning text, or its signature when the provider sends one."""
+
+    type: Literal["reasoning_delta"] = "reasoning_delta"
+    text: str = ""
+    signature: str | None = None
+
+
+class ToolCallStart(_Model):
+    """The start of tool call number `index` of this response."""
+
+    type: Literal["tool_call_start"] = "tool_call_start"
+    index: int
+    id: str
+    name: str
+
+
+class ToolCallDelta(_Model):
+    """A piece of the JSON arguments of tool call `index`."""
+
+    type: Literal["tool_call_delta"] = "tool_call_delta"
+    index: int
+    arguments: str
+
+
+class ToolCallEnd(_Model):
+    """Tool call `index` is complete."""
+
+    type: Literal["tool_call_end"] = "tool_call_end"
+    index: int
+
+
+class Usage(_Model):
+    """Token counts for the whole response."""
+
+    type: Literal["usage"] = "usage"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+class Finish(_Model):
+    """The response is complete."""
+
+    type: Literal["finish"] = "finish"
+    reason: FinishReason = "stop"
+
+
+class ErrorEvent(_Model):
+    """An error after the response started; the front-end reports it in its own shape."""
+
+    type: Literal["error"] = "error"
+    status: int = 500
+    code: str = "server_error"
+    message: str
+
+
+Event = (
+    ResponseStart
+    | TextDelta
+    | ReasoningDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | Usage
+    | Finish
+    | ErrorEvent
+)

@@ -1,0 +1,66 @@
+"""The compiled graph as text and as a Mermaid flowchart, for `engine graph`."""
+
+from __future__ import annotations
+
+import re
+
+from engine.graph import CompiledRoute, Graph
+
+
+def _frontends(route: CompiledRoute) -> str:
+    return ", ".join(sorted(route.frontends)) if route.frontends else "all front-ends"
+
+
+def _steps(route: CompiledRoute, section: str) -> str:
+    bound = route.request if section == "request" else route.response
+    return " → ".join(b.label for b in bound) or "-"
+
+
+def as_text(graph: Graph) -> str:
+    """A readable listing of backends and routes, in match order."""
+    lines = ["backends:"]
+    lines += [
+        f"  {name}: {b.kind}" + (f" ({', '.join(b.models())})" if b.models() else "")
+        for name, b in graph.backends.items()
+    ]
+    lines.append("routes (first match wins):")
+    for i, route in enumerate(graph.routes, 1):
+        lines += [
+            f"  {i}. {route.name}: model {route.model_pattern} on {_frontends(route)}",
+            f"     request:  {_steps(route, 'request')}",
+            f"     backend:  {route.strategy} → {', '.join(map(str, route.targets))}",
+            f"     response: {_steps(route, 'response')}",
+        ]
+    return "\n".join(lines)
+
+
+def _id(text: str) -> str:
+    return re.sub(r"\W", "_", text)
+
+
+def _label(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"'
+
+
+def as_mermaid(graph: Graph) -> str:
+    """A Mermaid flowchart: client → route → stages → backends."""
+    lines = ["flowchart LR", "  client([client])"]
+    for name, backend in graph.backends.items():
+        lines.append(f"  b_{_id(name)}[({_label(f'{name} ({backend.kind})')})]")
+    for i, route in enumerate(graph.routes):
+        rid = f"r{i}"
+        lines.append(f"  {rid}{{{_label(f'{route.name}: {route.model_pattern}')}}}")
+        lines.append(f"  client -->|{_label(_frontends(route))}| {rid}")
+        previous = rid
+        for j, bound in enumerate(route.request):
+            node = f"{rid}_q{j}"
+            lines += [f"  {node}[{_label(bound.label)}]", f"  {previous} --> {node}"]
+            previous = node
+        step = f"{rid}_backend"
+        lines += [f"  {step}[/{_label(route.strategy)}/]", f"  {previous} --> {step}"]
+        for target in route.targets:
+            model = f"|{_label(target.model)}|" if target.model else ""
+            lines.append(f"  {step} -->{model} b_{_id(target.backend)}")
+        if route.response:
+            lines.append(f"  %% response stages of {route.name}: {_steps(route, 'response')}")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""The routing file's JSON Schema: generated from the config models, and validated against.
+
+The checked-in ``schemas/routing.schema.json`` is this schema with the built-in stages; a
+test fails when it drifts. Validation uses the schema built at run time, so that stages
+from plug-ins are validated too.
+
+The validator is JSON Schema 2020-12 with friendlier errors: a union picks its branch by
+the value's JSON type or by its discriminator instead of reporting every branch, unknown
+keys are reported one by one at the key (with a did-you-mean), and so are unknown enum
+values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+from engine.backends import KINDS
+from engine.config import routing_schema
+from engine.diagnostics import did_you_mean
+from engine.stage import registry
+
+SCHEMA_FILE = "routing.schema.json"
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "null": type(None),
+    "boolean": bool,
+}
+
+
+def build_schema() -> dict[str, Any]:
+    """The routing schema for the backend kinds and the stages registered now."""
+    stage_configs = {name: cls.Config for name, cls in registry().items()}
+    return routing_schema({kind: cls.Config for kind, cls in KINDS.items()}, stage_configs)
+
+
+def write_schema(folder: Path) -> Path:
+    """Write the schema to `folder`, returning the file written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / SCHEMA_FILE
+    target.write_text(json.dumps(build_schema(), indent=2, sort_keys=True) + "\n")
+    return target
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """A validation failure at a path inside one document."""
+
+    path: tuple[str | int, ...]
+    message: str
+    code: str = "invalid-value"
+    at_key: bool = False
+    hint: str | None = None
+
+
+def _problem(
+    message: str,
+    *,
+    path: tuple[str | int, ...] = (),
+    code: str,
+    at_key: bool = False,
+    hint: str | None = None,
+) -> ValidationError:
+    error = ValidationError(message, path=path)
+    error.problem = SchemaProblem((), message, code, at_key, hint)
+    return error
+
+
+def _json_type_matches(schema: dict[str, Any], instance: Any) -> bool:
+    kind = schema.get("type")
+    if kind is None:
+        return True
+    if kind in ("integer", "number"):
+        return isinstance(instance, int | float) and not isinstance(instance, bool)
+    return isinstance(instance, _JSON_TYPES.get(kind, object))
+
+
+def _resolve(validator: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = validator._resolver.lookup(schema["$ref"]).contents
+    return schema
+
+
+def _union(
+    validator: Any, branches: list[Any], instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    discriminator = schema.get("discriminator")
+    if discriminator and isinstance(instance, dict):
+        name, mapping = discriminator["propertyName"], discriminator["mapping"]
+        value = instance.get(name)
+        if value not in mapping:
+            hint = did_you_mean(str(value), mapping) if isinstance(value, str) else None
+            yield _problem(
+                f"{name} {value!r} is not one of: {', '.join(mapping)}",
+                path=(name,) if name in instance else (),
+                code=f"unknown-{name}",
+                hint=hint,
+            )
+            return
+        yield from validator.descend(instance, {"$ref": mapping[value]})
+        return
+    if any(validator.evolve(schema=b).is_valid(instance) for b in branches):
+        return
+    fitting = [b for b in branches if _json_type_matches(_resolve(validator, b), instance)]
+    if len(fitting) == 1:
+        yield from validator.descend(instance, fitting[0])
+        return
+    kinds = sorted({str(_resolve(validator, b).get("type", "value")) for b in branches})
+    yield _problem(
+        f"expected {' or '.join(kinds)}, got {type(instance).__name__}", code="invalid-type"
+    )
+
+
+def _additional_properties(
+    validator: Any, allowed: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if not isinstance(instance, dict):
+        return
+    known = set(schema.get("properties", {}))
+    if allowed is False:
+        code = schema.get("x-unknown-code", "unknown-field")
+        noun = "stage" if code == "unknown-stage" else "key"
+        for key in instance:
+            if key not in known:
+                yield _problem(
+                    f"unknown {noun} {key!r}",
+                    path=(key,),
+                    code=code,
+                    at_key=True,
+                    hint=did_you_mean(str(key), known),
+                )
+    elif isinstance(allowed, dict):
+        for key, value in instance.items():
+            if key not in known:
+                yield from validator.descend(value, allowed, path=key)
+
+
+def _enum(
+    validator: Any, choices: list[Any], instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if instance not in choices:
+        code = schema.get("x-unknown-code", "invalid-value")
+        hint = did_you_mean(instance, map(str, choices)) if isinstance(instance, str) else None
+        yield _problem(
+            f"{instance!r} is not one of: {', '.join(map(str, choices))}", code=code, hint=hint
+        )
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    {
+        "anyOf": _union,
+        "oneOf": _union,
+        "additionalProperties": _additional_properties,
+        "enum": _enum,
+    },
+)
+
+
+@cache
+def _validator() -> Any:
+    return _Validator(build_schema())
+
+
+def validate(document: Any) -> list[SchemaProblem]:
+    """Every schema problem of one routing document, in document order."""
+    problems = []
+    for error in _validator().iter_errors(document):
+        found: SchemaProblem | None = getattr(error, "problem", None)
+        path = tuple(error.absolute_path)
+        if found is None:
+            found = SchemaProblem((), _message(error), _code(error))
+        problems.append(SchemaProblem(path, found.message, found.code, found.at_key, found.hint))
+    return problems
+
+
+def _code(error: ValidationError) -> str:
+    return {"required": "missing-field", "type": "invalid-type"}.get(
+        str(error.validator), "invalid-value"
+    )
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "required":
+        return error.message.replace(" is a required property", " is required")
+    if error.validator == "type":
+        return f"expected {error.validator_value}, got {type(error.instance).__name__}"
+    return error.message

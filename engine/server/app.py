@@ -1,0 +1,184 @@
+"""The Quart application: front-end endpoints over the executor, and the hot reloader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import BadRequest, ProxyError
+from engine.executor import Execution, execute
+from engine.graph import Graph
+from engine.reload import GraphHolder
+from engine.response import collect
+from engine.server.frontends import OPENAI_CHAT, Frontend
+from engine.sessions import SessionStore, session_key
+from engine.stage import RequestContext
+
+log = logging.getLogger("engine.server")
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
+
+
+def client_key(headers: Any, args: Any) -> str | None:
+    """The client's API key from whichever header or query parameter its SDK uses."""
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return str(authorization[7:].strip())
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or args.get("key")
+
+
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class Server:
+    """What the endpoints share: the graph holder, sessions and the upstream HTTP pool."""
+
+    def __init__(self, holder: GraphHolder, *, watch: bool) -> None:
+        self.holder = holder
+        self.watch = watch
+        self.sessions = SessionStore()
+        self.http: httpx.AsyncClient | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the shared upstream pool and start watching the routes folder."""
+        self.http = httpx.AsyncClient(
+            limits=POOL_LIMITS, timeout=httpx.Timeout(600, connect=10), follow_redirects=False
+        )
+        if self.watch:
+            self._watcher = asyncio.create_task(self.holder.watch())
+
+    async def stop(self) -> None:
+        """Stop watching and close the pool."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self.http is not None:
+            await self.http.aclose()
+
+    async def handle(self, frontend: Frontend) -> Response:
+        """Serve one request on `frontend`, errors in that front-end's shape."""
+        try:
+            return await self._handle(frontend)
+        except ProxyError as error:
+            return _json(frontend.encode_error(error), error.status)
+
+    async def _handle(self, frontend: Frontend) -> Response:
+        raw = await request.get_data()
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            raise BadRequest(
+                f"the request body is not valid JSON: {exc}", code="invalid_json"
+            ) from None
+        chat = frontend.decode_request(payload)
+        graph: Graph = self.holder.graph  # one snapshot for the whole request
+        key = client_key(request.headers, request.args)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        ctx = RequestContext(
+            request=chat,
+            frontend=frontend.name,
+            session=self.sessions.get(session_key(headers, key)),
+            backends=frozenset(graph.backends),
+            headers=headers,
+        )
+        assert self.http is not None, "the server has not started"
+        execution = await execute(graph, ctx, self.http)
+        if chat.stream:
+            return self._stream(frontend, chat, execution)
+        started = time.perf_counter()
+        response = await collect(execution.events())
+        execution.timings.add("response", started)
+        return _json(
+            frontend.encode_response(response),
+            headers={"server-timing": execution.timings.header()},
+        )
+
+    def _stream(self, frontend: Frontend, chat: Any, execution: Execution) -> Response:
+        encoder = frontend.stream_encoder(chat)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for event in execution.events():
+                    data = encoder.event(event)
+                    if data:
+                        yield data
+            except ProxyError as error:
+                yield encoder.error(error)
+            except Exception as exc:
+                log.exception("stream failed")
+                yield encoder.error(ProxyError(500, f"internal error: {exc}", code="internal"))
+
+        response = Response(
+            body(),
+            content_type="text/event-stream",
+            headers={
+                "cache-control": "no-cache",
+                "x-accel-buffering": "no",
+                "server-timing": execution.timings.header(),
+            },
+        )
+        response.timeout = None
+        return response
+
+    def models(self) -> Response:
+        """`GET /v1/models` in OpenAI's shape."""
+        graph = self.holder.graph
+        data = [
+            {
+                "id": model,
+                "object": "model",
+                "created": 0,
+                "owned_by": model.partition(":")[0] if ":" in model else "engine",
+            }
+            for model in graph.model_ids()
+        ]
+        return _json({"object": "list", "data": data})
+
+
+def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
+    """The application serving `graph`, reloading it from `routes` when `watch`."""
+    app = Quart("engine")
+    app.config.update(RESPONSE_TIMEOUT=None, BODY_TIMEOUT=600, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    server = Server(GraphHolder(graph, routes), watch=watch)
+    app.extensions["engine"] = server
+    app.before_serving(server.start)
+    app.after_serving(server.stop)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        return await server.handle(OPENAI_CHAT)
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        return server.models()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        message = f"{request.method} {request.path}: {error.description or error.name}"
+        return _json(
+            OPENAI_CHAT.encode_error(
+                ProxyError(status, message, code=error.name.lower().replace(" ", "_"))
+            ),
+            status,
+        )
+
+    return app

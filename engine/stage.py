@@ -1,0 +1,184 @@
+"""The stage API: what a stage is, how it is registered, and the contract of its hooks.
+
+A stage kind is a class decorated with ``@stage("name")``. It has a one-paragraph
+docstring, a pydantic ``Config`` model (``extra="forbid"``, frozen, every field described)
+and one or both hooks:
+
+``async def on_request(self, ctx) -> Answer | None``
+    Runs before the backend. It may change ``ctx.request`` (or ``ctx.target``) and return
+    ``None`` to continue, or return an :class:`Answer` to answer the client itself: the
+    backend and the remaining request stages are then skipped. Short-circuiting is this
+    return value, never an exception; an exception is a failure, and the executor turns it
+    into a protocol-shaped error.
+
+``async def on_events(self, ctx, events) -> AsyncIterator[Event]``
+    An async generator over the response's event stream. It sees every event and yields
+    what the client should see (the same, changed, fewer or more). A stage without it adds
+    no per-event cost.
+
+``__init__(self, config)`` runs once per graph load; do all preparation there (compile
+regexes, build tables) so the hooks do only per-request work. The executor, not the stage,
+times each hook and turns exceptions into errors.
+
+Third-party stages register through the ``engine.stages`` entry-point group; the routing
+file names stages by registered name only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel
+
+from engine.model import ChatRequest, Event, TextPart
+from engine.response import ChatResponse, replay
+from engine.sessions import Session
+
+ENTRY_POINT_GROUP = "engine.stages"
+
+
+class RegistryError(TypeError):
+    """A stage class breaks a registration rule."""
+
+
+@dataclass
+class Target:
+    """Where a request goes: a declared backend and the model to ask it for."""
+
+    backend: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.model}"
+
+
+@dataclass
+class RequestContext:
+    """What the stages of one request share."""
+
+    request: ChatRequest
+    frontend: str
+    session: Session
+    backends: frozenset[str]
+    headers: dict[str, str] = field(default_factory=dict)
+    target: Target | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """A request stage's own reply to the client, instead of asking a backend."""
+
+    response: ChatResponse
+
+    @classmethod
+    def text(cls, text: str, *, model: str = "engine") -> Answer:
+        """An answer made of one text message."""
+        return cls(
+            ChatResponse(
+                id=f"answer-{uuid.uuid4().hex}", model=model, content=[TextPart(text=text)]
+            )
+        )
+
+    def events(self) -> Iterable[Event]:
+        """The answer as an event stream."""
+        return replay(self.response)
+
+
+class Stage:
+    """Base class of stage kinds. Subclasses set ``Config`` and define at least one hook."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel) -> None:
+        self.config = config
+
+    def models(self) -> list[str]:
+        """Model names this stage makes available (aliases), for `GET /models` listings."""
+        return []
+
+
+HOOKS = {"on_request": inspect.iscoroutinefunction, "on_events": inspect.isasyncgenfunction}
+HOOK_KINDS = {"on_request": "an async def", "on_events": "an async generator"}
+
+_registry: dict[str, type[Stage]] = {}
+_entry_points_loaded = False
+
+S = TypeVar("S", bound=type[Stage])
+
+
+def stage(name: str) -> Callable[[S], S]:
+    """Register a stage class under `name`, refusing classes that break the stage rules."""
+
+    def register(cls: S) -> S:
+        _check_stage_class(name, cls)
+        cls.name = name
+        _registry[name] = cls
+        return cls
+
+    return register
+
+
+def _check_stage_class(name: str, cls: type) -> None:
+    where = f"stage {name!r} ({cls.__module__}.{cls.__qualname__})"
+    if not name.isidentifier() or name != name.lower():
+        raise RegistryError(f"{where}: the name must be snake_case")
+    if name in _registry and _registry[name] is not cls:
+        other = _registry[name]
+        raise RegistryError(
+            f"{where}: the name is taken by {other.__module__}.{other.__qualname__}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Stage)):
+        raise RegistryError(f"{where}: a stage must subclass engine.stage.Stage")
+    if not (cls.__doc__ or "").strip():
+        raise RegistryError(f"{where}: a stage needs a docstring saying what it does")
+    config = cls.__dict__.get("Config")
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        raise RegistryError(f"{where}: a stage needs a nested pydantic `Config` model")
+    hooks = [hook for hook in HOOKS if hook in vars(cls)]
+    if not hooks:
+        raise RegistryError(f"{where}: a stage needs an on_request or on_events hook")
+    for hook in hooks:
+        if not HOOKS[hook](vars(cls)[hook]):
+            raise RegistryError(f"{where}: {hook} must be {HOOK_KINDS[hook]}")
+
+
+def registry() -> dict[str, type[Stage]]:
+    """All registered stage kinds by name, loading entry-point plug-ins on first use."""
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            entry.load()
+    return _registry
+
+
+def has_hook(stage_obj: Stage | type[Stage], hook: str) -> bool:
+    """Whether a stage (class or instance) defines `hook` (``on_request`` or ``on_events``)."""
+    cls = stage_obj if isinstance(stage_obj, type) else type(stage_obj)
+    return callable(getattr(cls, hook, None))
+
+
+async def passthrough(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """Yield events unchanged (a helper for stage authors)."""
+    async for event in events:
+        yield event
+
+
+__all__ = [
+    "Answer",
+    "RegistryError",
+    "RequestContext",
+    "Stage",
+    "Target",
+    "has_hook",
+    "passthrough",
+    "registry",
+    "stage",
+]

@@ -1,0 +1,143 @@
+"""In-chat commands such as `!/model(BACKEND:MODEL)`, kept per session."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from pydantic import Field
+
+from engine.config import StrictModel
+from engine.diagnostics import did_you_mean
+from engine.model import Message, Part, TextPart
+from engine.stage import Answer, RequestContext, Stage, stage
+
+MODEL_KEY = "model"
+
+Handler = Callable[["Commands", RequestContext, str | None], Awaitable[str]]
+
+
+@stage("commands")
+class Commands(Stage):
+    """Runs in-chat commands written in the user's last message, per session.
+
+    `!/model(BACKEND:MODEL)` sends the session's later requests to that model, `!/model()`
+    clears it and `!/model` shows it; `!/help` lists the commands. A message made only of
+    commands is answered by the proxy itself; otherwise the commands are removed and the
+    rest of the message goes on to the model. Earlier turns have their commands removed too,
+    so the model never sees them.
+    """
+
+    class Config(StrictModel):
+        """Where commands start."""
+
+        prefix: str = Field(default="!/", min_length=1, description="what starts a command")
+
+    config: Config
+    handlers: dict[str, tuple[Handler, str]] = {}
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._pattern = re.compile(re.escape(config.prefix) + r"(\w+)(?:\(([^)]*)\))?")
+
+    @classmethod
+    def command(cls, name: str, usage: str) -> Callable[[Handler], Handler]:
+        """Register a command handler under `name`, with a usage line for `!/help`."""
+
+        def register(handler: Handler) -> Handler:
+            cls.handlers[name] = (handler, usage)
+            return handler
+
+        return register
+
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
+        """Run the last message's commands; apply the session's model override."""
+        messages = ctx.request.messages
+        replies: list[str] = []
+        rest = None
+        if messages and messages[-1].role == "user":
+            last = messages[-1]
+            for match in self._pattern.finditer(last.text()):
+                replies.append(await self._run(ctx, match.group(1), match.group(2)))
+            if replies:
+                rest = self._strip(last)
+        history = self._clean_history(messages[:-1] if replies else messages)
+        if replies and rest is None:
+            return Answer.text("\n".join(replies), model=ctx.request.model)
+        update: dict[str, object] = {"messages": history + ([rest] if rest else [])}
+        override = ctx.session.state.get(MODEL_KEY)
+        if override:
+            update["model"] = override
+        ctx.request = ctx.request.model_copy(update=update)
+        return None
+
+    async def _run(self, ctx: RequestContext, name: str, argument: str | None) -> str:
+        entry = self.handlers.get(name)
+        if entry is None:
+            hint = did_you_mean(name, self.handlers)
+            return f"Unknown command {self.config.prefix}{name}." + (
+                f" {hint.capitalize()}" if hint else f" Try {self.config.prefix}help."
+            )
+        return await entry[0](self, ctx, argument)
+
+    def _strip(self, message: Message) -> Message | None:
+        """`message` without its commands; None when nothing else is left."""
+        parts: list[Part] = []
+        for part in message.content:
+            if isinstance(part, TextPart):
+                text = self._pattern.sub("", part.text).strip()
+                if text:
+                    parts.append(TextPart(text=text))
+            else:
+                parts.append(part)
+        return message.model_copy(update={"content": parts}) if parts else None
+
+    def _clean_history(self, messages: list[Message]) -> list[Message]:
+        """Earlier turns without commands; a command-only turn goes with the proxy's reply."""
+        cleaned: list[Message] = []
+        skip_reply = False
+        for message in messages:
+            if skip_reply and message.role == "assistant":
+                skip_reply = False
+                continue
+            skip_reply = False
+            if message.role == "user" and self._pattern.search(message.text()):
+                stripped = self._strip(message)
+                if stripped is None:
+                    skip_reply = True
+                    continue
+                message = stripped
+            cleaned.append(message)
+        return cleaned
+
+
+@Commands.command("help", "!/help: list the commands")
+async def _help(self: Commands, ctx: RequestContext, argument: str | None) -> str:
+    usages = [usage.replace("!/", self.config.prefix) for _, usage in self.handlers.values()]
+    return "Commands:\n" + "\n".join(f"- {u}" for u in usages)
+
+
+@Commands.command(
+    "model",
+    "!/model(BACKEND:MODEL): use this model for the session; "
+    "!/model(): back to the client's model; !/model: show it",
+)
+async def _model(self: Commands, ctx: RequestContext, argument: str | None) -> str:
+    state = ctx.session.state
+    if argument is None:
+        current = state.get(MODEL_KEY)
+        return f"Model override: {current}." if current else "No model override is set."
+    argument = argument.strip()
+    if not argument:
+        state.pop(MODEL_KEY, None)
+        return "Model override cleared."
+    backend, sep, model = argument.partition(":")
+    if not sep or not model:
+        return f"Write the model as BACKEND:MODEL (backends: {', '.join(sorted(ctx.backends))})."
+    if backend not in ctx.backends:
+        hint = did_you_mean(backend, ctx.backends)
+        return f"Unknown backend {backend!r}." + (
+            f" {hint.capitalize()}" if hint else f" Backends: {', '.join(sorted(ctx.backends))}."
+        )
+    state[MODEL_KEY] = argument
+    return f"Model set to {argument} for this session."
