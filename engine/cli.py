@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.compiler import load_graph
+from engine.loader import graph_roots
 from engine.diagnostics import format_json, format_text, has_errors
 from engine.render import as_mermaid, as_text
 
@@ -19,8 +20,8 @@ log = logging.getLogger("engine")
 def _check(args: argparse.Namespace) -> int:
     diagnostics = []
     for path in args.paths or [Path("routes")]:
-        if path.is_dir() or path.suffix in (".yaml", ".yml") or not path.exists():
-            _, found = load_graph([path])
+        for graph_path in graph_roots(path):
+            _, found = load_graph([graph_path])
             diagnostics.extend(found)
     print(
         format_json(diagnostics) if args.format == "json" else format_text(diagnostics) or "ok",

@@ -75,6 +75,16 @@ def routing_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def graph_roots(path: Path) -> list[Path]:
+    """The graphs to check under `path`: a file, a folder of routing files, or else each
+    folder below it that holds routing files (so `engine check examples` checks every
+    example as its own graph)."""
+    if not path.is_dir() or routing_files([path]):
+        return [path]
+    below = sorted({p.parent for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")})
+    return below or [path]
+
+
 def read_source(path: Path, env: Mapping[str, str] | None = None) -> Source:
     """Parse one file; syntax errors and undefined variables become its diagnostics."""
     shown = display_path(path)
