@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.compiler import load_graph
-from engine.loader import graph_roots
 from engine.diagnostics import format_json, format_text, has_errors
+from engine.loader import graph_roots
 from engine.render import as_mermaid, as_text
 
 log = logging.getLogger("engine")

@@ -17,7 +17,7 @@ import httpx
 
 from engine.errors import ProxyError
 from engine.graph import BoundStage, CompiledRoute, Graph
-from engine.model import ChatRequest, Event
+from engine.model import ChatRequest, ErrorEvent, Event
 from engine.response import aiter_events
 from engine.stage import RequestContext, Target
 
@@ -145,4 +145,7 @@ async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) ->
         raise ProxyError(502, "the response was empty", code="upstream_empty") from None
     finally:
         timings.add("backend", started)
+    if isinstance(first, ErrorEvent):  # nothing was sent yet: a real HTTP error is better
+        await events.aclose()  # type: ignore[attr-defined]
+        raise ProxyError(first.status, first.message, code=first.code)
     return Execution(first, events, route, timings)

@@ -14,7 +14,7 @@ import httpx
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import BadRequest, ProxyError
+from engine.errors import BadRequest, NotFound, ProxyError
 from engine.executor import Execution, execute
 from engine.graph import Graph
 from engine.reload import GraphHolder
@@ -46,6 +46,11 @@ def _json(
         content_type="application/json",
         headers=headers,
     )
+
+
+def _model_object(model: str) -> dict[str, Any]:
+    owner = model.partition(":")[0] if ":" in model else "engine"
+    return {"id": model, "object": "model", "created": 0, "owned_by": owner}
 
 
 class Server:
@@ -140,17 +145,15 @@ class Server:
 
     def models(self) -> Response:
         """`GET /v1/models` in OpenAI's shape."""
-        graph = self.holder.graph
-        data = [
-            {
-                "id": model,
-                "object": "model",
-                "created": 0,
-                "owned_by": model.partition(":")[0] if ":" in model else "engine",
-            }
-            for model in graph.model_ids()
-        ]
+        data = [_model_object(model) for model in self.holder.graph.model_ids()]
         return _json({"object": "list", "data": data})
+
+    def model(self, model: str) -> Response:
+        """`GET /v1/models/{model}`: one listed model, or a 404."""
+        if model not in self.holder.graph.model_ids():
+            error = NotFound(f"model {model!r} is not listed", code="model_not_found")
+            return _json(OPENAI_CHAT.encode_error(error), error.status)
+        return _json(_model_object(model))
 
 
 def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
@@ -169,6 +172,14 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     @app.get("/v1/models")
     async def models() -> Response:
         return server.models()
+
+    @app.get("/v1/models/<path:model>")
+    async def model(model: str) -> Response:
+        return server.model(model)
+
+    @app.get("/healthz")
+    async def health() -> Response:
+        return _json({"status": "ok", "generation": server.holder.generation})
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

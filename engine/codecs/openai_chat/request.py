@@ -65,6 +65,8 @@ def decode_request(body: Any) -> ChatRequest:
             system.extend(p for p in message.content if isinstance(p, TextPart))
         else:
             decoded.append(message)
+    if body.get("n") not in (None, 1):
+        raise BadRequest("only n=1 is supported: ask for several completions separately", param="n")
     stream_options = body.get("stream_options") or {}
     return ChatRequest(
         model=model,
