@@ -51,10 +51,24 @@ class Execution:
     timings: Timings
 
     async def events(self) -> AsyncIterator[Event]:
-        """Every event, the first included."""
-        yield self.first
-        async for event in self.rest:
-            yield event
+        """Every event, the first included; closing it closes the whole chain."""
+        try:
+            yield self.first
+            async for event in self.rest:
+                yield event
+        finally:
+            await _aclose(self.rest)
+
+
+async def _aclose(events: AsyncIterator[Event]) -> None:
+    """Close an event iterator now, so that a backend's call ends when its reader stops.
+
+    `async for` does not close what it iterates when the loop is left early; without this
+    the upstream response would stay open until the garbage collector finalizes it.
+    """
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:
@@ -77,6 +91,7 @@ async def _guarded(
         raise _stage_failure(bound, exc) from exc
     finally:
         await stream.aclose()
+        await _aclose(events)
 
 
 def is_retryable(error: ProxyError) -> bool:
@@ -109,9 +124,12 @@ async def _from_backends(
             raise ProxyError(
                 502, f"backend {target} sent an empty response", code="upstream_empty"
             ) from None
-        yield first
-        async for event in stream:
-            yield event
+        try:
+            yield first
+            async for event in stream:
+                yield event
+        finally:
+            await stream.aclose()
         return
 
 

@@ -76,7 +76,7 @@ class Commands(Stage):
         if entry is None:
             hint = did_you_mean(name, self.handlers)
             return f"Unknown command {self.config.prefix}{name}." + (
-                f" {hint.capitalize()}" if hint else f" Try {self.config.prefix}help."
+                f" {hint[:1].upper()}{hint[1:]}" if hint else f" Try {self.config.prefix}help."
             )
         return await entry[0](self, ctx, argument)
 
@@ -137,7 +137,9 @@ async def _model(self: Commands, ctx: RequestContext, argument: str | None) -> s
     if backend not in ctx.backends:
         hint = did_you_mean(backend, ctx.backends)
         return f"Unknown backend {backend!r}." + (
-            f" {hint.capitalize()}" if hint else f" Backends: {', '.join(sorted(ctx.backends))}."
+            f" {hint[:1].upper()}{hint[1:]}"
+            if hint
+            else f" Backends: {', '.join(sorted(ctx.backends))}."
         )
     state[MODEL_KEY] = argument
     return f"Model set to {argument} for this session."

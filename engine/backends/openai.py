@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Literal
 
 import httpx
@@ -52,22 +53,25 @@ class OpenAIBackend(Backend):
                 yield event
             return
         decoder = openai_chat.StreamDecoder()
-        async for message in stream_sse(http, *call):
-            if message.data == "[DONE]":
-                break
-            try:
-                chunk = json.loads(message.data)
-            except ValueError:
-                yield ErrorEvent(
-                    status=502,
-                    code="upstream_invalid_json",
-                    message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                )
-                return
-            for event in decoder.chunk(chunk):
-                yield event
-                if isinstance(event, ErrorEvent):
+        # aclosing: when our consumer stops early, the upstream response is released now,
+        # not whenever the garbage collector finalizes the inner generator.
+        async with aclosing(stream_sse(http, *call)) as messages:
+            async for message in messages:
+                if message.data == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(message.data)
+                except ValueError:
+                    yield ErrorEvent(
+                        status=502,
+                        code="upstream_invalid_json",
+                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                    )
                     return
+                for event in decoder.chunk(chunk):
+                    yield event
+                    if isinstance(event, ErrorEvent):
+                        return
         for event in decoder.end():
             yield event
 

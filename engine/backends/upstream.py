@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -69,7 +69,7 @@ async def stream_sse(
     headers: dict[str, str],
     timeout: httpx.Timeout,
     decode_error: ErrorDecoder,
-) -> AsyncIterator[SSEMessage]:
+) -> AsyncGenerator[SSEMessage, None]:
     """POST and yield the SSE messages of the response; closing the iterator closes the call."""
     async with _mapped_failures(url):
         request = http.build_request("POST", url, content=body, headers=headers, timeout=timeout)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -54,6 +56,17 @@ def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) ->
 
 def decode_request(body: Any) -> ChatRequest:
     """Translate a client's Chat Completions body, raising BadRequest naming the bad field."""
+    try:
+        return _decode_request(body)
+    except ValidationError as exc:
+        # A value of the right JSON type that the canonical model still refuses (an unknown
+        # reasoning effort, non-string metadata…): the client's mistake, not a server error.
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
+
+
+def _decode_request(body: Any) -> ChatRequest:
     _expect(body, dict, "body", "a JSON object")
     model = _expect(body.get("model"), str, "model", "a string naming the model")
     messages = _expect(body.get("messages"), list, "messages", "an array of messages")
@@ -72,7 +85,10 @@ def decode_request(body: Any) -> ChatRequest:
         model=model,
         system=system,
         messages=decoded,
-        tools=[_decode_tool(t, i) for i, t in enumerate(body.get("tools") or [])],
+        tools=[
+            _decode_tool(t, i)
+            for i, t in enumerate(_expect(body.get("tools") or [], list, "tools", "an array"))
+        ],
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         sampling=_decode_sampling(body),
@@ -120,7 +136,8 @@ def _decode_message(raw: dict[str, Any], i: int) -> Message:
             parts.append(ReasoningPart(text=reasoning))
         if content is not None:
             parts.extend(_decode_content(content, where, images=False))
-        for j, call in enumerate(raw.get("tool_calls") or []):
+        calls = _expect(raw.get("tool_calls") or [], list, f"{where}.tool_calls", "an array")
+        for j, call in enumerate(calls):
             param = f"{where}.tool_calls[{j}]"
             function = _expect(call, dict, param, "an object").get("function")
             _expect(function, dict, f"{param}.function", "an object")

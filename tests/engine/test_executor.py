@@ -1,0 +1,454 @@
+"""The executor: request stages, the backend step with failover, response stages, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import Field
+
+from engine.backends.base import Backend, BackendConfig
+from engine.config import StrictModel
+from engine.errors import BadRequest, NotFound, ProxyError, UpstreamError, UpstreamUnavailable
+from engine.executor import Execution, execute, is_retryable
+from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
+from engine.model import ChatRequest, Event, Finish, ResponseStart, TextDelta
+from engine.response import collect
+from engine.stage import Answer, RequestContext, Stage, Target, registry, stage
+from engine.testing import make_context, user
+
+
+def _no_network(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"unexpected HTTP call: {request.method} {request.url}")
+
+
+def offline_client() -> httpx.AsyncClient:
+    """A client that fails any request: these backends must not use the network."""
+    return httpx.AsyncClient(transport=httpx.MockTransport(_no_network))
+
+
+# --- test doubles ----------------------------------------------------------------------------
+
+
+class Fake(Backend):
+    """A backend that plays a script: events to yield, exceptions to raise where they stand."""
+
+    kind = "test_exec_fake"
+    Config = BackendConfig
+
+    def __init__(self, name: str, script: Sequence[Event | Exception] | None = None) -> None:
+        super().__init__(name, BackendConfig(kind="test_exec_fake"))
+        self.script = reply("ok") if script is None else list(script)
+        self.calls: list[tuple[str, str]] = []
+        self.closed = 0
+
+    async def send(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> AsyncGenerator[Event, None]:
+        self.calls.append((request.model, model))
+        try:
+            for item in self.script:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self.closed += 1
+
+
+def reply(*texts: str) -> list[Event | Exception]:
+    return [
+        ResponseStart(id="r", model="m"),
+        *(TextDelta(text=t) for t in texts),
+        Finish(reason="stop"),
+    ]
+
+
+class Tag(Stage):
+    """Appends its tag to the request's model; answers or fails when told to."""
+
+    class Config(StrictModel):
+        tag: str = Field(description="what to append")
+        answer: bool = Field(default=False, description="answer instead of continuing")
+        fail: bool = Field(default=False, description="raise instead of continuing")
+        target: str | None = Field(default=None, description="BACKEND:MODEL to set as ctx.target")
+
+    config: Config
+
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
+        ctx.state.setdefault("ran", []).append(self.config.tag)
+        if self.config.fail:
+            raise RuntimeError(f"{self.config.tag} broke")
+        if self.config.answer:
+            return Answer.text(f"answered by {self.config.tag}", model=ctx.request.model)
+        if self.config.target:
+            backend, _, model = self.config.target.partition(":")
+            ctx.target = Target(backend, model)
+        ctx.request = ctx.request.model_copy(
+            update={"model": f"{ctx.request.model}+{self.config.tag}"}
+        )
+        return None
+
+
+class Shout(Stage):
+    """Upper-cases text; fails on one text; records that its stream was closed."""
+
+    class Config(StrictModel):
+        fail_on: str | None = Field(default=None, description="text that makes it raise")
+
+    config: Config
+
+    async def on_events(
+        self, ctx: RequestContext, events: AsyncIterator[Event]
+    ) -> AsyncIterator[Event]:
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if event.text == self.config.fail_on:
+                        raise ValueError(f"cannot shout {event.text!r}")
+                    event = TextDelta(text=event.text.upper())
+                yield event
+        finally:
+            ctx.state.setdefault("closed", []).append(type(self).__name__)
+
+
+class RaiseProxyError(Stage):
+    """Refuses every request with a 400 (a ProxyError passes through as it is)."""
+
+    class Config(StrictModel):
+        pass
+
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
+        raise BadRequest("refused", param="messages")
+
+
+TEST_STAGES = {"test_exec_tag": Tag, "test_exec_shout": Shout, "test_exec_refuse": RaiseProxyError}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered() -> Iterator[None]:
+    """The test stages obey the registry's rules; registered only while this module runs."""
+    for name, cls in TEST_STAGES.items():
+        stage(name)(cls)
+    yield
+    for name in TEST_STAGES:
+        registry().pop(name, None)
+
+
+def tag(label: str, **config: Any) -> BoundStage:
+    return BoundStage(label, Tag(Tag.Config(tag=label, **config)))
+
+
+def shout(label: str = "shout", **config: Any) -> BoundStage:
+    return BoundStage(label, Shout(Shout.Config(**config)))
+
+
+def graph(
+    backends: Sequence[Fake],
+    *,
+    request: Sequence[BoundStage] = (),
+    response: Sequence[BoundStage] = (),
+    strategy: str = "single",
+    targets: Sequence[TargetSpec] | None = None,
+    frontends: frozenset[str] | None = None,
+) -> Graph:
+    route = CompiledRoute(
+        name="test",
+        frontends=frontends,
+        model_pattern="*",
+        model_re=model_matcher("*", None),
+        request=tuple(request),
+        response=tuple(response),
+        strategy=strategy,
+        targets=tuple(targets or [TargetSpec(b.name) for b in backends]),
+    )
+    return Graph(backends={b.name: b for b in backends}, routes=(route,))
+
+
+def context(g: Graph, model: str = "client-model") -> RequestContext:
+    return make_context(ChatRequest(model=model, messages=[user("hi")]), backends=g.backends)
+
+
+async def run(g: Graph, ctx: RequestContext | None = None) -> tuple[Execution, list[Event]]:
+    async with offline_client() as http:
+        execution = await execute(g, ctx or context(g), http)
+        return execution, [event async for event in execution.events()]
+
+
+def texts(events: list[Event]) -> list[str]:
+    return [e.text for e in events if isinstance(e, TextDelta)]
+
+
+# --- request stages --------------------------------------------------------------------------
+
+
+async def test_request_stages_run_in_order_and_rewrite_the_request() -> None:
+    a = Fake("a")
+    g = graph([a], request=[tag("one"), tag("two")])
+    ctx = context(g)
+    _, events = await run(g, ctx)
+    assert ctx.state["ran"] == ["one", "two"]
+    assert a.calls == [("client-model+one+two", "client-model+one+two")]
+    assert texts(events) == ["ok"]
+
+
+async def test_answer_short_circuits_but_response_stages_still_run() -> None:
+    a = Fake("a")
+    g = graph([a], request=[tag("one"), tag("stop", answer=True), tag("never")], response=[shout()])
+    ctx = context(g)
+    execution, events = await run(g, ctx)
+    assert a.calls == []
+    assert ctx.state["ran"] == ["one", "stop"]
+    assert texts(events) == ["ANSWERED BY STOP"]
+    assert isinstance(execution.first, ResponseStart)
+    assert execution.first.model == "client-model+one"
+    assert events[-1] == Finish(reason="stop")
+
+
+async def test_request_stage_exception_is_a_500_naming_the_stage() -> None:
+    a = Fake("a")
+    g = graph([a], request=[tag("fine"), tag("broken", fail=True), tag("never")])
+    ctx = context(g)
+    with pytest.raises(ProxyError) as caught:
+        await run(g, ctx)
+    error = caught.value
+    assert (type(error), error.status, error.code) == (ProxyError, 500, "stage_error")
+    assert "'broken'" in error.message
+    assert "RuntimeError: broken broke" in error.message
+    assert isinstance(error.__cause__, RuntimeError)
+    assert ctx.state["ran"] == ["fine", "broken"]
+    assert a.calls == []
+
+
+async def test_request_stage_proxy_error_passes_through() -> None:
+    g = graph(
+        [Fake("a")], request=[BoundStage("refuse", RaiseProxyError(RaiseProxyError.Config()))]
+    )
+    with pytest.raises(BadRequest) as caught:
+        await run(g)
+    assert (caught.value.status, caught.value.message, caught.value.param) == (
+        400,
+        "refused",
+        "messages",
+    )
+
+
+# --- response stages -------------------------------------------------------------------------
+
+
+async def test_response_stages_wrap_in_order() -> None:
+    g = graph([Fake("a", reply("x", "y"))], response=[shout("first"), shout("second")])
+    _, events = await run(g)
+    assert texts(events) == ["X", "Y"]
+
+
+async def test_response_stage_exception_mid_stream_names_the_stage() -> None:
+    g = graph([Fake("a", reply("fine", "bad", "never"))], response=[shout("loud", fail_on="bad")])
+    async with offline_client() as http:
+        execution = await execute(g, context(g), http)
+        seen: list[Event] = []
+        with pytest.raises(ProxyError) as caught:
+            async for event in execution.events():
+                seen.append(event)
+    assert texts(seen) == ["FINE"]
+    assert (caught.value.status, caught.value.code) == (500, "stage_error")
+    assert "'loud'" in caught.value.message
+    assert "ValueError" in caught.value.message
+
+
+async def test_response_stage_failing_on_the_first_event_fails_execute() -> None:
+    g = graph([Fake("a", [TextDelta(text="bad")])], response=[shout("loud", fail_on="bad")])
+    with pytest.raises(ProxyError) as caught:
+        await run(g)
+    assert (caught.value.status, caught.value.code) == (500, "stage_error")
+    assert "'loud'" in caught.value.message
+
+
+@pytest.mark.parametrize("with_response_stage", [False, True])
+@pytest.mark.parametrize(
+    "error",
+    [
+        UpstreamError(418, "teapot", code="teapot", param="model"),
+        UpstreamUnavailable(504, "slow", code="upstream_timeout"),
+    ],
+    ids=["upstream-error", "unavailable"],
+)
+async def test_backend_proxy_errors_pass_through_untouched(
+    error: ProxyError, with_response_stage: bool
+) -> None:
+    g = graph([Fake("a", [error])], response=[shout()] if with_response_stage else [])
+    with pytest.raises(ProxyError) as caught:
+        await run(g)
+    assert caught.value is error
+
+
+async def test_backend_proxy_error_mid_stream_passes_through() -> None:
+    error = UpstreamUnavailable(504, "stalled", code="upstream_timeout")
+    g = graph([Fake("a", [*reply("a")[:2], error])], response=[shout()])
+    async with offline_client() as http:
+        execution = await execute(g, context(g), http)
+        with pytest.raises(ProxyError) as caught:
+            _ = [event async for event in execution.events()]
+    assert caught.value is error
+
+
+async def test_empty_backend_response_is_502() -> None:
+    g = graph([Fake("a", [])])
+    with pytest.raises(ProxyError) as caught:
+        await run(g)
+    assert (caught.value.status, caught.value.code) == (502, "upstream_empty")
+
+
+async def test_no_matching_route_is_not_found() -> None:
+    a = Fake("a")
+    g = graph([a], frontends=frozenset({"anthropic"}))
+    with pytest.raises(NotFound) as caught:
+        await run(g)  # the harness's context comes from the openai_chat front-end
+    assert (caught.value.code, caught.value.param) == ("no_route", "model")
+    assert a.calls == []
+
+
+# --- failover --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "fails_over"),
+    [
+        pytest.param(UpstreamUnavailable(502, "refused"), True, id="502-connection"),
+        pytest.param(UpstreamUnavailable(504, "timeout"), True, id="504-timeout"),
+        pytest.param(UpstreamError(503, "overloaded"), True, id="503"),
+        pytest.param(UpstreamError(500, "oops"), True, id="500"),
+        pytest.param(UpstreamError(429, "slow down"), True, id="429"),
+        pytest.param(UpstreamError(529, "overloaded"), True, id="529"),
+        pytest.param(UpstreamError(400, "bad request"), False, id="400"),
+        pytest.param(UpstreamError(401, "bad key"), False, id="401"),
+        pytest.param(UpstreamError(404, "no model"), False, id="404"),
+    ],
+)
+async def test_failover_before_the_first_event(error: ProxyError, fails_over: bool) -> None:
+    a, b = Fake("a", [error]), Fake("b", reply("from b"))
+    g = graph([a, b], strategy="failover")
+    assert is_retryable(error) is fails_over
+    if fails_over:
+        _, events = await run(g)
+        assert texts(events) == ["from b"]
+        assert b.calls == [("client-model", "client-model")]
+    else:
+        with pytest.raises(ProxyError) as caught:
+            await run(g)
+        assert caught.value is error
+        assert b.calls == []
+    assert a.closed == 1
+
+
+async def test_no_failover_after_the_first_event() -> None:
+    error = UpstreamUnavailable(502, "dropped")
+    a, b = Fake("a", [*reply("partial")[:2], error]), Fake("b")
+    g = graph([a, b], strategy="failover")
+    async with offline_client() as http:
+        execution = await execute(g, context(g), http)
+        seen: list[Event] = []
+        with pytest.raises(ProxyError) as caught:
+            async for event in execution.events():
+                seen.append(event)
+    assert caught.value is error
+    assert texts(seen) == ["partial"]
+    assert b.calls == []
+
+
+async def test_failover_exhausted_raises_the_last_error() -> None:
+    first, last = UpstreamError(503, "a down"), UpstreamError(502, "b down")
+    a, b = Fake("a", [first]), Fake("b", [last])
+    with pytest.raises(ProxyError) as caught:
+        await run(graph([a, b], strategy="failover"))
+    assert caught.value is last
+    assert (len(a.calls), len(b.calls)) == (1, 1)
+
+
+async def test_single_strategy_uses_only_the_first_target() -> None:
+    error = UpstreamError(503, "down")
+    a, b = Fake("a", [error]), Fake("b")
+    with pytest.raises(ProxyError) as caught:
+        await run(graph([a, b], strategy="single"))
+    assert caught.value is error
+    assert b.calls == []
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("targets", "model", "called"),
+    [
+        pytest.param([TargetSpec("a")], "client-model", {"a": "client-model"}, id="client-model"),
+        pytest.param([TargetSpec("a", "fixed")], "client-model", {"a": "fixed"}, id="fixed-model"),
+        pytest.param([TargetSpec("a")], "b:special", {"b": "special"}, id="backend-model-override"),
+        pytest.param(
+            [TargetSpec("a")], "b:org/m:tag", {"b": "org/m:tag"}, id="override-keeps-colons"
+        ),
+    ],
+)
+async def test_targets(targets: list[TargetSpec], model: str, called: dict[str, str]) -> None:
+    a, b = Fake("a"), Fake("b")
+    g = graph([a, b], targets=targets)
+    await run(g, context(g, model))
+    assert {f.name: f.calls[0][1] for f in (a, b) if f.calls} == called
+
+
+async def test_unknown_backend_in_model_is_not_found() -> None:
+    g = graph([Fake("alpha")])
+    with pytest.raises(NotFound) as caught:
+        await run(g, context(g, "alpah:x"))
+    assert caught.value.code == "unknown_backend"
+    assert "did you mean 'alpha'?" in caught.value.message
+
+
+async def test_stage_may_set_the_target() -> None:
+    a, b = Fake("a"), Fake("b")
+    g = graph([a, b], request=[tag("route", target="b:picked")], strategy="failover")
+    await run(g)
+    assert a.calls == []
+    assert b.calls == [("client-model+route", "picked")]
+
+
+# --- timings and cancellation ----------------------------------------------------------------
+
+
+async def test_timings_name_each_stage_and_the_backend() -> None:
+    g = graph([Fake("a")], request=[tag("one"), tag("two")], response=[shout()])
+    execution, _ = await run(g)
+    names = [name for name, _ in execution.timings.entries]
+    assert names == ["one", "two", "backend"]
+    assert all(ms >= 0 for _, ms in execution.timings.entries)
+    header = execution.timings.header()
+    assert header.startswith("one;dur=")
+    assert ", backend;dur=" in header
+
+
+async def test_execution_events_start_with_the_first_event() -> None:
+    execution, events = await run(graph([Fake("a", reply("x"))]))
+    assert events[0] is execution.first
+    assert [type(e) for e in events] == [ResponseStart, TextDelta, Finish]
+
+
+@pytest.mark.parametrize("stages", [0, 1, 2])
+async def test_closing_the_events_early_closes_the_backend(stages: int) -> None:
+    a = Fake("a", reply("one", "two", "three"))
+    g = graph([a], response=[shout(f"s{i}") for i in range(stages)])
+    ctx = context(g)
+    async with offline_client() as http:
+        execution = await execute(g, ctx, http)
+        events = execution.events()
+        assert isinstance(await anext(events), ResponseStart)
+        assert await anext(events) == TextDelta(text="ONE" if stages else "one")
+        await events.aclose()  # type: ignore[attr-defined]
+        assert a.closed == 1
+        assert ctx.state.get("closed", []) == ["Shout"] * stages
+
+
+async def test_collect_an_execution() -> None:
+    g = graph([Fake("a", reply("a", "b"))], response=[shout()])
+    async with offline_client() as http:
+        response = await collect((await execute(g, context(g), http)).events())
+    assert (response.id, response.text, response.finish_reason) == ("r", "AB", "stop")

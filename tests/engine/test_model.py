@@ -1,0 +1,141 @@
+"""The canonical model: parts by discriminator, strictness, helpers, JSON round trips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from engine.model import (
+    ChatRequest,
+    ErrorEvent,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    Reasoning,
+    ReasoningDelta,
+    ReasoningPart,
+    ResponseStart,
+    Sampling,
+    TextDelta,
+    TextPart,
+    Tool,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallPart,
+    ToolCallStart,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+)
+
+FULL_REQUEST = ChatRequest(
+    model="m",
+    system=[TextPart(text="be brief")],
+    messages=[
+        Message(
+            role="user",
+            content=[TextPart(text="look"), ImagePart(data="AAA", media_type="image/png")],
+        ),
+        Message(
+            role="assistant",
+            content=[ReasoningPart(text="hm", signature="s"), ToolCallPart(id="c", name="f")],
+        ),
+        Message(
+            role="tool", content=[ToolResultPart(tool_call_id="c", content=[TextPart(text="1")])]
+        ),
+    ],
+    tools=[Tool(name="f", description="d", strict=True)],
+    tool_choice=ToolChoice(mode="tool", name="f"),
+    parallel_tool_calls=False,
+    sampling=Sampling(temperature=0.5, stop=["x"]),
+    reasoning=Reasoning(effort="low", budget_tokens=1024),
+    response_format={"type": "json_object"},
+    stream=True,
+    include_usage=True,
+    metadata={"k": "v"},
+    extra={"openai_chat": {"user": "u"}},
+)
+
+
+def test_request_json_round_trip() -> None:
+    assert ChatRequest.model_validate_json(FULL_REQUEST.model_dump_json()) == FULL_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        ({"type": "text", "text": "a"}, TextPart),
+        ({"type": "image", "url": "https://x"}, ImagePart),
+        ({"type": "tool_call", "id": "c", "name": "f"}, ToolCallPart),
+        ({"type": "tool_result", "tool_call_id": "c"}, ToolResultPart),
+        ({"type": "reasoning", "text": "r"}, ReasoningPart),
+    ],
+)
+def test_parts_by_discriminator(raw: dict[str, Any], kind: type) -> None:
+    message = Message.model_validate({"role": "user", "content": [raw]})
+    assert type(message.content[0]) is kind
+
+
+@pytest.mark.parametrize(
+    ("model", "raw"),
+    [
+        pytest.param(Message, {"role": "user", "extra_field": 1}, id="unknown-field"),
+        pytest.param(Message, {"role": "robot"}, id="unknown-role"),
+        pytest.param(Message, {"role": "user", "content": [{"type": "audio"}]}, id="unknown-part"),
+        pytest.param(Reasoning, {"effort": "extreme"}, id="unknown-effort"),
+        pytest.param(ToolChoice, {"mode": "sometimes"}, id="unknown-tool-choice"),
+        pytest.param(Finish, {"reason": "bored"}, id="unknown-finish"),
+    ],
+)
+def test_strict_validation(model: type, raw: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        model.model_validate(raw)
+
+
+def test_message_text_joins_only_text_parts() -> None:
+    message = Message(
+        role="assistant",
+        content=[TextPart(text="a"), ToolCallPart(id="c", name="f"), TextPart(text="b")],
+    )
+    assert message.text() == "ab"
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [(["user", "assistant", "user", "tool"], 2), (["assistant"], None), ([], None)],
+)
+def test_last_user_message(roles: list[str], expected: int | None) -> None:
+    messages = [Message(role=r, content=[TextPart(text=str(i))]) for i, r in enumerate(roles)]  # type: ignore[arg-type]
+    found = ChatRequest(model="m", messages=messages).last_user_message()
+    assert (found.text() if found else None) == (str(expected) if expected is not None else None)
+
+
+def test_defaults() -> None:
+    request = ChatRequest(model="m")
+    assert (request.stream, request.include_usage, request.tool_choice) == (False, False, None)
+    assert request.sampling == Sampling()
+    assert Tool(name="f").parameters == {"type": "object", "properties": {}}
+    assert ToolCallPart(id="c", name="f").arguments == "{}"
+
+
+EVENTS: list[Event] = [
+    ResponseStart(id="r", model="m", created=1),
+    TextDelta(text="t"),
+    ReasoningDelta(text="r", signature="s"),
+    ToolCallStart(index=0, id="c", name="f"),
+    ToolCallDelta(index=0, arguments="{}"),
+    ToolCallEnd(index=0),
+    Usage(input_tokens=1, output_tokens=2, cached_tokens=3, reasoning_tokens=4),
+    Finish(reason="length"),
+    ErrorEvent(status=503, code="c", message="m"),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.type)
+def test_events_round_trip_through_json(event: Event) -> None:
+    adapter: TypeAdapter[Event] = TypeAdapter(Event)
+    assert adapter.validate_json(adapter.dump_json(event)) == event
+    assert type(adapter.validate_python(event.model_dump())) is type(event)

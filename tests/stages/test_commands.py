@@ -1,0 +1,301 @@
+"""commands: in-chat commands per session, as tables through the stage harness."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.model import ChatRequest, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from engine.sessions import Session
+from engine.stage import registry
+from engine.testing import assistant, make_context, run_request, user
+from stages.commands import MODEL_KEY, Commands
+
+BACKENDS = ("mock", "openai", "OpenRouter")
+HELP = (
+    "Commands:\n"
+    "- !/help: list the commands\n"
+    "- !/model(BACKEND:MODEL): use this model for the session; "
+    "!/model(): back to the client's model; !/model: show it"
+)
+
+
+def commands(prefix: str | None = None) -> Commands:
+    return Commands(Commands.Config() if prefix is None else Commands.Config(prefix=prefix))
+
+
+async def run(
+    messages: list[Message],
+    *,
+    state: dict[str, str] | None = None,
+    stage: Commands | None = None,
+    model: str = "client-model",
+) -> tuple[str | None, ChatRequest, Session]:
+    """Run the stage: the answer's text (None when it continues), the request, the session."""
+    session = Session("s", state=dict(state or {}))
+    ctx = make_context(
+        ChatRequest(model=model, messages=messages), session=session, backends=BACKENDS
+    )
+    answer = await run_request(stage or commands(), ctx)
+    if answer is not None:
+        assert answer.response.model == model
+        assert ctx.request.messages == messages  # an answered request is left alone
+    return (answer.response.text if answer else None), ctx.request, session
+
+
+@pytest.mark.parametrize(
+    ("text", "state", "reply", "state_after"),
+    [
+        pytest.param("!/help", {}, HELP, {}, id="help"),
+        pytest.param("  !/help  ", {}, HELP, {}, id="help-with-spaces"),
+        pytest.param(
+            "!/model(openai:gpt-4o)",
+            {},
+            "Model set to openai:gpt-4o for this session.",
+            {MODEL_KEY: "openai:gpt-4o"},
+            id="set-model",
+        ),
+        pytest.param(
+            "!/model( mock:mock-1 )",
+            {},
+            "Model set to mock:mock-1 for this session.",
+            {MODEL_KEY: "mock:mock-1"},
+            id="set-model-trims",
+        ),
+        pytest.param(
+            "!/model(openai:org/model:tag)",
+            {},
+            "Model set to openai:org/model:tag for this session.",
+            {MODEL_KEY: "openai:org/model:tag"},
+            id="model-with-colons",
+        ),
+        pytest.param(
+            "!/model(mock:a)",
+            {MODEL_KEY: "openai:b"},
+            "Model set to mock:a for this session.",
+            {MODEL_KEY: "mock:a"},
+            id="replace-model",
+        ),
+        pytest.param(
+            "!/model()", {MODEL_KEY: "openai:b"}, "Model override cleared.", {}, id="clear"
+        ),
+        pytest.param("!/model()", {}, "Model override cleared.", {}, id="clear-when-unset"),
+        pytest.param(
+            "!/model",
+            {MODEL_KEY: "openai:b"},
+            "Model override: openai:b.",
+            {MODEL_KEY: "openai:b"},
+            id="show",
+        ),
+        pytest.param("!/model", {}, "No model override is set.", {}, id="show-when-unset"),
+        pytest.param(
+            "!/model(opnai:gpt-4o)",
+            {},
+            "Unknown backend 'opnai'. Did you mean 'openai'?",
+            {},
+            id="unknown-backend-did-you-mean",
+        ),
+        pytest.param(
+            "!/model(OpenRoutr:x)",
+            {},
+            "Unknown backend 'OpenRoutr'. Did you mean 'OpenRouter'?",
+            {},
+            id="did-you-mean-keeps-case",
+        ),
+        pytest.param(
+            "!/model(zzz:gpt-4o)",
+            {MODEL_KEY: "mock:a"},
+            "Unknown backend 'zzz'. Backends: OpenRouter, mock, openai.",
+            {MODEL_KEY: "mock:a"},
+            id="unknown-backend-lists-backends",
+        ),
+        pytest.param(
+            "!/model(gpt-4o)",
+            {},
+            "Write the model as BACKEND:MODEL (backends: OpenRouter, mock, openai).",
+            {},
+            id="malformed-no-colon",
+        ),
+        pytest.param(
+            "!/model(openai:)",
+            {},
+            "Write the model as BACKEND:MODEL (backends: OpenRouter, mock, openai).",
+            {},
+            id="malformed-no-model",
+        ),
+        pytest.param(
+            "!/modle(mock:a)",
+            {},
+            "Unknown command !/modle. Did you mean 'model'?",
+            {},
+            id="unknown-command-did-you-mean",
+        ),
+        pytest.param(
+            "!/frobnicate",
+            {},
+            "Unknown command !/frobnicate. Try !/help.",
+            {},
+            id="unknown-command",
+        ),
+        pytest.param(
+            "!/model(mock:a) !/model",
+            {},
+            "Model set to mock:a for this session.\nModel override: mock:a.",
+            {MODEL_KEY: "mock:a"},
+            id="several-commands-in-order",
+        ),
+    ],
+)
+async def test_command_only_messages_are_answered(
+    text: str, state: dict[str, str], reply: str, state_after: dict[str, str]
+) -> None:
+    answer, _, session = await run([user(text)], state=state)
+    assert answer == reply
+    assert session.state == state_after
+
+
+@pytest.mark.parametrize(
+    ("text", "rest", "model"),
+    [
+        pytest.param(
+            "!/model(openai:gpt-4o) fix the bug", "fix the bug", "openai:gpt-4o", id="set-and-ask"
+        ),
+        pytest.param("fix the bug\n!/model(mock:m)", "fix the bug", "mock:m", id="command-last"),
+        pytest.param("!/help what now?", "what now?", "client-model", id="help-and-ask"),
+        pytest.param(
+            "!/model() back to normal", "back to normal", "client-model", id="clear-and-ask"
+        ),
+        pytest.param("!/nope do it", "do it", "client-model", id="unknown-command-still-stripped"),
+    ],
+)
+async def test_commands_mixed_with_text_are_stripped(text: str, rest: str, model: str) -> None:
+    answer, request, _ = await run([user("earlier"), assistant("ok"), user(text)])
+    assert answer is None
+    assert request.messages == [user("earlier"), assistant("ok"), user(rest)]
+    assert request.model == model
+
+
+async def test_override_applies_to_later_plain_requests() -> None:
+    answer, request, _ = await run([user("hello")], state={MODEL_KEY: "openai:gpt-4o"})
+    assert answer is None
+    assert request.model == "openai:gpt-4o"
+    assert request.messages == [user("hello")]
+
+
+async def test_no_override_no_change() -> None:
+    messages = [user("hello"), assistant("hi"), user("again")]
+    answer, request, _ = await run(messages)
+    assert answer is None
+    assert (request.model, request.messages) == ("client-model", messages)
+
+
+@pytest.mark.parametrize(
+    ("history", "cleaned"),
+    [
+        pytest.param(
+            [user("!/model(mock:m)"), assistant("Model set to mock:m for this session.")],
+            [],
+            id="command-turn-and-reply-removed",
+        ),
+        pytest.param(
+            [
+                user("!/help"),
+                assistant(HELP),
+                user("!/model"),
+                assistant("No model override is set."),
+            ],
+            [],
+            id="several-command-turns",
+        ),
+        pytest.param(
+            [user("!/model(mock:m) explain this"), assistant("Sure.")],
+            [user("explain this"), assistant("Sure.")],
+            id="mixed-turn-stripped-reply-kept",
+        ),
+        pytest.param(
+            [
+                user("q1"),
+                assistant("a1"),
+                user("!/help"),
+                assistant(HELP),
+                user("q2"),
+                assistant("a2"),
+            ],
+            [user("q1"), assistant("a1"), user("q2"), assistant("a2")],
+            id="between-normal-turns",
+        ),
+        pytest.param(
+            [user("!/help"), user("q1"), assistant("a1")],
+            [user("q1"), assistant("a1")],
+            id="command-turn-without-reply",
+        ),
+    ],
+)
+async def test_earlier_command_turns_are_removed_from_history(
+    history: list[Message], cleaned: list[Message]
+) -> None:
+    answer, request, _ = await run([*history, user("now")])
+    assert answer is None
+    assert request.messages == [*cleaned, user("now")]
+
+
+async def test_custom_prefix() -> None:
+    stage = commands("@@")
+    answer, _, session = await run([user("@@model(mock:m)")], stage=stage)
+    assert answer == "Model set to mock:m for this session."
+    assert session.state == {MODEL_KEY: "mock:m"}
+    help_text, _, _ = await run([user("@@help")], stage=stage)
+    assert help_text is not None
+    assert "- @@help: list the commands" in help_text
+    assert "!/" not in help_text
+    unknown, _, _ = await run([user("@@nope")], stage=stage)
+    assert unknown == "Unknown command @@nope. Try @@help."
+
+
+async def test_default_prefix_is_plain_text_under_a_custom_prefix() -> None:
+    answer, request, session = await run([user("!/model(mock:m)")], stage=commands("@@"))
+    assert answer is None
+    assert request.messages == [user("!/model(mock:m)")]
+    assert session.state == {}
+
+
+async def test_commands_only_run_when_the_last_message_is_the_users() -> None:
+    history = [
+        user("!/model(mock:m) run the tool"),
+        Message(role="assistant", content=[ToolCallPart(id="c", name="f")]),
+        Message(
+            role="tool", content=[ToolResultPart(tool_call_id="c", content=[TextPart(text="1")])]
+        ),
+    ]
+    answer, request, session = await run(history)
+    assert answer is None
+    assert session.state == {}  # the old command is not run again
+    assert request.messages == [user("run the tool"), *history[1:]]
+    assert request.model == "client-model"
+
+
+async def test_other_parts_survive_stripping() -> None:
+    image = ImagePart(url="https://x/cat.png")
+    message = Message(role="user", content=[TextPart(text="!/model(mock:m) what is this?"), image])
+    answer, request, _ = await run([message])
+    assert answer is None
+    assert request.messages == [
+        Message(role="user", content=[TextPart(text="what is this?"), image])
+    ]
+    assert request.model == "mock:m"
+
+
+async def test_session_state_carries_across_requests() -> None:
+    stage = commands()
+    session = Session("shared")
+    for text in ["!/model(openai:gpt-4o)", "hello"]:
+        ctx = make_context(
+            ChatRequest(model="client-model", messages=[user(text)]),
+            session=session,
+            backends=BACKENDS,
+        )
+        await run_request(stage, ctx)
+    assert ctx.request.model == "openai:gpt-4o"
+
+
+def test_registered() -> None:
+    assert registry()["commands"] is Commands
