@@ -39,6 +39,8 @@ class Commands(Stage):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self._pattern = re.compile(re.escape(config.prefix) + r"(\w+)(?:\(([^)]*)\))?")
+        # Removing a command takes the blanks before it, so no double space is left behind.
+        self._removal = re.compile(r"[ \t]*" + self._pattern.pattern)
 
     @classmethod
     def command(cls, name: str, usage: str) -> Callable[[Handler], Handler]:
@@ -85,7 +87,7 @@ class Commands(Stage):
         parts: list[Part] = []
         for part in message.content:
             if isinstance(part, TextPart):
-                text = self._pattern.sub("", part.text).strip()
+                text = self._removal.sub("", part.text).strip()
                 if text:
                     parts.append(TextPart(text=text))
             else:

@@ -91,7 +91,10 @@ class ModelRewrite(Stage):
             if sampling:
                 update["sampling"] = request.sampling.model_copy(update=sampling)
             if rule.set.reasoning_effort is not None:
-                update["reasoning"] = Reasoning(effort=rule.set.reasoning_effort)
+                reasoning = request.reasoning or Reasoning()
+                update["reasoning"] = reasoning.model_copy(
+                    update={"effort": rule.set.reasoning_effort}
+                )
             ctx.request = request.model_copy(update=update)
             break
         return None

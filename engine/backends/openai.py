@@ -26,6 +26,11 @@ class OpenAIConfig(BackendConfig):
         description="as the OpenAI SDK takes it, with the `/v1` suffix",
     )
     api_key: str | None = Field(default=None, description="sent as `Authorization: Bearer`")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        default=None,
+        description="the body field for the output limit; by default `max_completion_tokens` "
+        "for api.openai.com and `max_tokens` for other servers",
+    )
 
 
 class OpenAIBackend(Backend):
@@ -38,6 +43,11 @@ class OpenAIBackend(Backend):
     def __init__(self, name: str, config: BackendConfig) -> None:
         super().__init__(name, config)
         self.url = self.config.base_url.rstrip("/") + "/chat/completions"
+        self.max_tokens_field = self.config.max_tokens_field or (
+            "max_completion_tokens"
+            if httpx.URL(self.config.base_url).host == "api.openai.com"
+            else "max_tokens"
+        )
         self.headers = {"content-type": "application/json", **self.config.headers}
         if self.config.api_key:
             self.headers["authorization"] = f"Bearer {self.config.api_key}"
@@ -46,19 +56,27 @@ class OpenAIBackend(Backend):
         self, request: ChatRequest, model: str, http: httpx.AsyncClient
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        body = dumps(openai_chat.encode_request(request, model)).encode()
+        encoded = openai_chat.encode_request(request, model, max_tokens_field=self.max_tokens_field)
+        body = dumps(encoded).encode()
         call = (self.url, body, self.headers, self.timeout, openai_chat.decode_error)
         if not request.stream:
             for event in openai_chat.decode_response(await post_json(http, *call)):
                 yield event
             return
         decoder = openai_chat.StreamDecoder()
+        done = False
         # aclosing: when our consumer stops early, the upstream response is released now,
         # not whenever the garbage collector finalizes the inner generator.
         async with aclosing(stream_sse(http, *call)) as messages:
             async for message in messages:
+                if done:
+                    continue  # read, not decoded: only a response read to its end leaves its
+                    # connection in the pool (else every stream opens a new TCP/TLS connection)
                 if message.data == "[DONE]":
-                    break
+                    done = True
+                    for event in decoder.end():
+                        yield event
+                    continue
                 try:
                     chunk = json.loads(message.data)
                 except ValueError:
@@ -72,8 +90,9 @@ class OpenAIBackend(Backend):
                     yield event
                     if isinstance(event, ErrorEvent):
                         return
-        for event in decoder.end():
-            yield event
+        if not done:
+            for event in decoder.end():
+                yield event
 
 
 __all__ = ["OpenAIBackend", "OpenAIConfig"]

@@ -21,8 +21,8 @@ async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEMessage]:
     event, data = "", list[str]()
     async for line in lines:
         if not line:
-            if data:
-                yield SSEMessage(event or "message", "\n".join(data))
+            if data and (payload := "\n".join(data)):
+                yield SSEMessage(event or "message", payload)
             event, data = "", []
             continue
         if line.startswith(":"):
@@ -34,8 +34,8 @@ async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEMessage]:
             data.append(value)
         elif name == "event":
             event = value
-    if data:
-        yield SSEMessage(event or "message", "\n".join(data))
+    if data and (payload := "\n".join(data)):
+        yield SSEMessage(event or "message", payload)
 
 
 def dumps(obj: Any) -> str:

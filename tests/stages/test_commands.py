@@ -165,6 +165,9 @@ async def test_command_only_messages_are_answered(
             "!/model() back to normal", "back to normal", "client-model", id="clear-and-ask"
         ),
         pytest.param("!/nope do it", "do it", "client-model", id="unknown-command-still-stripped"),
+        pytest.param(
+            "please !/model(mock:m) fix it", "please fix it", "mock:m", id="command-mid-sentence"
+        ),
     ],
 )
 async def test_commands_mixed_with_text_are_stripped(text: str, rest: str, model: str) -> None:

@@ -213,3 +213,10 @@ def test_invalid_config(config: dict[str, Any]) -> None:
 
 def test_registered() -> None:
     assert registry()["model_rewrite"] is ModelRewrite
+
+
+async def test_reasoning_effort_keeps_the_clients_budget() -> None:
+    stage = rewrite({"from": "*", "set": {"reasoning_effort": "low"}})
+    request = ChatRequest(model="x", reasoning=Reasoning(effort="high", budget_tokens=2048))
+    rewritten_request = await rewritten(stage, request)
+    assert rewritten_request.reasoning == Reasoning(effort="low", budget_tokens=2048)

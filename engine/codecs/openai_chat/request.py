@@ -225,8 +225,15 @@ def _decode_tool_choice(raw: Any) -> ToolChoice | None:
 # --- encoding for an OpenAI-compatible upstream --------------------------------------------
 
 
-def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
-    """The Chat Completions body asking `model` for `request`."""
+def encode_request(
+    request: ChatRequest, model: str, *, max_tokens_field: str = "max_tokens"
+) -> dict[str, Any]:
+    """The Chat Completions body asking `model` for `request`.
+
+    `max_tokens_field` names the output limit: OpenAI's own API wants
+    `max_completion_tokens` (reasoning models refuse `max_tokens`); most compatible
+    servers know only `max_tokens`.
+    """
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": _encode_text(request.system)})
@@ -234,7 +241,7 @@ def encode_request(request: ChatRequest, model: str) -> dict[str, Any]:
         messages.extend(_encode_message(message))
     body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model, "messages": messages}
     sampling = request.sampling.model_dump(exclude_none=True)
-    body.update(sampling)
+    body.update({max_tokens_field if k == "max_tokens" else k: v for k, v in sampling.items()})
     if request.tools:
         body["tools"] = [_encode_tool(tool) for tool in request.tools]
     if request.tool_choice is not None:

@@ -148,6 +148,29 @@ async def test_body_shape(
     }
 
 
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        pytest.param({}, "max_tokens", id="compatible-server-default"),
+        pytest.param(
+            {"base_url": "https://api.openai.com/v1"}, "max_completion_tokens", id="openai-default"
+        ),
+        pytest.param(
+            {"max_tokens_field": "max_completion_tokens"}, "max_completion_tokens", id="configured"
+        ),
+    ],
+)
+async def test_output_limit_field(
+    upstream: respx.MockRouter, config: dict[str, Any], field: str
+) -> None:
+    connector = backend(**config)
+    route = upstream.post(connector.url).mock(return_value=httpx.Response(200, json=COMPLETION))
+    await send(connector, chat(sampling={"max_tokens": 42}))
+    sent = json.loads(route.calls.last.request.content)
+    assert sent[field] == 42
+    assert not ({"max_tokens", "max_completion_tokens"} - {field}) & sent.keys()
+
+
 # --- decoding what comes back ----------------------------------------------------------------
 
 

@@ -52,6 +52,8 @@ async def _parse(lines: list[str]) -> list[tuple[str, str]]:
         ),
         pytest.param(["data: [DONE]", ""], [("message", "[DONE]")], id="done-marker-is-data"),
         pytest.param([], [], id="empty-stream"),
+        pytest.param(["data:", ""], [], id="empty-data-not-dispatched"),
+        pytest.param(["data:", "data:", ""], [("message", "\n")], id="two-empty-data-lines"),
     ],
 )
 async def test_parse_sse(lines: list[str], expected: list[tuple[str, str]]) -> None:
