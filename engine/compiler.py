@@ -6,6 +6,7 @@ what `check` accepts is exactly what the server runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,11 @@ from engine.diagnostics import Diagnostic, did_you_mean, has_errors
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
 from engine.loader import PathKey, Source, read_source, routing_files
 from engine.schema import validate
-from engine.stage import has_hook, registry
+from engine.stage import Stage, has_hook, registry
+
+
+def _route_name(route: Any) -> Any:
+    return route.get("name") if isinstance(route, dict) else None
 
 
 @dataclass
@@ -36,9 +41,17 @@ class _Compiler:
     backends: dict[str, _Named] = field(default_factory=dict)
     entries: dict[str, _Named] = field(default_factory=dict)
     routes: list[_Named] = field(default_factory=list)
+    # Where the schema found problems, per file: the compiler does not report them again.
+    schema_paths: dict[str, list[PathKey]] = field(default_factory=dict)
+    # A named entry of `stages:` is one instance, shared by every route that uses it.
+    entry_stages: dict[str, Stage | None] = field(default_factory=dict)
 
     def error(self, source: Source, where: PathKey, code: str, message: str, **kw: Any) -> None:
         self.diagnostics.append(source.diagnostic(where, code, message, **kw))
+
+    def reported(self, source: Source, where: PathKey) -> bool:
+        """Whether the schema reported a problem at or below `where`."""
+        return any(p[: len(where)] == where for p in self.schema_paths.get(source.path, ()))
 
     def collect(self) -> None:
         """Validate each file against the schema and merge its sections into one graph."""
@@ -46,10 +59,9 @@ class _Compiler:
             self.diagnostics.extend(source.diagnostics)
             if source.data is None:
                 continue
-            for p in validate(source.data):
-                self.error(source, p.path, p.code, p.message, key=p.at_key, hint=p.hint)
             for section, table in (("backends", self.backends), ("stages", self.entries)):
-                for name, value in (source.data.get(section) or {}).items():
+                declared = source.data.get(section)
+                for name, value in (declared if isinstance(declared, dict) else {}).items():
                     if name in table:
                         first = table[name].source.position((section, name), key=True)
                         self.error(
@@ -62,8 +74,37 @@ class _Compiler:
                         )
                     else:
                         table[name] = _Named(source, (section, name), value)
-            for i, route in enumerate(source.data.get("routes") or []):
-                self.routes.append(_Named(source, ("routes", i), route))
+                    if section == "backends" and ":" in str(name):
+                        self.error(
+                            source,
+                            (section, name),
+                            "invalid-name",
+                            f"backend name {name!r} has a ':', so no target can name it",
+                            key=True,
+                            hint="`BACKEND:MODEL` splits at the first ':'",
+                        )
+            routes = source.data.get("routes")
+            for i, route in enumerate(routes if isinstance(routes, list) else []):
+                named = _Named(source, ("routes", i), route)
+                name = _route_name(route)
+                earlier = next((r for r in self.routes if _route_name(r.value) == name), None)
+                if isinstance(name, str) and earlier is not None:
+                    line = earlier.source.position((*earlier.where, "name"))[0]
+                    self.error(
+                        source,
+                        (*named.where, "name"),
+                        "duplicate-name",
+                        f"route {name!r} is already declared at {earlier.source.path}:{line}",
+                    )
+                self.routes.append(named)
+        # After the merge, so that a hint may name an entry of `stages:` from any file.
+        for source in self.sources:
+            for p in validate(source.data) if source.data is not None else ():
+                hint = p.hint
+                if p.code == "unknown-stage" and p.at_key and p.path[-1] in self.entries:
+                    hint = f"{p.path[-1]!r} is declared under stages:; use it as a plain step"
+                self.error(source, p.path, p.code, p.message, key=p.at_key, hint=hint)
+                self.schema_paths.setdefault(source.path, []).append(p.path)
 
     def build_backends(self) -> dict[str, Backend]:
         built: dict[str, Backend] = {}
@@ -75,19 +116,28 @@ class _Compiler:
                 built[name] = cls(name, config)
         return built
 
-    def config(self, model: type[BaseModel], value: Any, named: _Named, where: PathKey = ()) -> Any:
+    def config(
+        self,
+        model: type[BaseModel],
+        value: Any,
+        named: _Named,
+        where: PathKey = (),
+        label: str = "",
+    ) -> Any:
         """`value` validated by `model`; None (with diagnostics) when it does not fit."""
         try:
             return model.model_validate(value if value is not None else {})
         except ValidationError as exc:
-            if not has_errors(self.diagnostics):  # the schema usually said it already
-                for err in exc.errors():
-                    self.error(
-                        named.source,
-                        (*named.where, *where, *err["loc"]),
-                        "invalid-value",
-                        err["msg"],
-                    )
+            if self.reported(named.source, (*named.where, *where)):
+                return None  # the schema has said it already
+            for err in exc.errors():
+                missing = err["type"] == "missing"
+                self.error(
+                    named.source,
+                    (*named.where, *where, *err["loc"]),
+                    "missing-field" if missing else "invalid-value",
+                    label + (f"{err['loc'][-1]!r} is required" if missing else err["msg"]),
+                )
             return None
 
     def build_stage(self, step: Any, named: _Named, where: PathKey, hook: str) -> BoundStage | None:
@@ -96,18 +146,8 @@ class _Compiler:
         if isinstance(step, str):
             label, config, config_where = step, None, where
             if step in self.entries:
-                entry = self.entries[step]
-                if not isinstance(entry.value, dict):
-                    return None
-                kind, config, named, config_where = (
-                    entry.value.get("use"),
-                    entry.value.get("with"),
-                    entry,
-                    ("with",),
-                )
-            elif step in stages:
-                kind = step
-            else:
+                return self.use_entry(step, named, where, hook)
+            if step not in stages:
                 self.error(
                     named.source,
                     (*named.where, *where),
@@ -116,36 +156,73 @@ class _Compiler:
                     hint=did_you_mean(step, [*stages, *self.entries]),
                 )
                 return None
+            kind = step
         elif isinstance(step, dict) and len(step) == 1:
             ((kind, config),) = step.items()
             label, config_where = kind, (*where, kind)
         else:
             return None
         cls = stages.get(kind) if isinstance(kind, str) else None
-        if cls is None:
+        if cls is None or not self.in_section(cls, repr(kind), named, where, hook):
             return None
-        if not has_hook(cls, hook):
-            section = "response" if hook == "on_request" else "request"
-            self.error(
-                named.source,
-                (*named.where, *where),
-                "wrong-section",
-                f"stage {kind!r} has no {hook} hook",
-                hint=f"put it under {section}:",
-            )
-            return None
-        cfg = self.config(cls.Config, config, named, config_where)
+        instance = self.instantiate(cls, config, named, config_where)
+        return BoundStage(label, instance) if instance is not None else None
+
+    def use_entry(self, name: str, named: _Named, where: PathKey, hook: str) -> BoundStage | None:
+        """The shared instance of the `stages:` entry `name`, used by a route step."""
+        entry = self.entries[name]
+        kind = entry.value.get("use") if isinstance(entry.value, dict) else None
+        cls = registry().get(kind) if isinstance(kind, str) else None
+        if cls is None or not self.in_section(cls, f"{name!r} ({kind})", named, where, hook):
+            return None  # an unknown `use:` was reported at the entry
+        instance = self.entry_stages.get(name)
+        return BoundStage(name, instance) if instance is not None else None
+
+    def build_entries(self) -> None:
+        """One instance per `stages:` entry, used or not, so that its config is checked once."""
+        stages = registry()
+        for name, entry in self.entries.items():
+            kind = entry.value.get("use") if isinstance(entry.value, dict) else None
+            cls = stages.get(kind) if isinstance(kind, str) else None
+            # A misspelt `with:` would otherwise read as a missing config.
+            if cls is not None and not self.reported(entry.source, entry.where):
+                with_ = entry.value.get("with")
+                self.entry_stages[name] = self.instantiate(cls, with_, entry, ("with",))
+
+    def in_section(
+        self, cls: type[Stage], shown: str, named: _Named, where: PathKey, hook: str
+    ) -> bool:
+        """Whether the stage has the section's hook; a `wrong-section` error at the step if not."""
+        if has_hook(cls, hook):
+            return True
+        section = "response" if hook == "on_request" else "request"
+        self.error(
+            named.source,
+            (*named.where, *where),
+            "wrong-section",
+            f"stage {shown} has no {hook} hook",
+            hint=f"put it under {section}:",
+        )
+        return False
+
+    def instantiate(
+        self, cls: type[Stage], config: Any, named: _Named, where: PathKey
+    ) -> Stage | None:
+        """A stage built from its config; None (with diagnostics) when the config is wrong."""
+        kind = cls.name
+        cfg = self.config(cls.Config, config, named, where, label=f"stage {kind!r}: ")
         if cfg is None:
             return None
         try:
-            return BoundStage(label, cls(cfg))
+            return cls(cfg)
         except ValueError as exc:
-            self.error(
-                named.source,
-                (*named.where, *config_where),
-                "invalid-config",
-                f"stage {kind!r}: {exc}",
-            )
+            if not self.reported(named.source, (*named.where, *where)):
+                self.error(
+                    named.source,
+                    (*named.where, *where),
+                    "invalid-config",
+                    f"stage {kind!r}: {exc}",
+                )
             return None
 
     def build_route(self, named: _Named, backends: Mapping[str, Backend]) -> CompiledRoute | None:
@@ -156,42 +233,66 @@ class _Compiler:
             and isinstance(route.get("backend"), dict)
         ):
             return None  # the schema has reported it
-        match = route.get("match") or {}
+        # Values of the wrong type were reported by the schema. A route with a malformed match
+        # is still compiled, for its other problems, but left out of the graph and of the
+        # reachability check (where a match read as "everything" would make false reports).
+        raw = route.get("match")
+        match: dict[str, Any] = raw if isinstance(raw, dict) else {}
         frontend = match.get("frontend")
-        frontends = frozenset([frontend] if isinstance(frontend, str) else frontend or FRONTENDS)
+        frontend_list = [frontend] if isinstance(frontend, str) else frontend or list(FRONTENDS)
         model = match.get("model", "*")
         regex = model.get("regex") if isinstance(model, dict) else None
+        matcher: re.Pattern[str] | None = None
         try:
-            matcher = model_matcher(model if isinstance(model, str) else None, regex)
-        except Exception as exc:
-            self.error(
-                named.source,
-                (*named.where, "match", "model", "regex"),
-                "bad-regex",
-                f"invalid regular expression: {exc}",
-            )
-            return None
+            if (
+                isinstance(raw, dict | None)
+                and isinstance(frontend_list, list)
+                and all(isinstance(f, str) for f in frontend_list)
+                and isinstance(model if regex is None else regex, str)
+            ):
+                matcher = model_matcher(model if isinstance(model, str) else None, regex)
+        except re.error as exc:
+            where = (*named.where, "match", "model", "regex")
+            if not self.reported(named.source, where):
+                self.error(named.source, where, "bad-regex", f"invalid regular expression: {exc}")
         steps = {}
         for section, hook in (("request", "on_request"), ("response", "on_events")):
+            found = route.get(section)
             steps[section] = tuple(
                 bound
-                for i, step in enumerate(route.get(section) or [])
+                for i, step in enumerate(found if isinstance(found, list) else [])
                 if (bound := self.build_stage(step, named, (section, i), hook)) is not None
             )
         backend = route.get("backend") or {}
         targets = []
-        for i, target in enumerate(backend.get("targets") or []):
-            name, sep, target_model = str(target).partition(":")
-            if name not in self.backends:
-                hint = did_you_mean(name, self.backends)
+        listed = backend.get("targets")
+        for i, target in enumerate(listed if isinstance(listed, list) else []):
+            if not isinstance(target, str):
+                continue  # the schema has reported it
+            where = (*named.where, "backend", "targets", i)
+            name, sep, target_model = target.partition(":")
+            if not name or (sep and not target_model):
                 self.error(
                     named.source,
-                    (*named.where, "backend", "targets", i),
+                    where,
+                    "invalid-target",
+                    f"target {target!r} has an empty {'model' if name else 'backend name'}",
+                    hint="write BACKEND (the client's model) or BACKEND:MODEL",
+                )
+            # A declared name with a colon was reported (invalid-name) where it is declared.
+            elif name not in self.backends and target not in self.backends:
+                self.error(
+                    named.source,
+                    where,
                     "unknown-backend",
                     f"unknown backend {name!r}",
-                    hint=hint,
+                    hint=did_you_mean(name, self.backends)
+                    or ("no backends are declared" if not self.backends else None),
                 )
             targets.append(TargetSpec(name, target_model if sep else None))
+        if matcher is None or self.reported(named.source, named.where):
+            return None  # e.g. a misspelt `match:` would read as "every model"
+        frontends = frozenset(frontend_list)
         return CompiledRoute(
             name=str(route.get("name")),
             frontends=frontends if frontends != frozenset(FRONTENDS) else None,
@@ -227,6 +328,7 @@ class _Compiler:
     def compile(self) -> Graph | None:
         self.collect()
         backends = self.build_backends()
+        self.build_entries()
         compiled = [(n, r) for n in self.routes if (r := self.build_route(n, backends))]
         self.check_reachable(compiled)
         if not self.routes and self.sources and not has_errors(self.diagnostics):

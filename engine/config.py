@@ -23,7 +23,10 @@ class StrictModel(BaseModel):
 class RegexPattern(StrictModel):
     """A regular expression matched against the whole model name."""
 
-    regex: str = Field(description="Python regular expression, matched in full")
+    regex: str = Field(
+        description="Python regular expression, matched in full",
+        json_schema_extra={"format": "regex"},
+    )
 
 
 ModelPattern = Annotated[
@@ -35,7 +38,7 @@ ModelPattern = Annotated[
 class Match(StrictModel):
     """Which requests a route takes."""
 
-    frontend: Frontend | list[Frontend] | None = Field(
+    frontend: Frontend | Annotated[list[Frontend], Field(min_length=1)] | None = Field(
         default=None, description="front-end(s) the route serves; all when omitted"
     )
     model: ModelPattern = Field(default="*", description="the client's model: glob or regex")
@@ -141,7 +144,8 @@ def routing_schema(
     entry["properties"]["use"]["x-unknown-code"] = "unknown-stage"
     entry["allOf"] = [
         {
-            "if": {"properties": {"use": {"const": name}}},
+            # `required`: without it, an entry with no `use` would get every stage's `then`.
+            "if": {"properties": {"use": {"const": name}}, "required": ["use"]},
             "then": {"properties": {"with": {"anyOf": [{"$ref": ref}, {"type": "null"}]}}},
         }
         for name, ref in stage_refs.items()

@@ -11,6 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engine.diagnostics import Diagnostic
@@ -32,7 +33,9 @@ class Source:
         node, line, col = self.data, 0, 0
         for step in where:
             if isinstance(node, CommentedMap) and step in node:
-                line, col = node.lc.key(step) if key and step == where[-1] else node.lc.value(step)
+                # An empty (null) value has no position of its own: ruamel gives the next token's.
+                at_key = (key and step == where[-1]) or node[step] is None
+                line, col = node.lc.key(step) if at_key else node.lc.value(step)
                 node = node[step]
             elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
                 line, col = node.lc.item(step)
@@ -94,13 +97,15 @@ def read_source(path: Path, env: Mapping[str, str] | None = None) -> Source:
         return Source(
             shown, None, [Diagnostic(shown, 1, 1, "unreadable", exc.strerror or str(exc))]
         )
+    except UnicodeDecodeError as exc:
+        before = exc.object[: exc.start]
+        line, col = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        message = f"not UTF-8 text: {exc.reason} (byte {exc.object[exc.start]:#04x})"
+        return Source(shown, None, [Diagnostic(shown, line, col, "unreadable", message)])
     try:
         data = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p) or str(exc)
-        return Source(shown, None, [Diagnostic(shown, line, col, "yaml-syntax", message)])
+        return Source(shown, None, [_syntax_error(shown, exc)])
     except YAMLError as exc:
         return Source(shown, None, [Diagnostic(shown, 1, 1, "yaml-syntax", str(exc))])
     source = Source(shown, data if data is not None else CommentedMap())
@@ -112,6 +117,26 @@ def read_source(path: Path, env: Mapping[str, str] | None = None) -> Source:
         return source
     _interpolate(source, source.data, (), os.environ if env is None else env)
     return source
+
+
+def _syntax_error(shown: str, exc: MarkedYAMLError) -> Diagnostic:
+    """The parser's problem at its position, with where the construct it was reading began."""
+    mark, start = exc.problem_mark or exc.context_mark, exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if isinstance(exc, DuplicateKeyError):
+        # ruamel's problem text is 'found duplicate key "K" with value "V" (original value: …)'
+        found = re.match(r'found duplicate key "(.*?)" with value', str(exc.problem))
+        key = repr(found.group(1)) if found else str(exc.problem)
+        return Diagnostic(shown, line, col, "duplicate-key", f"duplicate key {key}")
+    message = str(exc.problem or exc.context or exc).strip()
+    if exc.problem and exc.context:
+        began = (
+            f" started at {start.line + 1}:{start.column + 1}"
+            if start and (start.line, start.column) != (line - 1, col - 1)
+            else ""
+        )
+        message += f" ({exc.context}{began})"
+    return Diagnostic(shown, line, col, "yaml-syntax", message)
 
 
 def _interpolate(source: Source, node: Any, where: PathKey, env: Mapping[str, str]) -> None:

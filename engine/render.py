@@ -45,8 +45,11 @@ def _label(text: str) -> str:
 def as_mermaid(graph: Graph) -> str:
     """A Mermaid flowchart: client → route → stages → backends."""
     lines = ["flowchart LR", "  client([client])"]
-    for name, backend in graph.backends.items():
-        lines.append(f"  b_{_id(name)}[({_label(f'{name} ({backend.kind})')})]")
+    nodes: dict[str, str] = {}  # backend name → node id; `my-llm` and `my_llm` must differ
+    for i, (name, backend) in enumerate(graph.backends.items()):
+        node = f"b_{_id(name)}"
+        nodes[name] = f"{node}_{i}" if node in nodes.values() else node
+        lines.append(f"  {nodes[name]}[({_label(f'{name} ({backend.kind})')})]")
     for i, route in enumerate(graph.routes):
         rid = f"r{i}"
         lines.append(f"  {rid}{{{_label(f'{route.name}: {route.model_pattern}')}}}")
@@ -60,7 +63,8 @@ def as_mermaid(graph: Graph) -> str:
         lines += [f"  {step}[/{_label(route.strategy)}/]", f"  {previous} --> {step}"]
         for target in route.targets:
             model = f"|{_label(target.model)}|" if target.model else ""
-            lines.append(f"  {step} -->{model} b_{_id(target.backend)}")
+            node = nodes.get(target.backend) or f"b_{_id(target.backend)}"
+            lines.append(f"  {step} -->{model} {node}")
         if route.response:
             lines.append(f"  %% response stages of {route.name}: {_steps(route, 'response')}")
     return "\n".join(lines)

@@ -74,6 +74,17 @@ def _problem(
     return error
 
 
+def _json_type(instance: Any) -> str:
+    """The JSON name of a YAML value's type (`object`, not `CommentedMap`)."""
+    if isinstance(instance, bool):
+        return "boolean"
+    if isinstance(instance, int):
+        return "integer"
+    if isinstance(instance, float):
+        return "number"
+    return next((name for name, t in _JSON_TYPES.items() if isinstance(instance, t)), "value")
+
+
 def _json_type_matches(schema: dict[str, Any], instance: Any) -> bool:
     kind = schema.get("type")
     if kind is None:
@@ -96,6 +107,23 @@ def _union(
     if discriminator and isinstance(instance, dict):
         name, mapping = discriminator["propertyName"], discriminator["mapping"]
         value = instance.get(name)
+        if name not in instance:
+            misspelt = next((k for k in instance if did_you_mean(str(k), [name])), None)
+            if misspelt is not None:
+                yield _problem(
+                    f"unknown key {misspelt!r}",
+                    path=(misspelt,),
+                    code="unknown-field",
+                    at_key=True,
+                    hint=did_you_mean(str(misspelt), [name]),
+                )
+            else:
+                yield _problem(
+                    f"{name!r} is required",
+                    code="missing-field",
+                    hint=f"one of: {', '.join(mapping)}",
+                )
+            return
         if value not in mapping:
             hint = did_you_mean(str(value), mapping) if isinstance(value, str) else None
             yield _problem(
@@ -115,7 +143,7 @@ def _union(
         return
     kinds = sorted({str(_resolve(validator, b).get("type", "value")) for b in branches})
     yield _problem(
-        f"expected {' or '.join(kinds)}, got {type(instance).__name__}", code="invalid-type"
+        f"expected {' or '.join(kinds)}, got {_json_type(instance)}", code="invalid-type"
     )
 
 
@@ -149,9 +177,34 @@ def _enum(
     if instance not in choices:
         code = schema.get("x-unknown-code", "invalid-value")
         hint = did_you_mean(instance, map(str, choices)) if isinstance(instance, str) else None
-        yield _problem(
-            f"{instance!r} is not one of: {', '.join(map(str, choices))}", code=code, hint=hint
+        message = (
+            f"unknown stage {instance!r}"
+            if code == "unknown-stage"
+            else f"{instance!r} is not one of: {', '.join(map(str, choices))}"
         )
+        yield _problem(message, code=code, hint=hint)
+
+
+def _required(
+    validator: Any, required: list[str], instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if not isinstance(instance, dict):
+        return
+    unknown = []
+    if schema.get("additionalProperties") is False:
+        unknown = [str(k) for k in instance if k not in schema.get("properties", {})]
+    for name in required:
+        # A misspelt key is reported once, as unknown with a did-you-mean, not also as missing.
+        if name not in instance and not did_you_mean(name, unknown):
+            yield _problem(f"{name!r} is required", code="missing-field")
+
+
+def _type(
+    validator: Any, types: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if "enum" in schema or "const" in schema:
+        return  # the enum's or const's message, naming the values wanted, says more
+    yield from Draft202012Validator.VALIDATORS["type"](validator, types, instance, schema)
 
 
 _Validator = validators.extend(
@@ -161,13 +214,15 @@ _Validator = validators.extend(
         "oneOf": _union,
         "additionalProperties": _additional_properties,
         "enum": _enum,
+        "type": _type,
+        "required": _required,
     },
 )
 
 
 @cache
 def _validator() -> Any:
-    return _Validator(build_schema())
+    return _Validator(build_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def validate(document: Any) -> list[SchemaProblem]:
@@ -182,15 +237,33 @@ def validate(document: Any) -> list[SchemaProblem]:
     return problems
 
 
+_BOUNDS = {
+    "minimum": "at least",
+    "exclusiveMinimum": "more than",
+    "maximum": "at most",
+    "exclusiveMaximum": "less than",
+}
+
+
 def _code(error: ValidationError) -> str:
-    return {"required": "missing-field", "type": "invalid-type"}.get(
-        str(error.validator), "invalid-value"
-    )
+    if error.validator == "format" and error.validator_value == "regex":
+        return "bad-regex"
+    return {"type": "invalid-type"}.get(str(error.validator), "invalid-value")
 
 
 def _message(error: ValidationError) -> str:
-    if error.validator == "required":
-        return error.message.replace(" is a required property", " is required")
     if error.validator == "type":
-        return f"expected {error.validator_value}, got {type(error.instance).__name__}"
+        return f"expected {error.validator_value}, got {_json_type(error.instance)}"
+    if error.validator == "format" and error.validator_value == "regex":
+        return f"invalid regular expression: {error.cause or error.instance}"
+    bound = _BOUNDS.get(str(error.validator))
+    if bound is not None:
+        return f"expected {bound} {error.validator_value}, got {error.instance!r}"
+    if error.validator == "const":
+        return f"expected {error.validator_value!r}, got {error.instance!r}"
+    if error.validator in ("minProperties", "maxProperties") and (
+        error.schema.get("x-unknown-code") == "unknown-stage"  # a `{stage: config}` step
+    ):
+        names = ", ".join(map(str, error.instance)) or "none"
+        return f"a step names one stage as {{stage: config}}; this one names {names}"
     return error.message
