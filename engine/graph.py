@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from engine.backends import Backend
 from engine.diagnostics import did_you_mean
-from engine.errors import NotFound
+from engine.errors import BadRequest, NotFound
 from engine.stage import Stage, Target
 
 _MATCH_CACHE_LIMIT = 4096
@@ -102,6 +102,12 @@ class Graph:
                     f"model {model!r} names backend {backend!r}, which is not declared"
                     + (f"; {hint}" if hint else f" (declared: {', '.join(self.backends)})"),
                     code="unknown_backend",
+                    param="model",
+                )
+            if not rest:
+                raise BadRequest(
+                    f"model {model!r} names backend {backend!r} but no model",
+                    code="missing_model",
                     param="model",
                 )
             return [Target(backend, rest)]

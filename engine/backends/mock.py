@@ -40,7 +40,7 @@ _CALL = re.compile(r"^\s*call\s+([\w.-]+)\s*(\{.*\})?\s*$", re.MULTILINE)
 class MockConfig(BackendConfig):
     """The offline mock backend."""
 
-    kind: Literal["mock"] = "mock"
+    kind: Literal["mock"] = Field(default="mock", description="the built-in offline backend")
     models: list[str] = Field(
         default_factory=lambda: ["mock-1"], description="model names to list in `GET /v1/models`"
     )

@@ -20,7 +20,9 @@ from engine.model import ChatRequest, ErrorEvent, Event
 class OpenAIConfig(BackendConfig):
     """An OpenAI-compatible Chat Completions endpoint."""
 
-    kind: Literal["openai"] = "openai"
+    kind: Literal["openai"] = Field(
+        default="openai", description="OpenAI Chat Completions or any compatible server"
+    )
     base_url: str = Field(
         default="https://api.openai.com/v1",
         description="as the OpenAI SDK takes it, with the `/v1` suffix",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.compiler import load_graph
-from engine.errors import NotFound
+from engine.errors import BadRequest, NotFound
 from engine.graph import CompiledRoute, Graph, TargetSpec, model_matcher
 from engine.stage import Target
 
@@ -127,6 +127,13 @@ def test_resolve_unknown_backend(graph: Graph, model: str, message: str) -> None
         "unknown_backend",
         "model",
     )
+
+
+def test_resolve_backend_without_model_is_a_bad_request(graph: Graph) -> None:
+    with pytest.raises(BadRequest) as raised:
+        graph.resolve(graph.routes[1], "openai:")
+    assert raised.value.message == "model 'openai:' names backend 'openai' but no model"
+    assert (raised.value.status, raised.value.param) == (400, "model")
 
 
 def test_model_ids_lists_backend_models_then_literal_aliases_once(graph: Graph) -> None:
