@@ -112,6 +112,8 @@ async def _from_backends(
         stream = graph.backends[target.backend].send(request, target.model, http)
         try:
             first = await anext(stream)
+            if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
+                raise ProxyError(first.status, first.message, code=first.code)
         except ProxyError as exc:
             await stream.aclose()
             if i + 1 < len(tried) and is_retryable(exc):

@@ -14,7 +14,7 @@ from engine.config import StrictModel
 from engine.errors import BadRequest, NotFound, ProxyError, UpstreamError, UpstreamUnavailable
 from engine.executor import Execution, execute, is_retryable
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
-from engine.model import ChatRequest, Event, Finish, ResponseStart, TextDelta
+from engine.model import ChatRequest, ErrorEvent, Event, Finish, ResponseStart, TextDelta
 from engine.response import collect
 from engine.stage import Answer, RequestContext, Stage, Target, registry, stage
 from engine.testing import make_context, user
@@ -338,6 +338,24 @@ async def test_failover_before_the_first_event(error: ProxyError, fails_over: bo
         with pytest.raises(ProxyError) as caught:
             await run(g)
         assert caught.value is error
+        assert b.calls == []
+    assert a.closed == 1
+
+
+@pytest.mark.parametrize(("status", "fails_over"), [(503, True), (400, False)])
+async def test_an_error_event_before_any_output_fails_over_like_a_status(
+    status: int, fails_over: bool
+) -> None:
+    a = Fake("a", [ErrorEvent(status=status, code="overloaded", message="busy")])
+    b = Fake("b", reply("from b"))
+    g = graph([a, b], strategy="failover")
+    if fails_over:
+        _, events = await run(g)
+        assert texts(events) == ["from b"]
+    else:
+        with pytest.raises(ProxyError) as caught:
+            await run(g)
+        assert (caught.value.status, caught.value.message) == (400, "busy")
         assert b.calls == []
     assert a.closed == 1
 
