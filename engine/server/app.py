@@ -14,12 +14,13 @@ import httpx
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import BadRequest, NotFound, ProxyError
+from engine.errors import BadRequest, ProxyError
 from engine.executor import Execution, execute
+from engine.frontends import DEFAULT, FRONTENDS, Call, Frontend
 from engine.graph import Graph
+from engine.model import ChatRequest
 from engine.reload import GraphHolder
 from engine.response import collect
-from engine.server.frontends import OPENAI_CHAT, Frontend
 from engine.sessions import SessionStore, session_key
 from engine.stage import RequestContext
 
@@ -48,11 +49,6 @@ def _json(
     )
 
 
-def _model_object(model: str) -> dict[str, Any]:
-    owner = model.partition(":")[0] if ":" in model else "engine"
-    return {"id": model, "object": "model", "created": 0, "owned_by": owner}
-
-
 class Server:
     """What the endpoints share: the graph holder, sessions and the upstream HTTP pool."""
 
@@ -78,14 +74,14 @@ class Server:
         if self.http is not None:
             await self.http.aclose()
 
-    async def handle(self, frontend: Frontend) -> Response:
-        """Serve one request on `frontend`, errors in that front-end's shape."""
+    async def handle(self, frontend: Frontend, **path_params: str) -> Response:
+        """Serve one chat request on `frontend`, errors in that front-end's shape."""
         try:
-            return await self._handle(frontend)
+            return await self._handle(frontend, path_params)
         except ProxyError as error:
             return _json(frontend.encode_error(error), error.status)
 
-    async def _handle(self, frontend: Frontend) -> Response:
+    async def _handle(self, frontend: Frontend, path_params: dict[str, str]) -> Response:
         raw = await request.get_data()
         try:
             payload = json.loads(raw)
@@ -93,10 +89,10 @@ class Server:
             raise BadRequest(
                 f"the request body is not valid JSON: {exc}", code="invalid_json"
             ) from None
-        chat = frontend.decode_request(payload)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        chat = frontend.decode_request(payload, Call(path_params, request.args, headers))
         graph: Graph = self.holder.graph  # one snapshot for the whole request
         key = client_key(request.headers, request.args)
-        headers = {name.lower(): value for name, value in request.headers.items()}
         ctx = RequestContext(
             request=chat,
             frontend=frontend.name,
@@ -112,11 +108,11 @@ class Server:
         response = await collect(execution.events())
         execution.timings.add("response", started)
         return _json(
-            frontend.encode_response(response),
+            frontend.encode_response(response, chat),
             headers={"server-timing": execution.timings.header()},
         )
 
-    def _stream(self, frontend: Frontend, chat: Any, execution: Execution) -> Response:
+    def _stream(self, frontend: Frontend, chat: ChatRequest, execution: Execution) -> Response:
         encoder = frontend.stream_encoder(chat)
 
         async def body() -> AsyncIterator[bytes]:
@@ -133,7 +129,7 @@ class Server:
 
         response = Response(
             body(),
-            content_type="text/event-stream",
+            content_type=frontend.stream_content_type,
             headers={
                 "cache-control": "no-cache",
                 "x-accel-buffering": "no",
@@ -143,17 +139,11 @@ class Server:
         response.timeout = None
         return response
 
-    def models(self) -> Response:
-        """`GET /v1/models` in OpenAI's shape."""
-        data = [_model_object(model) for model in self.holder.graph.model_ids()]
-        return _json({"object": "list", "data": data})
-
-    def model(self, model: str) -> Response:
-        """`GET /v1/models/{model}`: one listed model, or a 404."""
-        if model not in self.holder.graph.model_ids():
-            error = NotFound(f"model {model!r} is not listed", code="model_not_found")
-            return _json(OPENAI_CHAT.encode_error(error), error.status)
-        return _json(_model_object(model))
+    def json(
+        self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        """A JSON response (for front-ends' own endpoints)."""
+        return _json(body, status, headers)
 
 
 def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
@@ -165,17 +155,8 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     app.before_serving(server.start)
     app.after_serving(server.stop)
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions() -> Response:
-        return await server.handle(OPENAI_CHAT)
-
-    @app.get("/v1/models")
-    async def models() -> Response:
-        return server.models()
-
-    @app.get("/v1/models/<path:model>")
-    async def model(model: str) -> Response:
-        return server.model(model)
+    for frontend in FRONTENDS:
+        frontend.mount(app, server)
 
     @app.get("/healthz")
     async def health() -> Response:
@@ -185,11 +166,8 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         message = f"{request.method} {request.path}: {error.description or error.name}"
-        return _json(
-            OPENAI_CHAT.encode_error(
-                ProxyError(status, message, code=error.name.lower().replace(" ", "_"))
-            ),
-            status,
-        )
+        frontend = next((f for f in FRONTENDS if request.path.startswith(f.path_prefixes)), DEFAULT)
+        code = error.name.lower().replace(" ", "_")
+        return _json(frontend.encode_error(ProxyError(status, message, code=code)), status)
 
     return app

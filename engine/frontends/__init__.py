@@ -1,0 +1,11 @@
+"""The client-facing protocols the server exposes, in the order their endpoints are mounted."""
+
+from __future__ import annotations
+
+from engine.frontends import openai_chat
+from engine.frontends.base import Call, Frontend, StreamEncoder
+
+FRONTENDS: tuple[Frontend, ...] = (openai_chat.FRONTEND,)
+DEFAULT = openai_chat.FRONTEND
+
+__all__ = ["DEFAULT", "FRONTENDS", "Call", "Frontend", "StreamEncoder"]

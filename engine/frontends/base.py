@@ -1,0 +1,56 @@
+"""What a front-end is: a client-facing protocol, its codec functions and its endpoints.
+
+Each front-end module builds one :class:`Frontend` and a ``mount`` function that adds its
+endpoints to the app, calling :meth:`engine.server.app.Server.handle` for the chat endpoint
+so that every protocol shares one request path (decode → execute → encode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from engine.errors import ProxyError
+from engine.model import ChatRequest, Event
+from engine.response import ChatResponse
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from engine.server.app import Server
+
+
+class StreamEncoder(Protocol):
+    """Encodes events as the bytes of a client stream."""
+
+    def event(self, event: Event) -> bytes:
+        """The bytes for one event (possibly none)."""
+        ...
+
+    def error(self, error: ProxyError) -> bytes:
+        """The bytes reporting an error after the stream started."""
+        ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a front-end may need from the HTTP request besides its body."""
+
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """A client-facing protocol."""
+
+    name: str
+    decode_request: Callable[[Any, Call], ChatRequest]
+    encode_response: Callable[[ChatResponse, ChatRequest], dict[str, Any]]
+    stream_encoder: Callable[[ChatRequest], StreamEncoder]
+    encode_error: Callable[[ProxyError], dict[str, Any]]
+    mount: Callable[[Quart, Server], None]
+    path_prefixes: tuple[str, ...] = ()  # its errors for unknown paths under these
+    stream_content_type: str = "text/event-stream"
