@@ -140,6 +140,11 @@ class ChatRequest(_Model):
     stream: bool = False
     include_usage: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)
+    forward_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="client headers (lower-case names) a backend of the client's protocol "
+        "family forwards, such as `anthropic-beta`",
+    )
     extra: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="fields a codec does not model, keyed by protocol, for same-protocol backends",
@@ -180,6 +185,9 @@ class ReasoningDelta(_Model):
     type: Literal["reasoning_delta"] = "reasoning_delta"
     text: str = ""
     signature: str | None = None
+    redacted: bool = Field(
+        default=False, description="the signature holds encrypted reasoning with no text"
+    )
 
 
 class ToolCallStart(_Model):
@@ -214,6 +222,9 @@ class Usage(_Model):
     output_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_creation_tokens: int = Field(
+        default=0, description="input tokens written to the provider's prompt cache (Anthropic)"
+    )
 
 
 class Finish(_Model):

@@ -66,8 +66,10 @@ class Collector:
                 else:
                     content.append(TextPart(text=event.text))
             case ReasoningDelta():
-                if not (content and isinstance(content[-1], ReasoningPart)):
-                    content.append(ReasoningPart())
+                last = content[-1] if content else None
+                # A signed or redacted part is complete: what follows is another block.
+                if not isinstance(last, ReasoningPart) or last.signature or last.redacted:
+                    content.append(ReasoningPart(redacted=event.redacted))
                 part = content[-1]
                 assert isinstance(part, ReasoningPart)
                 part.text += event.text
@@ -106,7 +108,7 @@ def replay(response: ChatResponse) -> Iterable[Event]:
         if isinstance(part, TextPart):
             yield TextDelta(text=part.text)
         elif isinstance(part, ReasoningPart):
-            yield ReasoningDelta(text=part.text, signature=part.signature)
+            yield ReasoningDelta(text=part.text, signature=part.signature, redacted=part.redacted)
         else:
             yield ToolCallStart(index=index, id=part.id, name=part.name)
             yield ToolCallDelta(index=index, arguments=part.arguments)

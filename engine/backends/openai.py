@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import Field
@@ -54,18 +54,31 @@ class OpenAIBackend(Backend):
         if self.config.api_key:
             self.headers["authorization"] = f"Bearer {self.config.api_key}"
 
+    # Hooks for OpenAI-compatible services whose dialect differs (see openrouter.py).
+
+    def encode(self, request: ChatRequest, model: str) -> dict[str, Any]:
+        """The Chat Completions body to send."""
+        return openai_chat.encode_request(request, model, max_tokens_field=self.max_tokens_field)
+
+    def decode_response(self, body: dict[str, Any]) -> Iterator[Event]:
+        """The events of a non-streaming response body."""
+        return openai_chat.decode_response(body)
+
+    def stream_decoder(self) -> openai_chat.StreamDecoder:
+        """A decoder for one streamed response."""
+        return openai_chat.StreamDecoder()
+
     async def send(
         self, request: ChatRequest, model: str, http: httpx.AsyncClient
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        encoded = openai_chat.encode_request(request, model, max_tokens_field=self.max_tokens_field)
-        body = dumps(encoded).encode()
+        body = dumps(self.encode(request, model)).encode()
         call = (self.url, body, self.headers, self.timeout, openai_chat.decode_error)
         if not request.stream:
-            for event in openai_chat.decode_response(await post_json(http, *call)):
+            for event in self.decode_response(await post_json(http, *call)):
                 yield event
             return
-        decoder = openai_chat.StreamDecoder()
+        decoder = self.stream_decoder()
         done = False
         # aclosing: when our consumer stops early, the upstream response is released now,
         # not whenever the garbage collector finalizes the inner generator.

@@ -7,7 +7,7 @@ so that every protocol shares one request path (decode → execute → encode).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,3 +54,8 @@ class Frontend:
     mount: Callable[[Quart, Server], None]
     path_prefixes: tuple[str, ...] = ()  # its errors for unknown paths under these
     stream_content_type: str = "text/event-stream"
+    # Optional async steps around the shared request path: `prepare` runs after decoding
+    # (e.g. loading a stored conversation), `complete` gets the final client body of a
+    # finished response, streamed (the encoder's `final`) or not (e.g. to store it).
+    prepare: Callable[[ChatRequest, Server], Awaitable[ChatRequest]] | None = None
+    complete: Callable[[ChatRequest, dict[str, Any], Server], Awaitable[None]] | None = None

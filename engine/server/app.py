@@ -23,6 +23,7 @@ from engine.reload import GraphHolder
 from engine.response import collect
 from engine.sessions import SessionStore, session_key
 from engine.stage import RequestContext
+from engine.stored_responses import ResponseStore
 
 log = logging.getLogger("engine.server")
 
@@ -56,6 +57,7 @@ class Server:
         self.holder = holder
         self.watch = watch
         self.sessions = SessionStore()
+        self.responses = ResponseStore()
         self.http: httpx.AsyncClient | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -91,6 +93,8 @@ class Server:
             ) from None
         headers = {name.lower(): value for name, value in request.headers.items()}
         chat = frontend.decode_request(payload, Call(path_params, request.args, headers))
+        if frontend.prepare is not None:
+            chat = await frontend.prepare(chat, self)
         graph: Graph = self.holder.graph  # one snapshot for the whole request
         key = client_key(request.headers, request.args)
         ctx = RequestContext(
@@ -107,18 +111,34 @@ class Server:
         started = time.perf_counter()
         response = await collect(execution.events())
         execution.timings.add("response", started)
-        return _json(
-            frontend.encode_response(response, chat),
-            headers={"server-timing": execution.timings.header()},
-        )
+        body = frontend.encode_response(response, chat)
+        await self._complete(frontend, chat, body)
+        return _json(body, headers={"server-timing": execution.timings.header()})
+
+    async def _complete(self, frontend: Frontend, chat: ChatRequest, body: dict[str, Any]) -> None:
+        """Run the front-end's `complete` step; its failure must not cost the client its answer."""
+        if frontend.complete is None:
+            return
+        try:
+            await frontend.complete(chat, body, self)
+        except Exception:
+            log.exception("%s: completing the response failed", frontend.name)
 
     def _stream(self, frontend: Frontend, chat: ChatRequest, execution: Execution) -> Response:
         encoder = frontend.stream_encoder(chat)
 
         async def body() -> AsyncIterator[bytes]:
+            completed = False
             try:
                 async for event in execution.events():
                     data = encoder.event(event)
+                    # Completed before the client sees the end, so that its next request
+                    # finds whatever `complete` stored.
+                    if frontend.complete is not None and not completed:
+                        final = getattr(encoder, "final", None)
+                        if final is not None:
+                            completed = True
+                            await self._complete(frontend, chat, final)
                     if data:
                         yield data
             except ProxyError as error:
