@@ -1,0 +1,143 @@
+"""Connector for Anthropic's Messages API (and servers that speak it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Literal
+
+import httpx
+from pydantic import Field
+
+from engine.backends.base import Backend, BackendConfig
+from engine.backends.upstream import post_json, stream_sse
+from engine.codecs import anthropic
+from engine.codecs.sse import dumps
+from engine.model import ChatRequest, ErrorEvent, Event
+
+VERSION = "2023-06-01"
+
+
+class AnthropicConfig(BackendConfig):
+    """Anthropic's Messages API."""
+
+    kind: Literal["anthropic"] = Field(default="anthropic", description="Anthropic Messages API")
+    base_url: str = Field(
+        default="https://api.anthropic.com",
+        description="as the Anthropic SDK takes it, without the `/v1` suffix",
+    )
+    api_key: str | None = Field(default=None, description="sent as `x-api-key`")
+    anthropic_version: str = Field(
+        default=VERSION,
+        description="the `anthropic-version` header, unless an Anthropic client sent its own",
+    )
+    betas: list[str] = Field(
+        default_factory=list,
+        description="`anthropic-beta` features to ask for, besides those an Anthropic client asks",
+    )
+    default_max_tokens: int = Field(
+        default=anthropic.DEFAULT_MAX_TOKENS,
+        gt=0,
+        description="`max_tokens` when the client sets none (Anthropic requires one)",
+    )
+
+
+class AnthropicBackend(Backend):
+    """Speaks Messages to `base_url`; forwards an Anthropic client's version and betas."""
+
+    kind = "anthropic"
+    Config = AnthropicConfig
+    config: AnthropicConfig
+
+    def __init__(self, name: str, config: BackendConfig) -> None:
+        super().__init__(name, config)
+        base = self.config.base_url.rstrip("/")
+        self.url = f"{base}/v1/messages"
+        self.count_url = f"{base}/v1/messages/count_tokens"
+        self.headers = {
+            "content-type": "application/json",
+            "anthropic-version": self.config.anthropic_version,
+            **{k.lower(): v for k, v in self.config.headers.items()},
+        }
+        if self.config.api_key:
+            self.headers["x-api-key"] = self.config.api_key
+
+    def request_headers(self, request: ChatRequest) -> dict[str, str]:
+        """Our headers, with the client's `anthropic-version` and betas when it sent them."""
+        headers = dict(self.headers)
+        forwarded = request.forward_headers
+        if forwarded.get("anthropic-version"):
+            headers["anthropic-version"] = forwarded["anthropic-version"]
+        betas = [*self.config.betas, *forwarded.get("anthropic-beta", "").split(",")]
+        if headers.get("anthropic-beta"):
+            betas.insert(0, headers["anthropic-beta"])
+        unique = list(dict.fromkeys(b.strip() for b in betas if b.strip()))
+        if unique:
+            headers["anthropic-beta"] = ",".join(unique)
+        return headers
+
+    def encode(self, request: ChatRequest, model: str) -> bytes:
+        """The upstream body for `request`."""
+        body = anthropic.encode_request(
+            request, model, default_max_tokens=self.config.default_max_tokens
+        )
+        return dumps(body).encode()
+
+    async def count_tokens(self, request: ChatRequest, model: str, http: httpx.AsyncClient) -> int:
+        """Ask the upstream how many input tokens `request` has."""
+        body = anthropic.encode_request(request, model)
+        for key in ("max_tokens", "stream", "metadata", "temperature", "top_p", "top_k"):
+            body.pop(key, None)
+        body.pop("stop_sequences", None)
+        headers = self.request_headers(request)
+        answer = await post_json(
+            http,
+            self.count_url,
+            dumps(body).encode(),
+            headers,
+            self.timeout,
+            anthropic.decode_error,
+        )
+        return int(answer.get("input_tokens") or 0)
+
+    async def send(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> AsyncGenerator[Event, None]:
+        """Post the request; decode the JSON body or the SSE stream into events."""
+        call = (
+            self.url,
+            self.encode(request, model),
+            self.request_headers(request),
+            self.timeout,
+            anthropic.decode_error,
+        )
+        if not request.stream:
+            for event in anthropic.decode_response(await post_json(http, *call)):
+                yield event
+            return
+        decoder = anthropic.StreamDecoder()
+        async with aclosing(stream_sse(http, *call)) as messages:
+            async for message in messages:
+                if decoder.done:
+                    continue  # read to the end, so that the connection goes back to the pool
+                try:
+                    data = json.loads(message.data)
+                except ValueError:
+                    yield ErrorEvent(
+                        status=502,
+                        code="upstream_invalid_json",
+                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                    )
+                    return
+                if not isinstance(data, dict):
+                    continue
+                for event in decoder.event(data):
+                    yield event
+                    if isinstance(event, ErrorEvent):
+                        return
+        for event in decoder.end():
+            yield event
+
+
+__all__ = ["AnthropicBackend", "AnthropicConfig"]

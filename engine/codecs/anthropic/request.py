@@ -1,0 +1,543 @@
+"""Anthropic Messages requests: client body → ChatRequest, and ChatRequest → upstream body.
+
+Anthropic puts tool results in the user's turn, possibly mixed with text; the canonical
+request carries them in `tool` messages, so a user turn becomes one message per run of
+tool results or other content, in order, and encoding merges consecutive turns of the same
+Anthropic role back into one. Block and tool fields the canonical model has no place for
+(`cache_control`, `citations`, a tool's `input_examples`…) are kept by position (system
+block, message block, tool name) under ``extra["anthropic/fields"]`` and put back on the
+same positions for an Anthropic upstream; server tools (those with a `type`) are kept whole
+under ``extra["anthropic/server_tools"]``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from engine.codecs.sse import dumps
+from engine.errors import BadRequest
+from engine.model import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningPart,
+    Role,
+    Sampling,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+
+PROTOCOL = "anthropic"
+FIELDS = "anthropic/fields"
+SERVER_TOOLS = "anthropic/server_tools"
+DEFAULT_MAX_TOKENS = 4096
+MIN_THINKING_BUDGET = 1024
+# Thinking budgets for OpenAI-style effort levels; Anthropic's minimum budget is 1024.
+EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32768}
+
+_MODELED = {
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "thinking",
+    "metadata",
+    "stream",
+}
+# The keys of each block type that the canonical parts carry; the others go to FIELDS.
+_BLOCK_KEYS = {
+    "text": {"type", "text"},
+    "image": {"type", "source"},
+    "tool_use": {"type", "id", "name", "input"},
+    "tool_result": {"type", "tool_use_id", "content", "is_error"},
+    "thinking": {"type", "thinking", "signature"},
+    "redacted_thinking": {"type", "data"},
+}
+_TOOL_KEYS = {"type", "name", "description", "input_schema", "strict"}
+_TOOL_CHOICES: dict[str, Literal["auto", "none", "required", "tool"]] = {
+    "auto": "auto",
+    "any": "required",
+    "tool": "tool",
+    "none": "none",
+}
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"{param}: must be {what}", param=param)
+    return value
+
+
+def decode_request(body: Any, *, require_max_tokens: bool = True) -> ChatRequest:
+    """Translate a client's Messages body, raising BadRequest naming the bad field.
+
+    `require_max_tokens` is false for `count_tokens`, whose body has no `max_tokens`.
+    """
+    try:
+        return _decode_request(body, require_max_tokens)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
+
+
+def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:
+    _expect(body, dict, "body", "a JSON object")
+    model = _expect(body.get("model"), str, "model", "a string naming the model")
+    kept: dict[str, Any] = {}
+    system = _decode_system(body.get("system"), kept)
+    messages = _decode_messages(
+        _expect(body.get("messages"), list, "messages", "an array of messages"), kept
+    )
+    tools, server_tools = _decode_tools(body.get("tools"), kept)
+    extra: dict[str, dict[str, Any]] = {
+        PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}
+    }
+    reasoning = _decode_thinking(body.get("thinking"), extra[PROTOCOL]) or _decode_effort(
+        body.get("output_config")
+    )
+    tool_choice, parallel = _decode_tool_choice(body.get("tool_choice"))
+    if kept:
+        extra[FIELDS] = kept
+    if server_tools:
+        extra[SERVER_TOOLS] = {"tools": server_tools}
+    raw_metadata = body.get("metadata")
+    metadata = _expect({} if raw_metadata is None else raw_metadata, dict, "metadata", "an object")
+    return ChatRequest(
+        model=model,
+        system=system,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        sampling=_decode_sampling(body, require_max_tokens),
+        reasoning=reasoning,
+        stream=bool(_expect(body.get("stream", False), bool, "stream", "a boolean")),
+        metadata={k: v for k, v in metadata.items() if v is not None},
+        extra=extra,
+    )
+
+
+def _decode_sampling(body: dict[str, Any], require_max_tokens: bool) -> Sampling:
+    values: dict[str, Any] = {}
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None and require_max_tokens:
+        raise BadRequest("max_tokens: Field required", param="max_tokens")
+    if max_tokens is not None:
+        values["max_tokens"] = _expect(max_tokens, int, "max_tokens", "an integer")
+        if max_tokens < 1:
+            raise BadRequest("max_tokens: must be at least 1", param="max_tokens")
+    for key in ("temperature", "top_p"):
+        if body.get(key) is not None:
+            values[key] = _expect(body[key], (int, float), key, "a number")
+    if body.get("top_k") is not None:
+        values["top_k"] = _expect(body["top_k"], int, "top_k", "an integer")
+    stop = body.get("stop_sequences")
+    if stop is not None:
+        _expect(stop, list, "stop_sequences", "an array of strings")
+        for i, item in enumerate(stop):
+            _expect(item, str, f"stop_sequences.{i}", "a string")
+        values["stop"] = list(stop)
+    return Sampling(**values)
+
+
+def _decode_thinking(raw: Any, extra: dict[str, Any]) -> Reasoning | None:
+    if raw is None:
+        return None
+    kind = _expect(raw, dict, "thinking", "an object").get("type")
+    if kind == "enabled":
+        budget = _expect(raw.get("budget_tokens"), int, "thinking.budget_tokens", "an integer")
+        return Reasoning(budget_tokens=budget)
+    if kind == "disabled":
+        return None
+    if not isinstance(kind, str):
+        raise BadRequest("thinking.type: must be a string", param="thinking.type")
+    extra["thinking"] = raw  # a newer kind we do not model: kept for Anthropic upstreams
+    return None
+
+
+def _decode_effort(raw: Any) -> Reasoning | None:
+    """`output_config.effort` as a reasoning effort, for backends of other protocols; the
+    whole `output_config` also stays in `extra` for Anthropic upstreams."""
+    if not isinstance(raw, dict) or raw.get("effort") is None:
+        return None
+    effort = raw["effort"]
+    if effort not in ("low", "medium", "high", "xhigh", "max"):
+        raise BadRequest(
+            f"output_config.effort: must be low, medium, high, xhigh or max (got {effort!r})",
+            param="output_config.effort",
+        )
+    return Reasoning(effort="xhigh" if effort == "max" else effort)
+
+
+def _decode_system(raw: Any, kept: dict[str, Any]) -> list[TextPart]:
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        return [TextPart(text=raw)]
+    _expect(raw, list, "system", "a string or an array of text blocks")
+    parts = []
+    for i, block in enumerate(raw):
+        param = f"system.{i}"
+        if _expect(block, dict, param, "an object").get("type") != "text":
+            raise BadRequest(f"{param}.type: must be 'text'", param=f"{param}.type")
+        parts.append(TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string")))
+        _keep_fields(block, f"system.{i}", kept)
+    return parts
+
+
+def _decode_messages(raw: list[Any], kept: dict[str, Any]) -> list[Message]:
+    names: dict[str, str] = {}  # tool_use id → tool name, for the results that answer them
+    out: list[Message] = []
+    for i, message in enumerate(raw):
+        where = f"messages.{i}"
+        role = _expect(message, dict, where, "an object").get("role")
+        if role not in ("user", "assistant"):
+            raise BadRequest(
+                f"{where}.role: must be 'user' or 'assistant' (got {role!r})", param=f"{where}.role"
+            )
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append(Message(role=role, content=[TextPart(text=content)]))
+            continue
+        _expect(content, list, f"{where}.content", "a string or an array of content blocks")
+        if role == "assistant":
+            parts = [
+                _decode_assistant_block(b, f"{where}.content.{j}", names)
+                for j, b in enumerate(content)
+            ]
+            out.append(Message(role="assistant", content=parts))
+        else:
+            out.extend(_decode_user_turn(content, where, names))
+        for j, block in enumerate(content):
+            _keep_fields(block, f"messages.{i}.{j}", kept)
+    return out
+
+
+def _keep_fields(block: Any, where: str, kept: dict[str, Any]) -> None:
+    if not isinstance(block, dict):
+        return
+    known = _BLOCK_KEYS.get(str(block.get("type")), {"type"})
+    if found := {k: v for k, v in block.items() if k not in known}:
+        kept[where] = found
+
+
+def _decode_user_turn(content: list[Any], where: str, names: dict[str, str]) -> list[Message]:
+    """One message per run of tool results or of other content, in order."""
+    runs: list[Message] = []
+    for j, block in enumerate(content):
+        param = f"{where}.content.{j}"
+        kind = _expect(block, dict, param, "an object").get("type")
+        part: Part
+        role: Role
+        if kind == "tool_result":
+            role = "tool"
+            part = _decode_tool_result(block, param, names)
+        else:
+            role = "user"
+            part = _decode_user_block(block, kind, param)
+        if runs and runs[-1].role == role:
+            runs[-1].content.append(part)
+        else:
+            runs.append(Message(role=role, content=[part]))
+    return runs
+
+
+def _decode_user_block(block: dict[str, Any], kind: Any, param: str) -> Part:
+    if kind == "text":
+        return TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
+    if kind == "image":
+        return _decode_image(block, param)
+    raise BadRequest(f"{param}.type: content block type {kind!r} is not supported", param=param)
+
+
+def _decode_image(block: dict[str, Any], param: str) -> ImagePart:
+    source = _expect(block.get("source"), dict, f"{param}.source", "an object")
+    kind = source.get("type")
+    if kind == "base64":
+        return ImagePart(
+            data=_expect(source.get("data"), str, f"{param}.source.data", "a string"),
+            media_type=_expect(
+                source.get("media_type"), str, f"{param}.source.media_type", "a string"
+            ),
+        )
+    if kind == "url":
+        return ImagePart(url=_expect(source.get("url"), str, f"{param}.source.url", "a string"))
+    raise BadRequest(
+        f"{param}.source.type: must be 'base64' or 'url' (got {kind!r})",
+        param=f"{param}.source.type",
+    )
+
+
+def _decode_tool_result(block: dict[str, Any], param: str, names: dict[str, str]) -> ToolResultPart:
+    call_id = _expect(block.get("tool_use_id"), str, f"{param}.tool_use_id", "a string")
+    raw = block.get("content")
+    content: list[TextPart | ImagePart] = []
+    if isinstance(raw, str):
+        content = [TextPart(text=raw)] if raw else []
+    elif raw is not None:
+        _expect(raw, list, f"{param}.content", "a string or an array of content blocks")
+        for k, item in enumerate(raw):
+            where = f"{param}.content.{k}"
+            kind = _expect(item, dict, where, "an object").get("type")
+            if kind == "text":
+                content.append(
+                    TextPart(text=_expect(item.get("text"), str, f"{where}.text", "a string"))
+                )
+            elif kind == "image":
+                content.append(_decode_image(item, where))
+            else:
+                raise BadRequest(
+                    f"{where}.type: tool result block type {kind!r} is not supported", param=where
+                )
+    is_error = _expect(block.get("is_error", False), bool, f"{param}.is_error", "a boolean")
+    return ToolResultPart(
+        tool_call_id=call_id, name=names.get(call_id), content=content, is_error=is_error
+    )
+
+
+def _decode_assistant_block(block: Any, param: str, names: dict[str, str]) -> Part:
+    kind = _expect(block, dict, param, "an object").get("type")
+    if kind == "text":
+        return TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
+    if kind == "tool_use":
+        call_id = _expect(block.get("id"), str, f"{param}.id", "a string")
+        name = _expect(block.get("name"), str, f"{param}.name", "a string")
+        arguments = _expect(block.get("input", {}), dict, f"{param}.input", "an object")
+        names[call_id] = name
+        return ToolCallPart(id=call_id, name=name, arguments=dumps(arguments))
+    if kind == "thinking":
+        return ReasoningPart(
+            text=_expect(block.get("thinking"), str, f"{param}.thinking", "a string"),
+            signature=_expect(block.get("signature"), str, f"{param}.signature", "a string"),
+        )
+    if kind == "redacted_thinking":
+        data = _expect(block.get("data"), str, f"{param}.data", "a string")
+        return ReasoningPart(signature=data, redacted=True)
+    raise BadRequest(f"{param}.type: content block type {kind!r} is not supported", param=param)
+
+
+def _decode_tools(raw: Any, kept: dict[str, Any]) -> tuple[list[Tool], list[dict[str, Any]]]:
+    tools: list[Tool] = []
+    server: list[dict[str, Any]] = []
+    for i, tool in enumerate(_expect(raw or [], list, "tools", "an array of tools")):
+        param = f"tools.{i}"
+        _expect(tool, dict, param, "an object")
+        if tool.get("type") not in (None, "custom"):
+            server.append(tool)  # a server tool (web search, bash…): Anthropic upstreams only
+            continue
+        name = _expect(tool.get("name"), str, f"{param}.name", "a string")
+        schema = _expect(tool.get("input_schema"), dict, f"{param}.input_schema", "an object")
+        description = tool.get("description")
+        if description is not None:
+            _expect(description, str, f"{param}.description", "a string")
+        strict = _expect(tool.get("strict"), (bool, type(None)), f"{param}.strict", "a boolean")
+        tools.append(Tool(name=name, description=description, parameters=schema, strict=strict))
+        if found := {k: v for k, v in tool.items() if k not in _TOOL_KEYS}:
+            kept[f"tool:{name}"] = found
+    return tools, server
+
+
+def _decode_tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:
+    if raw is None:
+        return None, None
+    kind = _expect(raw, dict, "tool_choice", "an object").get("type")
+    if kind not in _TOOL_CHOICES:
+        raise BadRequest(
+            f"tool_choice.type: must be auto, any, tool or none (got {kind!r})",
+            param="tool_choice.type",
+        )
+    name = None
+    if kind == "tool":
+        name = _expect(raw.get("name"), str, "tool_choice.name", "a string")
+    disable = raw.get("disable_parallel_tool_use")
+    _expect(disable, (bool, type(None)), "tool_choice.disable_parallel_tool_use", "a boolean")
+    return ToolChoice(mode=_TOOL_CHOICES[kind], name=name), (False if disable else None)
+
+
+# --- encoding for an Anthropic upstream ----------------------------------------------------
+
+
+def thinking_budget(
+    request: ChatRequest, default_max_tokens: int = DEFAULT_MAX_TOKENS
+) -> tuple[int | None, int]:
+    """The thinking budget to ask for (None: no thinking) and the `max_tokens` to send.
+
+    An effort level maps to a budget (EFFORT_BUDGETS). Anthropic wants the budget at least
+    1024 and below `max_tokens`: with no client limit, `max_tokens` grows to fit the budget;
+    under a client's limit the budget shrinks, and thinking is dropped when it cannot fit.
+    """
+    default = default_max_tokens
+    reasoning = request.reasoning
+    if reasoning is None:
+        return None, request.sampling.max_tokens or default
+    budget = reasoning.budget_tokens
+    if budget is None and "effort" not in request.extra.get(PROTOCOL, {}).get("output_config", {}):
+        budget = EFFORT_BUDGETS.get(reasoning.effort or "")  # else the client's own effort goes
+    limit = request.sampling.max_tokens
+    if budget is None:
+        return None, limit or default
+    budget = max(budget, MIN_THINKING_BUDGET)
+    if limit is None:
+        return budget, default if budget < default else budget + default
+    if budget >= limit:
+        budget = limit - 1
+    return (budget if budget >= MIN_THINKING_BUDGET else None), limit
+
+
+def encode_request(
+    request: ChatRequest, model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
+) -> dict[str, Any]:
+    """The Messages body asking `model` for `request`."""
+    kept = request.extra.get(FIELDS, {})
+    body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model}
+    budget, max_tokens = thinking_budget(request, default_max_tokens)
+    body["max_tokens"] = max_tokens
+    if request.system:
+        system = [{"type": "text", "text": p.text} for p in request.system]
+        for i, block in enumerate(system):
+            block.update(kept.get(f"system.{i}", {}))
+        body["system"] = _collapse(system)
+    body["messages"] = _encode_messages(request.messages, kept)
+    tools = [_encode_tool(tool, kept) for tool in request.tools]
+    tools.extend(request.extra.get(SERVER_TOOLS, {}).get("tools", []))
+    if tools:
+        body["tools"] = tools
+        choice = _encode_tool_choice(request)
+        if choice is not None:
+            body["tool_choice"] = choice
+    sampling = request.sampling
+    for key in ("temperature", "top_p", "top_k"):
+        if getattr(sampling, key) is not None:
+            body[key] = getattr(sampling, key)
+    if sampling.stop:
+        body["stop_sequences"] = sampling.stop
+    if budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if request.metadata.get("user_id"):
+        body["metadata"] = {"user_id": request.metadata["user_id"]}  # the only key it takes
+    if request.stream:
+        body["stream"] = True
+    return body
+
+
+def _collapse(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """One plain text block as a string, as clients usually write it."""
+    if len(blocks) == 1 and blocks[0]["type"] == "text" and len(blocks[0]) == 2:
+        return str(blocks[0]["text"])
+    return blocks
+
+
+def _encode_messages(messages: list[Message], kept: dict[str, Any]) -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = [b for part in message.content if (b := _encode_part(part)) is not None]
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:  # Anthropic wants the roles to alternate
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    for i, turn in enumerate(turns):
+        for j, block in enumerate(turn["content"]):
+            block.update(kept.get(f"messages.{i}.{j}", {}))
+        turn["content"] = _collapse(turn["content"])
+    return turns
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}  # a call cut off mid-arguments; Anthropic only takes an object
+    return value if isinstance(value, dict) else {}
+
+
+def _encode_image(part: ImagePart) -> dict[str, Any]:
+    if part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data}
+    elif part.url and part.url.startswith("data:"):
+        header, _, data = part.url.partition(",")
+        media_type = header[5:].split(";")[0] or "image/png"
+        source = {"type": "base64", "media_type": media_type, "data": data}
+    else:
+        source = {"type": "url", "url": part.url or ""}
+    return {"type": "image", "source": source}
+
+
+def _encode_part(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ImagePart):
+        return _encode_image(part)
+    if isinstance(part, ToolCallPart):
+        return {
+            "type": "tool_use",
+            "id": part.id,
+            "name": part.name,
+            "input": _arguments(part.arguments),
+        }
+    if isinstance(part, ToolResultPart):
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_call_id}
+        content = [
+            {"type": "text", "text": c.text} if isinstance(c, TextPart) else _encode_image(c)
+            for c in part.content
+        ]
+        if content:
+            block["content"] = _collapse(content)
+        if part.is_error:
+            block["is_error"] = True
+        return block
+    # Reasoning goes back only with the signature Anthropic gave it; without one, or with
+    # another provider's (Gemini's carry a `gemini:` tag), Anthropic would refuse the request.
+    if not part.signature or part.signature.startswith(FOREIGN_SIGNATURE_TAGS):
+        return None
+    if part.redacted:
+        return {"type": "redacted_thinking", "data": part.signature}
+    if part.signature:
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+    return None
+
+
+FOREIGN_SIGNATURE_TAGS = ("gemini:",)
+
+
+def _encode_tool(tool: Tool, kept: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        out["description"] = tool.description
+    out["input_schema"] = tool.parameters
+    if tool.strict is not None:
+        out["strict"] = tool.strict
+    out.update(kept.get(f"tool:{tool.name}", {}))
+    return out
+
+
+def _encode_tool_choice(request: ChatRequest) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    if choice is None and request.parallel_tool_calls is not False:
+        return None
+    mode = choice.mode if choice is not None else "auto"
+    out: dict[str, Any] = {
+        "type": {"auto": "auto", "required": "any", "tool": "tool", "none": "none"}[mode]
+    }
+    if mode == "tool":
+        out["name"] = choice.name if choice is not None else None
+    if request.parallel_tool_calls is False and mode != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
