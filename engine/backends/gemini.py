@@ -1,0 +1,91 @@
+"""Connector for the Gemini API (`generateContent`, streaming with `alt=sse`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import Field
+
+from engine.backends.base import Backend, BackendConfig
+from engine.backends.upstream import post_json, stream_sse
+from engine.codecs import gemini
+from engine.codecs.sse import dumps
+from engine.model import ChatRequest, ErrorEvent, Event
+
+
+class GeminiConfig(BackendConfig):
+    """The Gemini API (Google AI Studio keys)."""
+
+    kind: Literal["gemini"] = Field(default="gemini", description="the Gemini API")
+    base_url: str = Field(
+        default="https://generativelanguage.googleapis.com",
+        description="as the google-genai SDK takes it, without the API version",
+    )
+    api_version: str = Field(default="v1beta", description="the path segment after base_url")
+    api_key: str | None = Field(default=None, description="sent as `x-goog-api-key`")
+
+
+class GeminiBackend(Backend):
+    """Speaks `generateContent` to `base_url`."""
+
+    kind = "gemini"
+    Config = GeminiConfig
+    config: GeminiConfig
+
+    def __init__(self, name: str, config: BackendConfig) -> None:
+        super().__init__(name, config)
+        self.root = f"{self.config.base_url.rstrip('/')}/{self.config.api_version.strip('/')}"
+        self.headers = {"content-type": "application/json", **self.config.headers}
+        if self.config.api_key:
+            self.headers["x-goog-api-key"] = self.config.api_key
+
+    def url(self, model: str, *, stream: bool) -> str:
+        """The endpoint for `model`: `…/models/MODEL:generateContent` or the streaming one."""
+        model = model.removeprefix("models/")
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{self.root}/models/{quote(model, safe='-._~@')}:{action}"
+
+    async def send(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> AsyncGenerator[Event, None]:
+        """Post the request; decode the JSON body or the SSE stream into events."""
+        body = dumps(gemini.encode_request(request)).encode()
+        url = self.url(model, stream=request.stream)
+        call = (url, body, self.headers, self.timeout, gemini.decode_error)
+        if not request.stream:
+            for event in gemini.decode_response(await post_json(http, *call)):
+                yield event
+            return
+        decoder = gemini.StreamDecoder()
+        failed = False
+        # aclosing: when our consumer stops early, the upstream response is released now.
+        async with aclosing(stream_sse(http, *call)) as messages:
+            async for message in messages:
+                if failed:
+                    continue  # read to the end, so the connection goes back to the pool
+                try:
+                    chunk = json.loads(message.data)
+                except ValueError:
+                    failed = True
+                    yield ErrorEvent(
+                        status=502,
+                        code="upstream_invalid_json",
+                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                    )
+                    continue
+                for event in decoder.chunk(chunk):
+                    yield event
+                    if isinstance(event, ErrorEvent):
+                        failed = True
+                        break
+        if not failed:
+            for event in decoder.end():
+                yield event
+
+
+__all__ = ["GeminiBackend", "GeminiConfig"]
