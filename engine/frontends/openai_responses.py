@@ -1,0 +1,111 @@
+"""The OpenAI Responses front-end: `POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`.
+
+Completed responses are kept in the server's response store (unless the request says
+`store: false`) with the conversation that led to them; a request naming one as
+`previous_response_id` continues that conversation. As with OpenAI, the earlier request's
+`instructions` are not carried over.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from quart import Response
+
+from engine.codecs import openai_responses
+from engine.codecs.openai_responses import PROTOCOL
+from engine.errors import BadRequest, NotFound
+from engine.frontends.base import Call, Frontend
+from engine.model import ChatRequest
+from engine.response import ChatResponse
+from engine.stored_responses import StoredResponse
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from engine.server.app import Server
+
+_ID = "response_id"  # where the id this request's response will carry is kept
+
+
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(
+        f"Previous response with id '{response_id}' not found.",
+        code="previous_response_not_found",
+        param="previous_response_id",
+    )
+
+
+def mount(app: Quart, server: Server) -> None:
+    """Add the Responses endpoints."""
+
+    @app.post("/v1/responses")
+    async def create() -> Response:
+        return await server.handle(FRONTEND)
+
+    @app.get("/v1/responses/<response_id>")
+    async def retrieve(response_id: str) -> Response:
+        stored = await server.responses.get(response_id)
+        if stored is None:
+            error = NotFound(f"Response with id '{response_id}' not found.", code="not_found")
+            return server.json(FRONTEND.encode_error(error), error.status)
+        return server.json(stored.body)
+
+    @app.delete("/v1/responses/<response_id>")
+    async def delete(response_id: str) -> Response:
+        if not await server.responses.delete(response_id):
+            error = NotFound(f"Response with id '{response_id}' not found.", code="not_found")
+            return server.json(FRONTEND.encode_error(error), error.status)
+        return server.json({"id": response_id, "object": "response.deleted", "deleted": True})
+
+
+def _decode(body: Any, call: Call) -> ChatRequest:
+    request = openai_responses.decode_request(body)
+    request.extra[PROTOCOL][_ID] = openai_responses.new_response_id()
+    return request
+
+
+async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
+    """Prepend the conversation `previous_response_id` names."""
+    previous = request.extra[PROTOCOL].get("previous_response_id")
+    if previous is None:
+        return request
+    if not isinstance(previous, str):
+        raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
+    stored = await server.responses.get(previous)
+    if stored is None:
+        raise _not_found(previous)
+    messages = [*stored.messages, *request.messages]
+    openai_responses.name_tool_results(messages)
+    return request.model_copy(update={"messages": messages})
+
+
+async def _complete(request: ChatRequest, body: dict[str, Any], server: Server) -> None:
+    """Store a finished response with its conversation, unless the client said not to."""
+    if body.get("status") not in ("completed", "incomplete") or not body.get("store", True):
+        return
+    output = openai_responses.decode_items(body.get("output") or [], "output")
+    await server.responses.put(
+        StoredResponse(id=body["id"], body=body, messages=[*request.messages, *output])
+    )
+
+
+def _encode(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+    return openai_responses.encode_response(response, request, request.extra[PROTOCOL][_ID])
+
+
+def _stream_encoder(request: ChatRequest) -> openai_responses.StreamEncoder:
+    return openai_responses.StreamEncoder(request, request.extra[PROTOCOL][_ID])
+
+
+FRONTEND = Frontend(
+    name="openai_responses",
+    decode_request=_decode,
+    encode_response=_encode,
+    stream_encoder=_stream_encoder,
+    encode_error=openai_responses.encode_error,
+    mount=mount,
+    path_prefixes=("/v1/",),
+    prepare=_prepare,
+    complete=_complete,
+)

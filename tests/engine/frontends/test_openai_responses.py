@@ -1,0 +1,93 @@
+"""The Responses front-end's hooks: continuing a stored conversation, and storing one."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from engine.errors import BadRequest, NotFound
+from engine.frontends.base import Call
+from engine.frontends.openai_responses import FRONTEND
+from engine.model import Message, TextPart, ToolCallPart, ToolResultPart
+from engine.response import ChatResponse
+from engine.stored_responses import ResponseStore, StoredResponse
+
+
+def server() -> Any:
+    """What the hooks use of the server: its response store."""
+    return SimpleNamespace(responses=ResponseStore())
+
+
+def decode(**body: Any) -> Any:
+    return FRONTEND.decode_request({"model": "m", "input": "hi", **body}, Call())
+
+
+def test_each_request_gets_its_own_response_id() -> None:
+    first, second = decode(), decode()
+    ids = {r.extra["openai_responses"]["response_id"] for r in (first, second)}
+    assert len(ids) == 2 and all(i.startswith("resp_") for i in ids)
+
+
+async def test_prepare_prepends_the_stored_conversation_and_names_tool_results() -> None:
+    srv = server()
+    earlier = [
+        Message(role="user", content=[TextPart(text="weather?")]),
+        Message(role="assistant", content=[ToolCallPart(id="c1", name="get_weather")]),
+    ]
+    await srv.responses.put(StoredResponse(id="resp_1", body={}, messages=earlier))
+    request = decode(
+        previous_response_id="resp_1",
+        input=[{"type": "function_call_output", "call_id": "c1", "output": "sunny"}],
+    )
+
+    assert FRONTEND.prepare is not None
+    prepared = await FRONTEND.prepare(request, srv)
+
+    assert prepared.messages[:2] == earlier
+    (result,) = prepared.messages[2].content
+    assert isinstance(result, ToolResultPart) and result.name == "get_weather"
+
+
+@pytest.mark.parametrize(("previous", "error"), [("resp_gone", NotFound), (7, BadRequest)])
+async def test_prepare_refuses_an_unknown_or_malformed_id(
+    previous: Any, error: type[Exception]
+) -> None:
+    assert FRONTEND.prepare is not None
+    with pytest.raises(error) as caught:
+        await FRONTEND.prepare(decode(previous_response_id=previous), server())
+    assert getattr(caught.value, "param", None) == "previous_response_id"
+
+
+@pytest.mark.parametrize(
+    ("store", "finish", "kept"),
+    [(None, "stop", True), (False, "stop", False), (None, "length", True)],
+)
+async def test_complete_stores_finished_responses_unless_told_not_to(
+    store: bool | None, finish: Any, kept: bool
+) -> None:
+    srv = server()
+    request = decode(**({} if store is None else {"store": store}))
+    body = FRONTEND.encode_response(
+        ChatResponse(id="u", model="m", content=[TextPart(text="hello")], finish_reason=finish),
+        request,
+    )
+
+    assert FRONTEND.complete is not None
+    await FRONTEND.complete(request, body, srv)
+
+    stored = await srv.responses.get(body["id"])
+    assert (stored is not None) is kept
+    if stored is not None:
+        assert stored.body == body
+        assert [m.role for m in stored.messages] == ["user", "assistant"]
+        assert stored.messages[1].text() == "hello"
+
+
+async def test_complete_skips_failed_responses() -> None:
+    srv = server()
+    request = decode()
+    assert FRONTEND.complete is not None
+    await FRONTEND.complete(request, {"id": "resp_x", "status": "failed", "output": []}, srv)
+    assert len(srv.responses) == 0

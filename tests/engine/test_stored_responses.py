@@ -1,0 +1,46 @@
+"""The in-memory store of completed Responses-API responses."""
+
+from __future__ import annotations
+
+from engine.model import Message, TextPart
+from engine.stored_responses import ResponseStore, StoredResponse
+
+
+def stored(response_id: str) -> StoredResponse:
+    return StoredResponse(
+        id=response_id,
+        body={"id": response_id},
+        messages=[Message(role="user", content=[TextPart(text=response_id)])],
+    )
+
+
+async def test_put_then_get() -> None:
+    store = ResponseStore()
+    await store.put(stored("resp_a"))
+
+    found = await store.get("resp_a")
+
+    assert found is not None and found.messages[0].text() == "resp_a"
+    assert await store.get("resp_b") is None
+
+
+async def test_least_recently_used_is_dropped_beyond_the_bound() -> None:
+    store = ResponseStore(max_responses=2)
+    await store.put(stored("resp_1"))
+    await store.put(stored("resp_2"))
+    await store.get("resp_1")  # now the most recently used
+
+    await store.put(stored("resp_3"))
+
+    assert len(store) == 2
+    assert await store.get("resp_2") is None
+    assert await store.get("resp_1") is not None and await store.get("resp_3") is not None
+
+
+async def test_delete() -> None:
+    store = ResponseStore()
+    await store.put(stored("resp_a"))
+
+    assert await store.delete("resp_a") is True
+    assert await store.delete("resp_a") is False
+    assert await store.get("resp_a") is None
