@@ -19,6 +19,14 @@ CLIENTS = ROOT / "examples" / "clients"
 
 # What each snippet must print: the mock backend's deterministic answers to it.
 EXPECTED_OUTPUT = {
+    "anthropic_sdk.py": [
+        "plain: You said: Hello, Claude proxy!",
+        "streamed: You said: Stream this back",
+        "tool call: get_weather {'city': 'Paris'}",
+        "after tool: Tool get_weather returned: 18°C and sunny",
+        "tokens: True",
+        "models: ['mock:mock-1'",
+    ],
     "openai_chat.py": [
         "plain: You said: Hello, proxy!",
         "streamed: You said: Stream this back to me",
@@ -33,6 +41,20 @@ EXPECTED_OUTPUT = {
         "'Which model is this?' -> mock-1: You said: Which model is this?",
     ],
     "curl.sh": ['"content": "You said: Hello from curl"', "data: [DONE]", '"id": "mock:mock-1"'],
+    "gemini_sdk.py": [
+        "plain: You said: Hello, Gemini proxy!",
+        "streamed: You said: Stream this back",
+        "tool call: get_weather {'city': 'Paris'}",
+        'after tool: Tool get_weather returned: {"result":"18°C and sunny in Paris"}',
+        "models: ['models/mock:mock-1'",
+    ],
+    "openai_responses.py": [
+        "plain: You said: Hello, responses!",
+        "streamed: You said: Stream this response (",
+        "tool call: get_weather {'city': 'Paris'}",
+        "after tool: Tool get_weather returned: 18°C and sunny",
+        "stored: True",
+    ],
 }
 
 

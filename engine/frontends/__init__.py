@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from engine.frontends import openai_chat
+from engine.frontends import anthropic, gemini, openai_chat, openai_responses
 from engine.frontends.base import Call, Frontend, StreamEncoder
 
-FRONTENDS: tuple[Frontend, ...] = (openai_chat.FRONTEND,)
+FRONTENDS: tuple[Frontend, ...] = (
+    openai_chat.FRONTEND,
+    openai_responses.FRONTEND,
+    gemini.FRONTEND,
+    anthropic.FRONTEND,
+)
 DEFAULT = openai_chat.FRONTEND
 
 __all__ = ["DEFAULT", "FRONTENDS", "Call", "Frontend", "StreamEncoder"]
