@@ -1,8 +1,10 @@
 """Per-session state: in-chat command settings such as a model override.
 
-A session is named by the client's ``x-session-id`` header. Without it, the key is derived
-from the client: a hash of its API key and User-Agent, so one agent on one key keeps its
-settings across requests. This store is in memory; the SQL store replaces it later.
+A session is named by the client's ``x-session-id`` header, or by the session id a client
+such as Claude Code sends of its own accord (``x-claude-code-session-id``). Without either,
+the key is derived from the client: a hash of its API key and User-Agent, so one agent on
+one key keeps its settings across requests. This store is in memory; the SQL store
+replaces it later.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SESSION_HEADER = "x-session-id"
+# Session ids clients send of their own accord, used when `x-session-id` is absent.
+CLIENT_SESSION_HEADERS = ("x-claude-code-session-id",)
 
 
 @dataclass
@@ -28,9 +32,10 @@ class Session:
 
 def session_key(headers: Mapping[str, str], client_key: str | None) -> str:
     """The session id for a request: the explicit header, else a stable client fingerprint."""
-    explicit = headers.get(SESSION_HEADER)
-    if explicit:
-        return explicit
+    for name in (SESSION_HEADER, *CLIENT_SESSION_HEADERS):
+        explicit = headers.get(name)
+        if explicit:
+            return explicit
     fingerprint = f"{client_key or ''}\n{headers.get('user-agent', '')}"
     return "client-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
 

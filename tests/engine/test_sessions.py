@@ -9,7 +9,12 @@ from engine.sessions import SESSION_HEADER, SessionStore, session_key
 
 @pytest.mark.parametrize(
     ("headers", "client_key"),
-    [({SESSION_HEADER: "chat-42"}, None), ({SESSION_HEADER: "chat-42", "user-agent": "x"}, "k")],
+    [
+        ({SESSION_HEADER: "chat-42"}, None),
+        ({SESSION_HEADER: "chat-42", "user-agent": "x"}, "k"),
+        ({"x-claude-code-session-id": "chat-42", "user-agent": "claude-cli/2"}, "k"),
+        ({SESSION_HEADER: "chat-42", "x-claude-code-session-id": "other"}, "k"),
+    ],
 )
 def test_header_wins(headers: dict[str, str], client_key: str | None) -> None:
     assert session_key(headers, client_key) == "chat-42"
