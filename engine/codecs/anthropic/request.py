@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from engine.codecs.sse import dumps
+from engine.codecs.validation import expect, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -77,9 +76,7 @@ _TOOL_CHOICES: dict[str, Literal["auto", "none", "required", "tool"]] = {
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"{param}: must be {what}", param=param)
-    return value
+    return expect(value, kind, param, what, template="{param}: must be {what}")
 
 
 def decode_request(body: Any, *, require_max_tokens: bool = True) -> ChatRequest:
@@ -87,12 +84,8 @@ def decode_request(body: Any, *, require_max_tokens: bool = True) -> ChatRequest
 
     `require_max_tokens` is false for `count_tokens`, whose body has no `max_tokens`.
     """
-    try:
+    with refusals_are_bad_requests():
         return _decode_request(body, require_max_tokens)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
 
 
 def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:

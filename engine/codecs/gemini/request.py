@@ -15,9 +15,8 @@ import mimetypes
 from collections import defaultdict, deque
 from typing import Any
 
-from pydantic import ValidationError
-
 from engine.codecs.sse import dumps
+from engine.codecs.validation import expect, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -79,12 +78,6 @@ def untag(signature: str | None) -> str | None:
     return None
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"'{param}' must be {what}", param=param)
-    return value
-
-
 def field(raw: dict[str, Any], name: str) -> Any:
     """`raw[name]`, also under its snake_case spelling (Gemini's JSON accepts both)."""
     if name in raw:
@@ -104,22 +97,18 @@ def _camel(raw: dict[str, Any]) -> dict[str, Any]:
 
 def decode_request(body: Any, model: str, *, stream: bool = False) -> ChatRequest:
     """Translate a client's GenerateContentRequest for `model` (from the URL path)."""
-    try:
+    with refusals_are_bad_requests():
         return _decode_request(body, model, stream)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
 
 
 def _decode_request(body: Any, model: str, stream: bool) -> ChatRequest:
-    _expect(body, dict, "body", "a JSON object")
+    expect(body, dict, "body", "a JSON object")
     body = _camel(body)
     if model.startswith("models/"):
         model = model[len("models/") :]
     if not model:
         raise BadRequest("the URL names no model", param="model")
-    contents = _expect(body.get("contents"), list, "contents", "an array of contents")
+    contents = expect(body.get("contents"), list, "contents", "an array of contents")
     extra: dict[str, Any] = {k: v for k, v in body.items() if k not in _MODELED}
     system: list[TextPart] = []
     if body.get("systemInstruction") is not None:
@@ -130,7 +119,7 @@ def _decode_request(body: Any, model: str, stream: bool) -> ChatRequest:
     tool_choice, config_extra = _decode_tool_config(body.get("toolConfig"))
     if config_extra:
         extra["toolConfig"] = config_extra
-    generation = _expect(body.get("generationConfig") or {}, dict, "generationConfig", "an object")
+    generation = expect(body.get("generationConfig") or {}, dict, "generationConfig", "an object")
     generation = _camel(generation)
     sampling = _decode_sampling(generation)
     response_format = _decode_response_format(generation)
@@ -160,12 +149,12 @@ def _decode_request(body: Any, model: str, stream: bool) -> ChatRequest:
 def _decode_system(raw: Any) -> list[TextPart]:
     if isinstance(raw, str):
         return [TextPart(text=raw)]
-    parts = _expect(raw, dict, "systemInstruction", "a content object").get("parts") or []
+    parts = expect(raw, dict, "systemInstruction", "a content object").get("parts") or []
     out = []
-    for i, part in enumerate(_expect(parts, list, "systemInstruction.parts", "an array")):
+    for i, part in enumerate(expect(parts, list, "systemInstruction.parts", "an array")):
         param = f"systemInstruction.parts[{i}]"
-        text = _expect(part, dict, param, "an object").get("text")
-        out.append(TextPart(text=_expect(text, str, f"{param}.text", "a string")))
+        text = expect(part, dict, param, "an object").get("text")
+        out.append(TextPart(text=expect(text, str, f"{param}.text", "a string")))
     return out
 
 
@@ -202,13 +191,13 @@ def decode_contents(contents: list[Any]) -> list[Message]:
     messages: list[Message] = []
     for i, raw in enumerate(contents):
         where = f"contents[{i}]"
-        _expect(raw, dict, where, "an object")
+        expect(raw, dict, where, "an object")
         role = raw.get("role") or "user"
         if role not in ("user", "model", "function"):
             raise BadRequest(
                 f"'{where}.role' must be user or model (got {role!r})", param=f"{where}.role"
             )
-        parts = _expect(raw.get("parts") or [], list, f"{where}.parts", "an array of parts")
+        parts = expect(raw.get("parts") or [], list, f"{where}.parts", "an array of parts")
         if role == "model":
             messages.append(Message(role="assistant", content=_model_parts(parts, i, calls)))
         else:
@@ -220,24 +209,24 @@ def _model_parts(parts: list[Any], i: int, calls: _Calls) -> list[Part]:
     out: list[Part] = []
     for j, raw in enumerate(parts):
         param = f"contents[{i}].parts[{j}]"
-        part = _camel(_expect(raw, dict, param, "an object"))
+        part = _camel(expect(raw, dict, param, "an object"))
         signature = part.get("thoughtSignature")
         if signature == SKIP_SIGNATURE:
             signature = None  # our own stand-in: there is nothing to give back
         if part.get("thought") and isinstance(part.get("text"), str):
-            sig = _expect(signature, str, param, "a string") if signature is not None else None
+            sig = expect(signature, str, param, "a string") if signature is not None else None
             out.append(ReasoningPart(text=part["text"], signature=tag(sig) if sig else None))
             continue
         if signature:
-            out.append(ReasoningPart(signature=tag(_expect(signature, str, param, "a string"))))
+            out.append(ReasoningPart(signature=tag(expect(signature, str, param, "a string"))))
         if "functionCall" in part:
-            call = _camel(_expect(part["functionCall"], dict, f"{param}.functionCall", "an object"))
-            name = _expect(call.get("name"), str, f"{param}.functionCall.name", "a string")
-            args = _expect(call.get("args") or {}, dict, f"{param}.functionCall.args", "an object")
+            call = _camel(expect(part["functionCall"], dict, f"{param}.functionCall", "an object"))
+            name = expect(call.get("name"), str, f"{param}.functionCall.name", "a string")
+            args = expect(call.get("args") or {}, dict, f"{param}.functionCall.args", "an object")
             call_id = calls.call(name, call.get("id"), (i, j))
             out.append(ToolCallPart(id=call_id, name=name, arguments=dumps(args)))
         elif "text" in part:
-            out.append(TextPart(text=_expect(part["text"], str, f"{param}.text", "a string")))
+            out.append(TextPart(text=expect(part["text"], str, f"{param}.text", "a string")))
         else:
             out.extend(_media(part, param))
     return out
@@ -248,19 +237,19 @@ def _user_parts(parts: list[Any], i: int, calls: _Calls) -> list[Message]:
     content: list[Part] = []
     for j, raw in enumerate(parts):
         param = f"contents[{i}].parts[{j}]"
-        part = _camel(_expect(raw, dict, param, "an object"))
+        part = _camel(expect(raw, dict, param, "an object"))
         if "functionResponse" in part:
-            response = _expect(
+            response = expect(
                 part["functionResponse"], dict, f"{param}.functionResponse", "an object"
             )
             response = _camel(response)
-            name = _expect(response.get("name"), str, f"{param}.functionResponse.name", "a string")
+            name = expect(response.get("name"), str, f"{param}.functionResponse.name", "a string")
             payload = response.get("response") or {}
-            _expect(payload, dict, f"{param}.functionResponse.response", "an object")
+            expect(payload, dict, f"{param}.functionResponse.response", "an object")
             call_id = calls.response(name, response.get("id"))
             results.append(Message(role="tool", content=[_tool_result(call_id, name, payload)]))
         elif "text" in part:
-            content.append(TextPart(text=_expect(part["text"], str, f"{param}.text", "a string")))
+            content.append(TextPart(text=expect(part["text"], str, f"{param}.text", "a string")))
         else:
             content.extend(_media(part, param))
     if content:
@@ -283,13 +272,13 @@ def _tool_result(call_id: str, name: str, payload: dict[str, Any]) -> ToolResult
 
 def _media(part: dict[str, Any], param: str) -> list[Part]:
     if "inlineData" in part:
-        blob = _camel(_expect(part["inlineData"], dict, f"{param}.inlineData", "an object"))
-        data = _expect(blob.get("data"), str, f"{param}.inlineData.data", "base64 text")
-        mime = _expect(blob.get("mimeType"), str, f"{param}.inlineData.mimeType", "a string")
+        blob = _camel(expect(part["inlineData"], dict, f"{param}.inlineData", "an object"))
+        data = expect(blob.get("data"), str, f"{param}.inlineData.data", "base64 text")
+        mime = expect(blob.get("mimeType"), str, f"{param}.inlineData.mimeType", "a string")
         return [ImagePart(data=data, media_type=mime)]
     if "fileData" in part:
-        file = _camel(_expect(part["fileData"], dict, f"{param}.fileData", "an object"))
-        uri = _expect(file.get("fileUri"), str, f"{param}.fileData.fileUri", "a string")
+        file = _camel(expect(part["fileData"], dict, f"{param}.fileData", "an object"))
+        uri = expect(file.get("fileUri"), str, f"{param}.fileData.fileUri", "a string")
         return [ImagePart(url=uri, media_type=file.get("mimeType"))]
     if "functionCall" in part or "functionResponse" in part:
         raise BadRequest(
@@ -326,23 +315,23 @@ def _lower_types(schema: Any) -> Any:
 def _decode_tools(raw: Any) -> tuple[list[Tool], list[Any]]:
     tools: list[Tool] = []
     others: list[Any] = []
-    for i, entry in enumerate(_expect(raw or [], list, "tools", "an array")):
-        entry = _camel(_expect(entry, dict, f"tools[{i}]", "an object"))
+    for i, entry in enumerate(expect(raw or [], list, "tools", "an array")):
+        entry = _camel(expect(entry, dict, f"tools[{i}]", "an object"))
         declarations = entry.pop("functionDeclarations", None)
         if entry:
             others.append(entry)
         param = f"tools[{i}].functionDeclarations"
-        for j, decl in enumerate(_expect(declarations or [], list, param, "an array")):
+        for j, decl in enumerate(expect(declarations or [], list, param, "an array")):
             where = f"{param}[{j}]"
-            decl = _camel(_expect(decl, dict, where, "an object"))
-            name = _expect(decl.get("name"), str, f"{where}.name", "a string")
+            decl = _camel(expect(decl, dict, where, "an object"))
+            name = expect(decl.get("name"), str, f"{where}.name", "a string")
             if decl.get("parametersJsonSchema") is not None:
                 parameters = decl["parametersJsonSchema"]
             elif decl.get("parameters") is not None:
                 parameters = _lower_types(decl["parameters"])
             else:
                 parameters = {"type": "object", "properties": {}}
-            _expect(parameters, dict, f"{where}.parameters", "a schema object")
+            expect(parameters, dict, f"{where}.parameters", "a schema object")
             tools.append(
                 Tool(name=name, description=decl.get("description"), parameters=parameters)
             )
@@ -352,14 +341,14 @@ def _decode_tools(raw: Any) -> tuple[list[Tool], list[Any]]:
 def _decode_tool_config(raw: Any) -> tuple[ToolChoice | None, dict[str, Any]]:
     if raw is None:
         return None, {}
-    config = _camel(_expect(raw, dict, "toolConfig", "an object"))
+    config = _camel(expect(raw, dict, "toolConfig", "an object"))
     calling = config.pop("functionCallingConfig", None)
     if calling is None:
         return None, config
-    calling = _camel(_expect(calling, dict, "toolConfig.functionCallingConfig", "an object"))
+    calling = _camel(expect(calling, dict, "toolConfig.functionCallingConfig", "an object"))
     mode = str(calling.get("mode") or "AUTO").upper()
     allowed = calling.get("allowedFunctionNames") or []
-    _expect(allowed, list, "toolConfig.functionCallingConfig.allowedFunctionNames", "an array")
+    expect(allowed, list, "toolConfig.functionCallingConfig.allowedFunctionNames", "an array")
     if mode in ("AUTO", "VALIDATED", "MODE_UNSPECIFIED"):
         return ToolChoice(mode="auto"), config
     if mode == "NONE":
@@ -381,10 +370,10 @@ def _decode_sampling(generation: dict[str, Any]) -> Sampling:
     values: dict[str, Any] = {}
     for key, (name, kind, what) in _SAMPLING.items():
         if generation.get(key) is not None:
-            values[name] = _expect(generation[key], kind, f"generationConfig.{key}", what)
+            values[name] = expect(generation[key], kind, f"generationConfig.{key}", what)
     stop = generation.get("stopSequences")
     if stop is not None:
-        _expect(stop, list, "generationConfig.stopSequences", "an array of strings")
+        expect(stop, list, "generationConfig.stopSequences", "an array of strings")
         values["stop"] = stop
     return Sampling(**values)
 
@@ -395,7 +384,7 @@ def _decode_response_format(generation: dict[str, Any]) -> dict[str, Any] | None
     if schema is None and generation.get("responseSchema") is not None:
         schema = _lower_types(generation["responseSchema"])
     if schema is not None:
-        _expect(schema, dict, "generationConfig.responseSchema", "a schema object")
+        expect(schema, dict, "generationConfig.responseSchema", "a schema object")
         return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
     if mime == "application/json":
         return {"type": "json_object"}
@@ -405,11 +394,11 @@ def _decode_response_format(generation: dict[str, Any]) -> dict[str, Any] | None
 def _decode_thinking(raw: Any) -> tuple[Reasoning | None, dict[str, Any]]:
     if raw is None:
         return None, {}
-    config = _camel(_expect(raw, dict, "generationConfig.thinkingConfig", "an object"))
+    config = _camel(expect(raw, dict, "generationConfig.thinkingConfig", "an object"))
     budget = config.pop("thinkingBudget", None)
     level = config.get("thinkingLevel")  # kept: a Gemini upstream gets it back as is
     if budget is not None:
-        _expect(budget, int, "generationConfig.thinkingConfig.thinkingBudget", "an integer")
+        expect(budget, int, "generationConfig.thinkingConfig.thinkingBudget", "an integer")
     effort = str(level).lower() if level is not None else None
     if effort is not None and effort not in _LEVELS:
         raise BadRequest(

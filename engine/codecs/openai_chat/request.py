@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
+from engine.codecs.validation import expect, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -48,32 +47,20 @@ _MODELED = {
 _SAMPLING_FLOATS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"'{param}' must be {what}", param=param)
-    return value
-
-
 def decode_request(body: Any) -> ChatRequest:
     """Translate a client's Chat Completions body, raising BadRequest naming the bad field."""
-    try:
+    with refusals_are_bad_requests():
         return _decode_request(body)
-    except ValidationError as exc:
-        # A value of the right JSON type that the canonical model still refuses (an unknown
-        # reasoning effort, non-string metadata…): the client's mistake, not a server error.
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
 
 
 def _decode_request(body: Any) -> ChatRequest:
-    _expect(body, dict, "body", "a JSON object")
-    model = _expect(body.get("model"), str, "model", "a string naming the model")
-    messages = _expect(body.get("messages"), list, "messages", "an array of messages")
+    expect(body, dict, "body", "a JSON object")
+    model = expect(body.get("model"), str, "model", "a string naming the model")
+    messages = expect(body.get("messages"), list, "messages", "an array of messages")
     system: list[TextPart] = []
     decoded: list[Message] = []
     for i, raw in enumerate(messages):
-        message = _decode_message(_expect(raw, dict, f"messages[{i}]", "an object"), i)
+        message = _decode_message(expect(raw, dict, f"messages[{i}]", "an object"), i)
         if message.role == "system" and not decoded:
             system.extend(p for p in message.content if isinstance(p, TextPart))
         else:
@@ -87,7 +74,7 @@ def _decode_request(body: Any) -> ChatRequest:
         messages=decoded,
         tools=[
             _decode_tool(t, i)
-            for i, t in enumerate(_expect(body.get("tools") or [], list, "tools", "an array"))
+            for i, t in enumerate(expect(body.get("tools") or [], list, "tools", "an array"))
         ],
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
@@ -109,15 +96,15 @@ def _decode_sampling(body: dict[str, Any]) -> Sampling:
     values: dict[str, Any] = {}
     for key in _SAMPLING_FLOATS:
         if body.get(key) is not None:
-            values[key] = _expect(body[key], (int, float), key, "a number")
+            values[key] = expect(body[key], (int, float), key, "a number")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
-        values["max_tokens"] = _expect(max_tokens, int, "max_tokens", "an integer")
+        values["max_tokens"] = expect(max_tokens, int, "max_tokens", "an integer")
     if body.get("seed") is not None:
-        values["seed"] = _expect(body["seed"], int, "seed", "an integer")
+        values["seed"] = expect(body["seed"], int, "seed", "an integer")
     stop = body.get("stop")
     if stop is not None:
-        values["stop"] = [stop] if isinstance(stop, str) else _expect(stop, list, "stop", "a list")
+        values["stop"] = [stop] if isinstance(stop, str) else expect(stop, list, "stop", "a list")
     return Sampling(**values)
 
 
@@ -136,21 +123,21 @@ def _decode_message(raw: dict[str, Any], i: int) -> Message:
             parts.append(ReasoningPart(text=reasoning))
         if content is not None:
             parts.extend(_decode_content(content, where, images=False))
-        calls = _expect(raw.get("tool_calls") or [], list, f"{where}.tool_calls", "an array")
+        calls = expect(raw.get("tool_calls") or [], list, f"{where}.tool_calls", "an array")
         for j, call in enumerate(calls):
             param = f"{where}.tool_calls[{j}]"
-            function = _expect(call, dict, param, "an object").get("function")
-            _expect(function, dict, f"{param}.function", "an object")
+            function = expect(call, dict, param, "an object").get("function")
+            expect(function, dict, f"{param}.function", "an object")
             parts.append(
                 ToolCallPart(
-                    id=_expect(call.get("id"), str, f"{param}.id", "a string"),
-                    name=_expect(function.get("name"), str, f"{param}.function.name", "a string"),
+                    id=expect(call.get("id"), str, f"{param}.id", "a string"),
+                    name=expect(function.get("name"), str, f"{param}.function.name", "a string"),
                     arguments=function.get("arguments") or "{}",
                 )
             )
         return Message(role="assistant", content=parts, name=raw.get("name"))
     if role == "tool":
-        call_id = _expect(raw.get("tool_call_id"), str, f"{where}.tool_call_id", "a string")
+        call_id = expect(raw.get("tool_call_id"), str, f"{where}.tool_call_id", "a string")
         result = _decode_content(content, where, images=False)
         texts: list[TextPart | ImagePart] = [p for p in result if isinstance(p, TextPart)]
         return Message(role="tool", content=[ToolResultPart(tool_call_id=call_id, content=texts)])
@@ -165,19 +152,19 @@ def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Pa
         return []
     if isinstance(content, str):
         return [TextPart(text=content)]
-    _expect(content, list, f"{where}.content", "a string or an array of content parts")
+    expect(content, list, f"{where}.content", "a string or an array of content parts")
     parts: list[Part] = []
     for j, raw in enumerate(content):
         param = f"{where}.content[{j}]"
-        kind = _expect(raw, dict, param, "an object").get("type")
+        kind = expect(raw, dict, param, "an object").get("type")
         if kind == "text":
-            parts.append(TextPart(text=_expect(raw.get("text"), str, f"{param}.text", "a string")))
+            parts.append(TextPart(text=expect(raw.get("text"), str, f"{param}.text", "a string")))
         elif kind == "image_url" and images:
             image = raw.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             parts.append(
                 _decode_image(
-                    _expect(url, str, f"{param}.image_url.url", "a string"),
+                    expect(url, str, f"{param}.image_url.url", "a string"),
                     image.get("detail") if isinstance(image, dict) else None,
                 )
             )
@@ -198,11 +185,11 @@ def _decode_image(url: str, detail: str | None) -> ImagePart:
 
 def _decode_tool(raw: Any, i: int) -> Tool:
     param = f"tools[{i}]"
-    function = _expect(raw, dict, param, "an object").get("function")
+    function = expect(raw, dict, param, "an object").get("function")
     if raw.get("type", "function") != "function" or not isinstance(function, dict):
         raise BadRequest(f"'{param}' must be a function tool", param=param)
     return Tool(
-        name=_expect(function.get("name"), str, f"{param}.function.name", "a string"),
+        name=expect(function.get("name"), str, f"{param}.function.name", "a string"),
         description=function.get("description"),
         parameters=function.get("parameters") or {"type": "object", "properties": {}},
         strict=function.get("strict"),

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
+from engine.codecs.validation import expect, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -52,51 +51,41 @@ _MODELED = {
 _REDACTED = "redacted:"
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadRequest(f"'{param}' must be {what}", param=param)
-    return value
-
-
 def decode_request(body: Any) -> ChatRequest:
     """Translate a client's Responses body, raising BadRequest naming the bad field."""
-    try:
+    with refusals_are_bad_requests():
         return _decode_request(body)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
 
 
 def _decode_request(body: Any) -> ChatRequest:
-    _expect(body, dict, "body", "a JSON object")
-    model = _expect(body.get("model"), str, "model", "a string naming the model")
+    expect(body, dict, "body", "a JSON object")
+    model = expect(body.get("model"), str, "model", "a string naming the model")
     raw_input = body.get("input")
     if raw_input is None:
         raise BadRequest("'input' is required: a string or an array of items", param="input")
     items = (
         [{"type": "message", "role": "user", "content": raw_input}]
         if isinstance(raw_input, str)
-        else _expect(raw_input, list, "input", "a string or an array of items")
+        else expect(raw_input, list, "input", "a string or an array of items")
     )
     system: list[TextPart] = []
     instructions = body.get("instructions")
     if instructions is not None:
-        text = _expect(instructions, str, "instructions", "a string")
+        text = expect(instructions, str, "instructions", "a string")
         if text:
             system.append(TextPart(text=text))
     messages = decode_items(items)
     while messages and messages[0].role == "system":  # leading system turns are the system
         system.extend(p for p in messages.pop(0).content if isinstance(p, TextPart))
     reasoning = body.get("reasoning")
-    effort = _expect(reasoning, dict, "reasoning", "an object").get("effort") if reasoning else None
+    effort = expect(reasoning, dict, "reasoning", "an object").get("effort") if reasoning else None
     return ChatRequest(
         model=model,
         system=system,
         messages=messages,
         tools=[
             _decode_tool(t, i)
-            for i, t in enumerate(_expect(body.get("tools") or [], list, "tools", "an array"))
+            for i, t in enumerate(expect(body.get("tools") or [], list, "tools", "an array"))
         ],
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
@@ -114,9 +103,9 @@ def _decode_sampling(body: dict[str, Any]) -> Sampling:
     values: dict[str, Any] = {}
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
-            values[key] = _expect(body[key], (int, float), key, "a number")
+            values[key] = expect(body[key], (int, float), key, "a number")
     if body.get("max_output_tokens") is not None:
-        values["max_tokens"] = _expect(
+        values["max_tokens"] = expect(
             body["max_output_tokens"], int, "max_output_tokens", "an integer"
         )
     return Sampling(**values)
@@ -133,7 +122,7 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
 
     for i, raw in enumerate(items):
         param = f"{where}[{i}]"
-        item = _expect(raw, dict, param, "an object")
+        item = expect(raw, dict, param, "an object")
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "message":
             role = item.get("role")
@@ -152,13 +141,13 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
                 )
         elif kind == "function_call":
             call = ToolCallPart(
-                id=_expect(item.get("call_id"), str, f"{param}.call_id", "a string"),
-                name=_expect(item.get("name"), str, f"{param}.name", "a string"),
+                id=expect(item.get("call_id"), str, f"{param}.call_id", "a string"),
+                name=expect(item.get("name"), str, f"{param}.name", "a string"),
                 arguments=item.get("arguments") or "{}",
             )
             turn("assistant").content.append(call)
         elif kind == "function_call_output":
-            call_id = _expect(item.get("call_id"), str, f"{param}.call_id", "a string")
+            call_id = expect(item.get("call_id"), str, f"{param}.call_id", "a string")
             output = item.get("output")
             parts = (
                 [TextPart(text=output)]
@@ -195,7 +184,7 @@ def name_tool_results(messages: list[Message]) -> None:
 
 
 def _decode_reasoning(item: dict[str, Any], param: str) -> ReasoningPart:
-    summary = _expect(item.get("summary") or [], list, f"{param}.summary", "an array")
+    summary = expect(item.get("summary") or [], list, f"{param}.summary", "an array")
     text = "\n\n".join(
         s["text"] for s in summary if isinstance(s, dict) and isinstance(s.get("text"), str)
     )
@@ -222,13 +211,13 @@ def _decode_content(content: Any, where: str, role: Any) -> list[Part]:
         return []
     if isinstance(content, str):
         return [TextPart(text=content)]
-    _expect(content, list, f"{where}.content", "a string or an array of content parts")
+    expect(content, list, f"{where}.content", "a string or an array of content parts")
     parts: list[Part] = []
     for j, raw in enumerate(content):
         param = f"{where}.content[{j}]"
-        kind = _expect(raw, dict, param, "an object").get("type")
+        kind = expect(raw, dict, param, "an object").get("type")
         if kind in ("input_text", "output_text", "text", "summary_text"):
-            parts.append(TextPart(text=_expect(raw.get("text"), str, f"{param}.text", "a string")))
+            parts.append(TextPart(text=expect(raw.get("text"), str, f"{param}.text", "a string")))
         elif kind == "refusal":
             parts.append(TextPart(text=str(raw.get("refusal", ""))))
         elif kind == "input_image" and role in ("user", "tool"):
@@ -250,7 +239,7 @@ def _decode_image(raw: dict[str, Any], param: str) -> ImagePart:
             "send the image as image_url (an https URL or a data: URL)",
             param=f"{param}.file_id",
         )
-    url = _expect(raw.get("image_url"), str, f"{param}.image_url", "a string (a URL)")
+    url = expect(raw.get("image_url"), str, f"{param}.image_url", "a string (a URL)")
     detail = raw.get("detail")
     if url.startswith("data:"):
         header, _, data = url.partition(",")
@@ -261,7 +250,7 @@ def _decode_image(raw: dict[str, Any], param: str) -> ImagePart:
 
 def _decode_tool(raw: Any, i: int) -> Tool:
     param = f"tools[{i}]"
-    kind = _expect(raw, dict, param, "an object").get("type")
+    kind = expect(raw, dict, param, "an object").get("type")
     if kind != "function":
         raise BadRequest(
             f"tool type {kind!r} is not supported: the proxy offers only function tools "
@@ -269,7 +258,7 @@ def _decode_tool(raw: Any, i: int) -> Tool:
             param=f"{param}.type",
         )
     return Tool(
-        name=_expect(raw.get("name"), str, f"{param}.name", "a string"),
+        name=expect(raw.get("name"), str, f"{param}.name", "a string"),
         description=raw.get("description"),
         parameters=raw.get("parameters") or {"type": "object", "properties": {}},
         strict=raw.get("strict"),
@@ -293,10 +282,10 @@ def _decode_text_format(text: Any) -> dict[str, Any] | None:
     """`text.format` as the canonical (Chat Completions shaped) `response_format`."""
     if text is None:
         return None
-    fmt = _expect(text, dict, "text", "an object").get("format")
+    fmt = expect(text, dict, "text", "an object").get("format")
     if fmt is None:
         return None
-    kind = _expect(fmt, dict, "text.format", "an object").get("type")
+    kind = expect(fmt, dict, "text.format", "an object").get("type")
     if kind == "text":
         return None
     if kind == "json_object":
