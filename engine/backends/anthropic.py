@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Literal
@@ -11,10 +10,10 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_sse
+from engine.backends.upstream import post_json, stream_events
 from engine.codecs import anthropic
 from engine.codecs.sse import dumps
-from engine.model import ChatRequest, ErrorEvent, Event
+from engine.model import ChatRequest, Event
 
 VERSION = "2023-06-01"
 
@@ -116,28 +115,10 @@ class AnthropicBackend(Backend):
             for event in anthropic.decode_response(await post_json(http, *call)):
                 yield event
             return
-        decoder = anthropic.StreamDecoder()
-        async with aclosing(stream_sse(http, *call)) as messages:
-            async for message in messages:
-                if decoder.done:
-                    continue  # read to the end, so that the connection goes back to the pool
-                try:
-                    data = json.loads(message.data)
-                except ValueError:
-                    yield ErrorEvent(
-                        status=502,
-                        code="upstream_invalid_json",
-                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                    )
-                    return
-                if not isinstance(data, dict):
-                    continue
-                for event in decoder.event(data):
-                    yield event
-                    if isinstance(event, ErrorEvent):
-                        return
-        for event in decoder.end():
-            yield event
+        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
+        async with aclosing(stream_events(http, *call, anthropic.StreamDecoder())) as events:
+            async for event in events:
+                yield event
 
 
 __all__ = ["AnthropicBackend", "AnthropicConfig"]

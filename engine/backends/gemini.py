@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Literal
@@ -12,10 +11,10 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_sse
+from engine.backends.upstream import post_json, stream_events
 from engine.codecs import gemini
 from engine.codecs.sse import dumps
-from engine.model import ChatRequest, ErrorEvent, Event
+from engine.model import ChatRequest, Event
 
 
 class GeminiConfig(BackendConfig):
@@ -61,30 +60,9 @@ class GeminiBackend(Backend):
             for event in gemini.decode_response(await post_json(http, *call)):
                 yield event
             return
-        decoder = gemini.StreamDecoder()
-        failed = False
-        # aclosing: when our consumer stops early, the upstream response is released now.
-        async with aclosing(stream_sse(http, *call)) as messages:
-            async for message in messages:
-                if failed:
-                    continue  # read to the end, so the connection goes back to the pool
-                try:
-                    chunk = json.loads(message.data)
-                except ValueError:
-                    failed = True
-                    yield ErrorEvent(
-                        status=502,
-                        code="upstream_invalid_json",
-                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                    )
-                    continue
-                for event in decoder.chunk(chunk):
-                    yield event
-                    if isinstance(event, ErrorEvent):
-                        failed = True
-                        break
-        if not failed:
-            for event in decoder.end():
+        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
+        async with aclosing(stream_events(http, *call, gemini.StreamDecoder())) as events:
+            async for event in events:
                 yield event
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from typing import Any, Literal
@@ -11,10 +10,10 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_sse
+from engine.backends.upstream import post_json, stream_events
 from engine.codecs import openai_chat
 from engine.codecs.sse import dumps
-from engine.model import ChatRequest, ErrorEvent, Event
+from engine.model import ChatRequest, Event
 
 
 class OpenAIConfig(BackendConfig):
@@ -78,35 +77,11 @@ class OpenAIBackend(Backend):
             for event in self.decode_response(await post_json(http, *call)):
                 yield event
             return
-        decoder = self.stream_decoder()
-        done = False
-        # aclosing: when our consumer stops early, the upstream response is released now,
-        # not whenever the garbage collector finalizes the inner generator.
-        async with aclosing(stream_sse(http, *call)) as messages:
-            async for message in messages:
-                if done:
-                    continue  # read, not decoded: only a response read to its end leaves its
-                    # connection in the pool (else every stream opens a new TCP/TLS connection)
-                if message.data == "[DONE]":
-                    done = True
-                    for event in decoder.end():
-                        yield event
-                    continue
-                try:
-                    chunk = json.loads(message.data)
-                except ValueError:
-                    yield ErrorEvent(
-                        status=502,
-                        code="upstream_invalid_json",
-                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                    )
-                    return
-                for event in decoder.chunk(chunk):
-                    yield event
-                    if isinstance(event, ErrorEvent):
-                        return
-        if not done:
-            for event in decoder.end():
+        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
+        async with aclosing(
+            stream_events(http, *call, self.stream_decoder(), done_marker="[DONE]")
+        ) as events:
+            async for event in events:
                 yield event
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing, asynccontextmanager
+from typing import Any, Protocol
 
 import httpx
 
 from engine.codecs.sse import SSEMessage, parse_sse
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
+from engine.model import ErrorEvent, Event
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
 
@@ -82,3 +84,66 @@ async def stream_sse(
                 yield message
         finally:
             await response.aclose()
+
+
+class StreamDecoder(Protocol):
+    """Turns the JSON objects of a provider's stream into events."""
+
+    done: bool  # the provider said the response is complete
+
+    def chunk(self, data: dict[str, Any]) -> Iterator[Event]:
+        """The events carried by one streamed object."""
+        ...
+
+    def end(self) -> Iterator[Event]:
+        """The closing events, or an error when the response never completed."""
+        ...
+
+
+async def stream_events(
+    http: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    decode_error: ErrorDecoder,
+    decoder: StreamDecoder,
+    *,
+    done_marker: str | None = None,
+) -> AsyncGenerator[Event, None]:
+    """POST and decode the SSE response into events, stopping at the first error.
+
+    Once the response is complete (the decoder says so, or `done_marker` arrives) the
+    closing events go out at once and the rest of the body is read without decoding:
+    only a response read to its end leaves its connection in the pool, else every stream
+    would open a new TCP/TLS connection. Closing this iterator early closes the call.
+    """
+    complete = False
+    async with aclosing(stream_sse(http, url, body, headers, timeout, decode_error)) as messages:
+        async for message in messages:
+            if complete:
+                continue
+            if message.data == done_marker:
+                decoder.done = True
+            else:
+                try:
+                    data = json.loads(message.data)
+                except ValueError:
+                    yield ErrorEvent(
+                        status=502,
+                        code="upstream_invalid_json",
+                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                    )
+                    return
+                if isinstance(data, dict):
+                    for event in decoder.chunk(data):
+                        yield event
+                        if isinstance(event, ErrorEvent):
+                            return
+            if decoder.done:
+                complete = True
+                for event in decoder.end():
+                    yield event
+    if not complete:
+        for event in decoder.end():
+            yield event

@@ -170,7 +170,7 @@ class StreamDecoder:
         self._stop: FinishReason = "stop"
         self.done = False
 
-    def event(self, data: dict[str, Any]) -> Iterator[Event]:
+    def chunk(self, data: dict[str, Any]) -> Iterator[Event]:
         """The events carried by one stream event (its JSON `data`)."""
         kind = data.get("type")
         if kind == "content_block_delta":

@@ -117,6 +117,7 @@ class StreamDecoder:
     """
 
     def __init__(self) -> None:
+        self.done = False  # Gemini has no end marker: the stream is complete when the body ends
         self._started = False
         self._calls = 0
         self._usage: Usage | None = None

@@ -92,6 +92,7 @@ class StreamDecoder:
     """Turns streamed `chat.completion.chunk` objects into events; call `end()` at `[DONE]`."""
 
     def __init__(self) -> None:
+        self.done = False  # set by the caller at `[DONE]`
         self._started = False
         self._open_calls: dict[int, bool] = {}
         self._finish: FinishReason | None = None

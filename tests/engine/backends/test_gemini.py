@@ -174,7 +174,7 @@ async def test_sse_decode(upstream: respx.MockRouter) -> None:
     assert route.calls.last.request.url.params["alt"] == "sse"
 
 
-async def test_error_chunk_ends_the_events_but_the_body_is_read(
+async def test_error_chunk_ends_the_events_and_the_call(
     upstream: respx.MockRouter,
 ) -> None:
     body = _Body(
@@ -188,7 +188,7 @@ async def test_error_chunk_ends_the_events_but_the_body_is_read(
     events = await send(backend(), chat(stream=True))
     assert events[-1] == ErrorEvent(status=503, code="UNAVAILABLE", message="overloaded")
     assert TextDelta(text="ignored") not in events
-    assert body.read_all
+    assert not body.read_all  # like every connector, it stops at the first error
 
 
 async def test_invalid_json_chunk_is_an_error_event(upstream: respx.MockRouter) -> None:

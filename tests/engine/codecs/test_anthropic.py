@@ -353,7 +353,7 @@ def test_input_json_delta_split_anywhere_is_reassembled(cuts: list[int]) -> None
     decoder = anthropic.StreamDecoder()
     collector = Collector()
     for data in stream_events(ARGUMENTS, cuts):
-        for event in decoder.event(data):
+        for event in decoder.chunk(data):
             collector.add(event)
     assert list(decoder.end()) == []
     response = collector.response
@@ -364,7 +364,7 @@ def test_input_json_delta_split_anywhere_is_reassembled(cuts: list[int]) -> None
 
 def test_stream_error_event_maps_type_to_status() -> None:
     decoder = anthropic.StreamDecoder()
-    [event] = decoder.event(
+    [event] = decoder.chunk(
         {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     )
     assert event == ErrorEvent(status=529, code="overloaded_error", message="Overloaded")
@@ -372,17 +372,17 @@ def test_stream_error_event_maps_type_to_status() -> None:
 
 def test_truncated_stream_is_an_error() -> None:
     decoder = anthropic.StreamDecoder()
-    list(decoder.event({"type": "message_start", "message": {"id": "m", "model": "x"}}))
+    list(decoder.chunk({"type": "message_start", "message": {"id": "m", "model": "x"}}))
     [event] = decoder.end()
     assert isinstance(event, ErrorEvent) and event.code == "upstream_truncated"
 
 
 def test_unknown_events_and_blocks_are_ignored() -> None:
     decoder = anthropic.StreamDecoder()
-    assert list(decoder.event({"type": "future_event"})) == []
+    assert list(decoder.chunk({"type": "future_event"})) == []
     assert (
         list(
-            decoder.event(
+            decoder.chunk(
                 {
                     "type": "content_block_start",
                     "index": 0,

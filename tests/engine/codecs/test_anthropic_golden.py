@@ -25,7 +25,7 @@ async def decode_stream(text: str) -> list[Event]:
     decoder = anthropic.StreamDecoder()
     events: list[Event] = []
     async for message in parse_sse(_lines(text)):
-        events.extend(decoder.event(json.loads(message.data)))
+        events.extend(decoder.chunk(json.loads(message.data)))
         if events and isinstance(events[-1], ErrorEvent):
             return events
     events.extend(decoder.end())

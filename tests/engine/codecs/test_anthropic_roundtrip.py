@@ -225,7 +225,7 @@ def test_streamed_responses_survive_encode_then_decode(response: ChatResponse) -
     collector = Collector()
     frames = _sse(raw)
     for frame in frames:
-        for event in decoder.event(frame):
+        for event in decoder.chunk(frame):
             collector.add(event)
     assert list(decoder.end()) == []
     assert collector.response == response
@@ -296,7 +296,7 @@ def test_interleaved_tool_calls_stream_as_well_formed_blocks(
     decoder = anthropic.StreamDecoder()
     collector = Collector()
     for frame in frames:
-        for event in decoder.event(frame):
+        for event in decoder.chunk(frame):
             collector.add(event)
     assert [c.arguments for c in collector.response.tool_calls] == arguments
     assert [c.id for c in collector.response.tool_calls] == [
