@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint schemas bench
+.PHONY: serve test lint schemas bench matrix
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,3 +25,10 @@ schemas: $(STAMP)  ## regenerate schemas/ from the config models
 
 bench: $(STAMP)  ## run the benchmarks in tests/bench (not part of `make test`)
 	$(BIN)/python -m tests.bench.run
+
+MATRIX_RESULTS ?= build/matrix-results.json
+
+matrix: $(STAMP)  ## run the conformance matrix, then write its table into README.md
+	mkdir -p $(dir $(MATRIX_RESULTS))
+	MATRIX_REPORT=$(MATRIX_RESULTS) $(BIN)/pytest -q tests/e2e/matrix/test_matrix.py; \
+	status=$$?; $(BIN)/python -m tests.e2e.matrix.report $(MATRIX_RESULTS) && exit $$status
