@@ -246,15 +246,18 @@ def encode_error(error: ProxyError) -> dict[str, Any]:
     return {"error": body}
 
 
-def _call_part(call: ToolCallPart | tuple[str, str]) -> dict[str, Any]:
-    name, arguments = (call.name, call.arguments) if isinstance(call, ToolCallPart) else call
+def _call_part(call: ToolCallPart | tuple[str, str, str]) -> dict[str, Any]:
+    """A `functionCall` part, with the call's id so that the client can answer it by id."""
+    call_id, name, arguments = (
+        (call.id, call.name, call.arguments) if isinstance(call, ToolCallPart) else call
+    )
     try:
         args = json.loads(arguments or "{}")
     except ValueError:
         args = None
     if not isinstance(args, dict):
         args = {"arguments": arguments}
-    return {"functionCall": {"name": name, "args": args}}
+    return {"functionCall": {"id": call_id, "name": name, "args": args}}
 
 
 def _with_signature(part: dict[str, Any], signature: str | None) -> dict[str, Any]:
@@ -306,7 +309,7 @@ class StreamEncoder:
         self.sse = sse
         self._model = ""
         self._id = ""
-        self._calls: dict[int, tuple[str, list[str]]] = {}
+        self._calls: dict[int, tuple[str, str, list[str]]] = {}
         self._signature: str | None = None
         self._usage: Usage | None = None
         self._sent = 0
@@ -343,10 +346,10 @@ class StreamEncoder:
             case TextDelta():
                 return self._chunk([self._signed({"text": event.text})])
             case ToolCallDelta():
-                self._calls[event.index][1].append(event.arguments)
+                self._calls[event.index][2].append(event.arguments)
             case ToolCallEnd():
-                name, pieces = self._calls.pop(event.index)
-                return self._chunk([self._signed(_call_part((name, "".join(pieces))))])
+                call_id, name, pieces = self._calls.pop(event.index)
+                return self._chunk([self._signed(_call_part((call_id, name, "".join(pieces))))])
             case ReasoningDelta():
                 signature = untag(event.signature)
                 if signature is not None:
@@ -354,15 +357,15 @@ class StreamEncoder:
                 if event.text:
                     return self._chunk([{"text": event.text, "thought": True}])
             case ToolCallStart():
-                self._calls[event.index] = (event.name, [])
+                self._calls[event.index] = (event.id, event.name, [])
             case ResponseStart():
                 self._model, self._id = event.model, event.id
             case Usage():
                 self._usage = event
             case Finish():
                 parts = [
-                    _call_part((name, "".join(pieces)))
-                    for _, (name, pieces) in sorted(self._calls.items())
+                    _call_part((call_id, name, "".join(pieces)))
+                    for _, (call_id, name, pieces) in sorted(self._calls.items())
                 ]
                 self._calls.clear()
                 if self._signature is not None:

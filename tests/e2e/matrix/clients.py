@@ -460,7 +460,7 @@ class GeminiGenerate(ClientAdapter):
     """`google.genai.Client().models.generate_content` (and `_stream`)."""
 
     name = "gemini"
-    carries_ids = False  # functionCall.id is optional in Gemini's protocol
+    carries_ids = True  # the proxy gives every functionCall the id of the call it stands for
 
     @contextmanager
     def connect(self, base_url: str, tls: ssl.SSLContext) -> Iterator[genai.Client]:

@@ -603,7 +603,7 @@ def test_tool_arguments_are_held_until_the_call_ends() -> None:
     assert encoder.event(ToolCallDelta(index=0, arguments='th": "a\\"b"}')) == b""
     [out] = _chunks(encoder.event(ToolCallEnd(index=0)))
     assert out["candidates"][0]["content"]["parts"] == [
-        {"functionCall": {"name": "f", "args": {"path": 'a"b'}}}
+        {"functionCall": {"id": "c", "name": "f", "args": {"path": 'a"b'}}}
     ]
 
 
@@ -618,10 +618,10 @@ def test_interleaved_calls_and_unclosed_calls_at_finish() -> None:
     encoder.event(Usage(input_tokens=3, output_tokens=4, reasoning_tokens=1))
     [last] = _chunks(encoder.event(Finish(reason="tool_calls")))
     assert first["candidates"][0]["content"]["parts"] == [
-        {"functionCall": {"name": "f", "args": {"x": 1}}}
+        {"functionCall": {"id": "a", "name": "f", "args": {"x": 1}}}
     ]
     assert last["candidates"][0]["content"]["parts"] == [
-        {"functionCall": {"name": "g", "args": {"y": 2}}}
+        {"functionCall": {"id": "b", "name": "g", "args": {"y": 2}}}
     ]
     assert last["candidates"][0]["finishReason"] == "STOP"
     assert last["usageMetadata"] == {
