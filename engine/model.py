@@ -66,8 +66,17 @@ class ReasoningPart(_Model):
     redacted: bool = False
 
 
+class OpaquePart(_Model):
+    """Content only its own protocol understands (a PDF `document` block, a server tool's
+    result), kept verbatim for backends of that protocol and left out for the others."""
+
+    type: Literal["opaque"] = "opaque"
+    protocol: str
+    data: dict[str, Any]
+
+
 Part = Annotated[
-    TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart,
+    TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart | OpaquePart,
     Field(discriminator="type"),
 ]
 

@@ -22,6 +22,7 @@ from engine.model import (
     ChatRequest,
     ImagePart,
     Message,
+    OpaquePart,
     Part,
     Reasoning,
     ReasoningPart,
@@ -255,7 +256,7 @@ def _decode_user_block(block: dict[str, Any], kind: Any, param: str) -> Part:
         return TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
     if kind == "image":
         return _decode_image(block, param)
-    raise BadRequest(f"{param}.type: content block type {kind!r} is not supported", param=param)
+    return _opaque(block, kind, param)
 
 
 def _decode_image(block: dict[str, Any], param: str) -> ImagePart:
@@ -321,7 +322,14 @@ def _decode_assistant_block(block: Any, param: str, names: dict[str, str]) -> Pa
     if kind == "redacted_thinking":
         data = _expect(block.get("data"), str, f"{param}.data", "a string")
         return ReasoningPart(signature=data, redacted=True)
-    raise BadRequest(f"{param}.type: content block type {kind!r} is not supported", param=param)
+    return _opaque(block, kind, param)
+
+
+def _opaque(block: dict[str, Any], kind: Any, param: str) -> OpaquePart:
+    """A block the canonical model does not carry (document, search_result, server tool
+    use and results, blocks newer than this codec): Anthropic gets it back verbatim."""
+    _expect(kind, str, f"{param}.type", "a string")
+    return OpaquePart(protocol=PROTOCOL, data=dict(block))
 
 
 def _decode_tools(raw: Any, kept: dict[str, Any]) -> tuple[list[Tool], list[dict[str, Any]]]:
@@ -474,6 +482,8 @@ def _encode_image(part: ImagePart) -> dict[str, Any]:
 
 
 def _encode_part(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, OpaquePart):
+        return part.data if part.protocol == PROTOCOL else None
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, ImagePart):

@@ -22,6 +22,7 @@ from engine.model import (
     ChatRequest,
     ImagePart,
     Message,
+    OpaquePart,
     Part,
     Reasoning,
     ReasoningPart,
@@ -473,7 +474,8 @@ def encode_contents(messages: list[Message]) -> list[dict[str, Any]]:
         elif message.role == "assistant":
             contents.append({"role": "model", "parts": _encode_model_parts(message.content)})
         else:
-            contents.append({"role": "user", "parts": [_encode_media(p) for p in message.content]})
+            parts = [_encode_media(p) for p in message.content if not isinstance(p, OpaquePart)]
+            contents.append({"role": "user", "parts": parts})
         if not contents[-1]["parts"]:
             contents.pop()  # Gemini refuses a turn without parts; it says nothing anyway
             continue
@@ -486,6 +488,8 @@ def _encode_model_parts(content: list[Part]) -> list[dict[str, Any]]:
     pending: str | None = None  # a signature waiting for the part it signs
     called = False
     for i, part in enumerate(content):
+        if isinstance(part, OpaquePart):
+            continue  # another protocol's content: Gemini could not read it
         if isinstance(part, ReasoningPart):
             signature = untag(part.signature)
             following = content[i + 1] if i + 1 < len(content) else None
@@ -554,6 +558,7 @@ def _encode_media(part: Part) -> dict[str, Any]:
         return _encode_call(part)
     if isinstance(part, ReasoningPart):
         return {"text": part.text}
+    assert isinstance(part, ToolResultPart), "callers leave other protocols' parts out"
     return {"text": "".join(c.text for c in part.content if isinstance(c, TextPart))}
 
 

@@ -17,6 +17,7 @@ from engine.model import (
     Event,
     Finish,
     Message,
+    OpaquePart,
     Reasoning,
     ReasoningDelta,
     ReasoningPart,
@@ -59,7 +60,10 @@ def body(**fields: Any) -> dict[str, Any]:
         (body(messages={}), "messages"),
         (body(messages=[{"role": "system", "content": "x"}]), "messages.0.role"),
         (body(messages=[{"role": "user", "content": 3}]), "messages.0.content"),
-        (body(messages=[{"role": "user", "content": [{"type": "audio"}]}]), "messages.0.content.0"),
+        (
+            body(messages=[{"role": "user", "content": [{"type": 3}]}]),
+            "messages.0.content.0.type",
+        ),
         (
             body(messages=[{"role": "user", "content": [{"type": "text"}]}]),
             "messages.0.content.0.text",
@@ -656,3 +660,39 @@ def test_unmodelled_block_and_tool_fields_go_back_to_anthropic() -> None:
     encoded = anthropic.encode_request(request, "claude-x")
     assert encoded["messages"] == raw["messages"]
     assert encoded["tools"] == raw["tools"]
+
+
+DOCUMENT = {
+    "type": "document",
+    "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
+    "cache_control": {"type": "ephemeral"},
+}
+SEARCH = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+
+
+def test_blocks_the_model_does_not_carry_go_back_to_anthropic_verbatim() -> None:
+    request = anthropic.decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": [DOCUMENT, {"type": "text", "text": "Sum it up"}]},
+                {"role": "assistant", "content": [SEARCH, {"type": "text", "text": "Done"}]},
+                {"role": "user", "content": "Thanks"},
+            ]
+        )
+    )
+    assert request.messages[0].content[0] == OpaquePart(protocol="anthropic", data=DOCUMENT)
+    sent = anthropic.encode_request(request, "m")["messages"]
+    assert sent[0]["content"][0] == DOCUMENT
+    assert sent[1]["content"][0] == SEARCH
+
+
+def test_other_protocols_leave_anthropic_only_blocks_out() -> None:
+    from engine.codecs import gemini, openai_chat
+
+    request = anthropic.decode_request(
+        body(messages=[{"role": "user", "content": [DOCUMENT, {"type": "text", "text": "Hi"}]}])
+    )
+    assert openai_chat.encode_request(request, "m")["messages"][-1]["content"] == "Hi"
+    assert gemini.encode_request(request)["contents"] == [
+        {"role": "user", "parts": [{"text": "Hi"}]}
+    ]
