@@ -384,7 +384,7 @@ def thinking_budget(
     """
     default = default_max_tokens
     reasoning = request.reasoning
-    if reasoning is None:
+    if reasoning is None or not _thinking_allowed(request):
         return None, request.sampling.max_tokens or default
     budget = reasoning.budget_tokens
     if budget is None and "effort" not in request.extra.get(PROTOCOL, {}).get("output_config", {}):
@@ -398,6 +398,30 @@ def thinking_budget(
     if budget >= limit:
         budget = limit - 1
     return (budget if budget >= MIN_THINKING_BUDGET else None), limit
+
+
+def _thinking_allowed(request: ChatRequest) -> bool:
+    """Whether Anthropic would take thinking with this request.
+
+    It refuses thinking that was switched off (effort `none`, Gemini's budget 0), thinking
+    with a forced tool choice, and thinking when the last assistant turn called tools
+    without the signed thinking block it began with (a client of another protocol cannot
+    send one back): then the request goes without thinking rather than fail.
+    """
+    reasoning = request.reasoning
+    if reasoning is None or reasoning.effort == "none" or reasoning.budget_tokens == 0:
+        return False
+    if request.tool_choice is not None and request.tool_choice.mode in ("required", "tool"):
+        return False
+    last = next((m for m in reversed(request.messages) if m.role == "assistant"), None)
+    if last is None or not any(isinstance(p, ToolCallPart) for p in last.content):
+        return True
+    return any(
+        isinstance(p, ReasoningPart)
+        and p.signature is not None
+        and not p.signature.startswith(FOREIGN_SIGNATURE_TAGS)
+        for p in last.content
+    )
 
 
 def encode_request(
@@ -425,6 +449,11 @@ def encode_request(
     for key in ("temperature", "top_p", "top_k"):
         if getattr(sampling, key) is not None:
             body[key] = getattr(sampling, key)
+    if budget is not None:  # thinking takes no temperature or top_k, and top_p of 0.95 at least
+        body.pop("temperature", None)
+        body.pop("top_k", None)
+        if body.get("top_p", 1) < THINKING_MIN_TOP_P:
+            body.pop("top_p")
     if sampling.stop:
         body["stop_sequences"] = sampling.stop
     if budget is not None:
@@ -518,6 +547,7 @@ def _encode_part(part: Part) -> dict[str, Any] | None:
 
 
 FOREIGN_SIGNATURE_TAGS = ("gemini:",)
+THINKING_MIN_TOP_P = 0.95
 
 
 def _encode_tool(tool: Tool, kept: dict[str, Any]) -> dict[str, Any]:

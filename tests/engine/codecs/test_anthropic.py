@@ -696,3 +696,82 @@ def test_other_protocols_leave_anthropic_only_blocks_out() -> None:
     assert gemini.encode_request(request)["contents"] == [
         {"role": "user", "parts": [{"text": "Hi"}]}
     ]
+
+
+CALL = ToolCallPart(id="toolu_1", name="f", arguments="{}")
+RESULT = Message(role="tool", content=[ToolResultPart(tool_call_id="toolu_1")])
+
+
+@pytest.mark.parametrize(
+    ("fields", "thinks"),
+    [
+        pytest.param({"reasoning": Reasoning(effort="high")}, True, id="effort"),
+        pytest.param({"reasoning": Reasoning(effort="none")}, False, id="effort-none"),
+        pytest.param({"reasoning": Reasoning(budget_tokens=0)}, False, id="gemini-budget-0"),
+        pytest.param(
+            {"reasoning": Reasoning(effort="high"), "tool_choice": ToolChoice(mode="required")},
+            False,
+            id="forced-tool",
+        ),
+        pytest.param(
+            {
+                "reasoning": Reasoning(effort="high"),
+                "messages": [user("q"), Message(role="assistant", content=[CALL]), RESULT],
+            },
+            False,
+            id="tool-turn-without-its-thinking",
+        ),
+        pytest.param(
+            {
+                "reasoning": Reasoning(effort="high"),
+                "messages": [
+                    user("q"),
+                    Message(
+                        role="assistant",
+                        content=[ReasoningPart(text="t", signature="gemini:c2ln"), CALL],
+                    ),
+                    RESULT,
+                ],
+            },
+            False,
+            id="tool-turn-with-another-providers-thinking",
+        ),
+        pytest.param(
+            {
+                "reasoning": Reasoning(effort="high"),
+                "messages": [
+                    user("q"),
+                    Message(
+                        role="assistant", content=[ReasoningPart(text="t", signature="s"), CALL]
+                    ),
+                    RESULT,
+                ],
+            },
+            True,
+            id="tool-turn-with-its-signed-thinking",
+        ),
+    ],
+)
+def test_thinking_only_where_anthropic_takes_it(fields: dict[str, Any], thinks: bool) -> None:
+    assert ("thinking" in anthropic.encode_request(chat(**fields), "m")) is thinks
+
+
+@pytest.mark.parametrize(
+    ("sampling", "sent"),
+    [
+        pytest.param(Sampling(temperature=0.2, top_k=40), {}, id="temperature-top-k-dropped"),
+        pytest.param(Sampling(top_p=0.9), {}, id="low-top-p-dropped"),
+        pytest.param(Sampling(top_p=0.97), {"top_p": 0.97}, id="high-top-p-kept"),
+    ],
+)
+def test_thinking_drops_the_sampling_it_refuses(sampling: Sampling, sent: dict[str, Any]) -> None:
+    encoded = anthropic.encode_request(
+        chat(reasoning=Reasoning(effort="low"), sampling=sampling), "m"
+    )
+    assert "thinking" in encoded
+    assert {k: encoded[k] for k in ("temperature", "top_p", "top_k") if k in encoded} == sent
+
+
+def test_without_thinking_sampling_goes_as_asked() -> None:
+    encoded = anthropic.encode_request(chat(sampling=Sampling(temperature=0.2, top_k=40)), "m")
+    assert (encoded["temperature"], encoded["top_k"]) == (0.2, 40)

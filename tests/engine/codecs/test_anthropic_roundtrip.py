@@ -3,7 +3,8 @@
 The generated requests are in the form the decoder produces: a user-side turn is a `tool`
 message (the results) and/or a `user` message (after them), turns alternate with the
 assistant, reasoning carries a signature, and tool results name no tool (the decoder only
-names them from tool calls earlier in the conversation).
+names them from tool calls earlier in the conversation). Thinking is asked for only where
+Anthropic takes it (see `_takes_thinking` and the sampling rules in `requests`).
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ def conversations(draw: st.DrawFn) -> list[Message]:
     return messages
 
 
+def _takes_thinking(messages: list[Message], choice: ToolChoice | None) -> bool:
+    """Anthropic's rules for thinking: no forced tool, and a last assistant turn that called
+    tools still carries its signed thinking."""
+    if choice is not None and choice.mode in ("required", "tool"):
+        return False
+    last = next((m for m in reversed(messages) if m.role == "assistant"), None)
+    if last is None or not any(isinstance(p, ToolCallPart) for p in last.content):
+        return True
+    return any(isinstance(p, ReasoningPart) and p.signature for p in last.content)
+
+
 @st.composite
 def requests(draw: st.DrawFn) -> ChatRequest:
     tools = draw(
@@ -131,20 +143,22 @@ def requests(draw: st.DrawFn) -> ChatRequest:
         if choice is not None and choice.mode != "none":  # alone, it reads back as `auto`
             parallel = draw(st.sampled_from([None, False]))
     max_tokens = draw(st.integers(1, 100_000))
+    messages = draw(conversations())
     reasoning = None
-    if max_tokens > 1024 and draw(st.booleans()):
+    if max_tokens > 1024 and _takes_thinking(messages, choice) and draw(st.booleans()):
         reasoning = Reasoning(budget_tokens=draw(st.integers(1024, max_tokens - 1)))
+    thinking = reasoning is not None  # then no temperature or top_k, and top_p >= 0.95
     sampling = Sampling(
         max_tokens=max_tokens,
-        temperature=draw(st.none() | st.floats(0, 1)),
-        top_p=draw(st.none() | st.floats(0, 1)),
-        top_k=draw(st.none() | st.integers(1, 500)),
+        temperature=None if thinking else draw(st.none() | st.floats(0, 1)),
+        top_p=draw(st.none() | st.floats(0.95 if thinking else 0, 1)),
+        top_k=None if thinking else draw(st.none() | st.integers(1, 500)),
         stop=draw(st.none() | st.lists(texts, min_size=1, max_size=3)),
     )
     return ChatRequest(
         model=draw(names),
         system=draw(st.lists(text_parts, max_size=3)),
-        messages=draw(conversations()),
+        messages=messages,
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,
