@@ -119,31 +119,40 @@ async def stream_events(
     would open a new TCP/TLS connection. Closing this iterator early closes the call.
     """
     complete = False
-    async with aclosing(stream_sse(http, url, body, headers, timeout, decode_error)) as messages:
-        async for message in messages:
-            if complete:
-                continue
-            if message.data == done_marker:
-                decoder.done = True
-            else:
-                try:
-                    data = json.loads(message.data)
-                except ValueError:
-                    yield ErrorEvent(
-                        status=502,
-                        code="upstream_invalid_json",
-                        message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                    )
-                    return
-                if isinstance(data, dict):
-                    for event in decoder.chunk(data):
+    try:
+        async with aclosing(
+            stream_sse(http, url, body, headers, timeout, decode_error)
+        ) as messages:
+            async for message in messages:
+                if complete:
+                    continue
+                if message.data == done_marker:
+                    decoder.done = True
+                else:
+                    try:
+                        data = json.loads(message.data)
+                    except ValueError:
+                        yield ErrorEvent(
+                            status=502,
+                            code="upstream_invalid_json",
+                            message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                        )
+                        return
+                    if isinstance(data, dict):
+                        for event in decoder.chunk(data):
+                            yield event
+                            if isinstance(event, ErrorEvent):
+                                return
+                if decoder.done:
+                    complete = True
+                    for event in decoder.end():
                         yield event
-                        if isinstance(event, ErrorEvent):
-                            return
-            if decoder.done:
-                complete = True
-                for event in decoder.end():
-                    yield event
+    except ProxyError:
+        if not complete:
+            raise
+        # The response was whole: failing to read the rest of the body costs only the
+        # pooled connection, and the client must not see an error after its finish.
+        return
     if not complete:
         for event in decoder.end():
             yield event

@@ -18,7 +18,7 @@ from engine.errors import BadRequest, ProxyError
 from engine.executor import Execution, execute
 from engine.frontends import DEFAULT, FRONTENDS, Call, Frontend
 from engine.graph import Graph
-from engine.model import ChatRequest
+from engine.model import ChatRequest, Finish
 from engine.reload import GraphHolder
 from engine.response import collect
 from engine.sessions import SessionStore, session_key
@@ -128,9 +128,10 @@ class Server:
         encoder = frontend.stream_encoder(chat)
 
         async def body() -> AsyncIterator[bytes]:
-            completed = False
+            completed = finished = False
             try:
                 async for event in execution.events():
+                    finished = finished or isinstance(event, Finish)
                     data = encoder.event(event)
                     # Completed before the client sees the end, so that its next request
                     # finds whatever `complete` stored.
@@ -141,11 +142,15 @@ class Server:
                             await self._complete(frontend, chat, final)
                     if data:
                         yield data
-            except ProxyError as error:
-                yield encoder.error(error)
             except Exception as exc:
-                log.exception("stream failed")
-                yield encoder.error(ProxyError(500, f"internal error: {exc}", code="internal"))
+                error = exc if isinstance(exc, ProxyError) else None
+                if error is None:
+                    log.exception("stream failed")
+                    error = ProxyError(500, f"internal error: {exc}", code="internal")
+                if finished:  # the client has its whole answer: an error now would break it
+                    log.warning("error after the response finished: %s", error.message)
+                else:
+                    yield encoder.error(error)
 
         response = Response(
             body(),
