@@ -12,6 +12,7 @@ under ``extra["anthropic/server_tools"]``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from engine.model import (
 
 PROTOCOL = "anthropic"
 FIELDS = "anthropic/fields"
+BLOCKS = "blocks"  # within FIELDS: message blocks' own fields, by block key
 SERVER_TOOLS = "anthropic/server_tools"
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024
@@ -217,9 +219,34 @@ def _decode_messages(raw: list[Any], kept: dict[str, Any]) -> list[Message]:
             out.append(Message(role="assistant", content=parts))
         else:
             out.extend(_decode_user_turn(content, where, names))
-        for j, block in enumerate(content):
-            _keep_fields(block, f"messages.{i}.{j}", kept)
+        for block in content:
+            _keep_block_fields(block, "assistant" if role == "assistant" else "user", kept)
+    if isinstance(kept.get(BLOCKS), dict) and not any(any(f) for f in kept[BLOCKS].values()):
+        del kept[BLOCKS]  # no block had fields of its own
     return out
+
+
+def _block_key(role: str, block: dict[str, Any]) -> str:
+    """What identifies a block across stages that drop or add turns: its ids, else content."""
+    kind = block.get("type")
+    if kind == "tool_use":
+        return f"{role}:tool_use:{block.get('id')}"
+    if kind == "tool_result":
+        return f"{role}:tool_result:{block.get('tool_use_id')}"
+    known = _BLOCK_KEYS.get(str(kind), {"type"})
+    content = json.dumps({k: v for k, v in block.items() if k in known}, sort_keys=True)
+    return f"{role}:{hashlib.sha256(content.encode()).hexdigest()[:24]}"
+
+
+def _keep_block_fields(block: Any, role: str, kept: dict[str, Any]) -> None:
+    """Record a message block's own fields (cache_control, citations…) under its key, one
+    entry per occurrence, so that the encoder gives them back to the same blocks in order
+    even when stages removed turns, and never to more blocks than had them."""
+    if not isinstance(block, dict):
+        return
+    known = _BLOCK_KEYS.get(str(block.get("type")), {"type"})
+    found = {k: v for k, v in block.items() if k not in known}
+    kept.setdefault(BLOCKS, {}).setdefault(_block_key(role, block), []).append(found)
 
 
 def _keep_fields(block: Any, where: str, kept: dict[str, Any]) -> None:
@@ -483,9 +510,12 @@ def _encode_messages(messages: list[Message], kept: dict[str, Any]) -> list[dict
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
-    for i, turn in enumerate(turns):
-        for j, block in enumerate(turn["content"]):
-            block.update(kept.get(f"messages.{i}.{j}", {}))
+    pending = {key: list(fields) for key, fields in kept.get(BLOCKS, {}).items()}
+    for turn in turns:
+        for block in turn["content"]:
+            fields = pending.get(_block_key(turn["role"], block))
+            if fields:
+                block.update(fields.pop(0))
         turn["content"] = _collapse(turn["content"])
     return turns
 

@@ -775,3 +775,68 @@ def test_thinking_drops_the_sampling_it_refuses(sampling: Sampling, sent: dict[s
 def test_without_thinking_sampling_goes_as_asked() -> None:
     encoded = anthropic.encode_request(chat(sampling=Sampling(temperature=0.2, top_k=40)), "m")
     assert (encoded["temperature"], encoded["top_k"]) == (0.2, 40)
+
+
+MARK = {"cache_control": {"type": "ephemeral"}}
+
+
+def _blocks_with_marks(encoded: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (turn["role"], block.get("text") or block.get("id") or block.get("tool_use_id"))
+        for turn in encoded["messages"]
+        if isinstance(turn["content"], list)
+        for block in turn["content"]
+        if "cache_control" in block
+    ]
+
+
+def test_block_fields_stay_on_their_blocks_when_turns_merge() -> None:
+    request = anthropic.decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": [{"type": "text", "text": "one"}]},
+                {"role": "user", "content": [{"text": "two", "type": "text", **MARK}]},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "three"},
+            ]
+        )
+    )
+    assert _blocks_with_marks(anthropic.encode_request(request, "m")) == [("user", "two")]
+
+
+def test_block_fields_follow_their_blocks_when_a_stage_removes_turns() -> None:
+    request = anthropic.decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": "!/model(x:y)"},
+                {"role": "assistant", "content": "Model set."},
+                {"role": "user", "content": [{"type": "text", "text": "go", **MARK}]},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", **MARK}],
+                },
+            ]
+        )
+    )
+    trimmed = request.model_copy(update={"messages": request.messages[2:]})
+    assert _blocks_with_marks(anthropic.encode_request(trimmed, "m")) == [
+        ("user", "go"),
+        ("user", "toolu_1"),
+    ]
+
+
+def test_identical_blocks_get_no_more_marks_than_they_had() -> None:
+    request = anthropic.decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": "continue"},
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": [{"type": "text", "text": "continue", **MARK}]},
+            ]
+        )
+    )
+    assert len(_blocks_with_marks(anthropic.encode_request(request, "m"))) == 1
