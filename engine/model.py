@@ -243,6 +243,15 @@ class Finish(_Model):
     reason: FinishReason = "stop"
 
 
+class OpaqueBlock(_Model):
+    """A whole output block only its own protocol understands (a server tool's call or
+    result), passed to clients of that protocol and left out for the others."""
+
+    type: Literal["opaque"] = "opaque"
+    protocol: str
+    data: dict[str, Any]
+
+
 class ErrorEvent(_Model):
     """An error after the response started; the front-end reports it in its own shape."""
 
@@ -261,5 +270,6 @@ Event = (
     | ToolCallEnd
     | Usage
     | Finish
+    | OpaqueBlock
     | ErrorEvent
 )

@@ -12,6 +12,8 @@ from engine.model import (
     Event,
     Finish,
     FinishReason,
+    OpaqueBlock,
+    OpaquePart,
     ReasoningDelta,
     ReasoningPart,
     ResponseStart,
@@ -31,7 +33,9 @@ class ChatResponse(BaseModel):
     id: str = ""
     model: str = ""
     created: int = 0
-    content: list[TextPart | ReasoningPart | ToolCallPart] = Field(default_factory=list)
+    content: list[TextPart | ReasoningPart | ToolCallPart | OpaquePart] = Field(
+        default_factory=list
+    )
     finish_reason: FinishReason = "stop"
     usage: Usage | None = None
 
@@ -88,6 +92,8 @@ class Collector:
                 self.response.usage = event
             case Finish():
                 self.response.finish_reason = event.reason
+            case OpaqueBlock():
+                content.append(OpaquePart(protocol=event.protocol, data=event.data))
             case ErrorEvent():
                 raise ProxyError(event.status, event.message, code=event.code)
 
@@ -107,6 +113,8 @@ def replay(response: ChatResponse) -> Iterable[Event]:
     for part in response.content:
         if isinstance(part, TextPart):
             yield TextDelta(text=part.text)
+        elif isinstance(part, OpaquePart):
+            yield OpaqueBlock(protocol=part.protocol, data=part.data)
         elif isinstance(part, ReasoningPart):
             yield ReasoningDelta(text=part.text, signature=part.signature, redacted=part.redacted)
         else:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.codecs.anthropic.request import PROTOCOL
 from engine.codecs.sse import frame
 from engine.errors import ProxyError, UpstreamError
 from engine.model import (
@@ -20,6 +21,8 @@ from engine.model import (
     Event,
     Finish,
     FinishReason,
+    OpaqueBlock,
+    OpaquePart,
     ReasoningDelta,
     ReasoningPart,
     ResponseStart,
@@ -133,6 +136,18 @@ def decode_stream_error(raw: Any) -> ErrorEvent:
 
 # --- upstream → events ---------------------------------------------------------------------
 
+_CARRIED = {"text", "thinking", "redacted_thinking", "tool_use"}
+
+
+def _whole(block: dict[str, Any], pieces: list[str]) -> OpaqueBlock:
+    """An opaque block with the input that streamed into it."""
+    if pieces:
+        try:
+            block["input"] = json.loads("".join(pieces))
+        except ValueError:
+            block["input"] = {}
+    return OpaqueBlock(protocol=PROTOCOL, data=block)
+
 
 def _arguments(value: Any) -> str:
     return json.dumps(value if value is not None else {}, separators=(",", ":"), ensure_ascii=False)
@@ -155,6 +170,8 @@ def decode_response(body: dict[str, Any]) -> Iterator[Event]:
             yield ToolCallDelta(index=index, arguments=_arguments(block.get("input")))
             yield ToolCallEnd(index=index)
             index += 1
+        elif isinstance(kind, str):
+            yield OpaqueBlock(protocol=PROTOCOL, data=dict(block))
     if body.get("usage"):
         yield decode_usage(body["usage"])
     yield Finish(reason=_STOP_IN.get(body.get("stop_reason") or "end_turn", "stop"))
@@ -166,6 +183,9 @@ class StreamDecoder:
     def __init__(self) -> None:
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # block index → tool call index, while open
+        # Blocks the model does not carry (server tool use and results), by block index,
+        # with the input that streams into them: passed on whole when they end.
+        self._opaque: dict[int, tuple[dict[str, Any], list[str]]] = {}
         self._calls = 0
         self._stop: FinishReason = "stop"
         self.done = False
@@ -178,9 +198,12 @@ class StreamDecoder:
         elif kind == "content_block_start":
             yield from self._start(data.get("index", 0), data.get("content_block") or {})
         elif kind == "content_block_stop":
-            call = self._tools.pop(data.get("index", 0), None)
+            index = data.get("index", 0)
+            call = self._tools.pop(index, None)
             if call is not None:
                 yield ToolCallEnd(index=call)
+            if index in self._opaque:
+                yield _whole(*self._opaque.pop(index))
         elif kind == "message_start":
             message = data.get("message") or {}
             self._merge_usage(message.get("usage"))
@@ -222,6 +245,8 @@ class StreamDecoder:
             )
         elif kind == "redacted_thinking":
             yield ReasoningDelta(signature=block.get("data"), redacted=True)
+        elif isinstance(kind, str) and kind not in _CARRIED:
+            self._opaque[index] = (dict(block), [])
 
     def _delta(self, index: int, delta: dict[str, Any]) -> Iterator[Event]:
         kind = delta.get("type")
@@ -231,6 +256,8 @@ class StreamDecoder:
         elif kind == "input_json_delta":
             if delta.get("partial_json") and index in self._tools:
                 yield ToolCallDelta(index=self._tools[index], arguments=delta["partial_json"])
+            elif delta.get("partial_json") and index in self._opaque:
+                self._opaque[index][1].append(delta["partial_json"])
         elif kind == "thinking_delta":
             if delta.get("thinking"):
                 yield ReasoningDelta(text=delta["thinking"])
@@ -268,6 +295,9 @@ def encode_response(response: ChatResponse) -> dict[str, Any]:
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, ReasoningPart):
             content.append(_thinking_block(part))
+        elif isinstance(part, OpaquePart):
+            if part.protocol == PROTOCOL:
+                content.append(part.data)
         else:
             try:
                 arguments = json.loads(part.arguments or "{}")
@@ -419,6 +449,9 @@ class StreamEncoder:
                 return self._close() + self._promote(force=False)
             case ReasoningDelta():
                 return self._start() + self._reasoning(event)
+            case OpaqueBlock() if event.protocol == PROTOCOL:
+                out = self._start() + self._settle()
+                return out + self._open_block("opaque", event.data) + self._close()
             case Usage():
                 self._usage = event
             case Finish():

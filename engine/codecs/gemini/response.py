@@ -20,6 +20,7 @@ from engine.model import (
     Event,
     Finish,
     FinishReason,
+    OpaquePart,
     ReasoningDelta,
     ReasoningPart,
     ResponseStart,
@@ -280,6 +281,8 @@ def encode_response(response: ChatResponse) -> dict[str, Any]:
         elif isinstance(part, TextPart):
             parts.append(_with_signature({"text": part.text}, pending))
             pending = None
+        elif isinstance(part, OpaquePart):
+            continue  # another protocol's block: a Gemini client could not read it
         else:
             parts.append(_with_signature(_call_part(part), pending))
             pending = None

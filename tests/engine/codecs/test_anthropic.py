@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.codecs import anthropic
+from engine.codecs import anthropic, openai_chat
 from engine.codecs.sse import dumps
 from engine.errors import BadRequest, ProxyError, UpstreamError
 from engine.model import (
@@ -17,6 +17,7 @@ from engine.model import (
     Event,
     Finish,
     Message,
+    OpaqueBlock,
     OpaquePart,
     Reasoning,
     ReasoningDelta,
@@ -33,7 +34,7 @@ from engine.model import (
     ToolResultPart,
     Usage,
 )
-from engine.response import Collector
+from engine.response import Collector, aiter_events, collect
 from engine.testing import user
 
 
@@ -687,7 +688,7 @@ def test_blocks_the_model_does_not_carry_go_back_to_anthropic_verbatim() -> None
 
 
 def test_other_protocols_leave_anthropic_only_blocks_out() -> None:
-    from engine.codecs import gemini, openai_chat
+    from engine.codecs import gemini
 
     request = anthropic.decode_request(
         body(messages=[{"role": "user", "content": [DOCUMENT, {"type": "text", "text": "Hi"}]}])
@@ -840,3 +841,64 @@ def test_identical_blocks_get_no_more_marks_than_they_had() -> None:
         )
     )
     assert len(_blocks_with_marks(anthropic.encode_request(request, "m"))) == 1
+
+
+SEARCH_CALL = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+SEARCH_RESULT = {
+    "type": "web_search_tool_result",
+    "tool_use_id": "srvtoolu_1",
+    "content": [{"type": "web_search_result", "url": "https://example.invalid", "title": "E"}],
+}
+
+
+def test_server_tool_blocks_stream_through_whole() -> None:
+    decoder = anthropic.StreamDecoder()
+    frames = [
+        {"type": "message_start", "message": {"id": "msg_1", "model": "claude-x"}},
+        {"type": "content_block_start", "index": 0, "content_block": SEARCH_CALL},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"query": "we'},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": 'ather"}'},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": SEARCH_RESULT},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "content_block_stop", "index": 2},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}},
+        {"type": "message_stop"},
+    ]
+    events = [event for frame in frames for event in decoder.chunk(frame)]
+    opaque = [e for e in events if isinstance(e, OpaqueBlock)]
+    assert opaque == [
+        OpaqueBlock(protocol="anthropic", data={**SEARCH_CALL, "input": {"query": "weather"}}),
+        OpaqueBlock(protocol="anthropic", data=SEARCH_RESULT),
+    ]
+    encoder = anthropic.StreamEncoder()
+    out = b"".join(encoder.event(e) for e in events).decode()
+    starts = [
+        json.loads(line[6:])["content_block"]["type"]
+        for line in out.splitlines()
+        if line.startswith("data: ") and '"content_block_start"' in line
+    ]
+    assert starts == ["server_tool_use", "web_search_tool_result", "text"]
+
+
+async def test_server_tool_blocks_in_whole_responses_reach_anthropic_clients_only() -> None:
+    body = {
+        "id": "msg_1",
+        "model": "claude-x",
+        "content": [SEARCH_CALL, SEARCH_RESULT, {"type": "text", "text": "Sunny"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+    }
+    response = await collect(aiter_events(anthropic.decode_response(body)))
+    assert anthropic.encode_response(response)["content"] == body["content"]
+    assert openai_chat.encode_response(response)["choices"][0]["message"]["content"] == "Sunny"
