@@ -76,7 +76,8 @@ def decode_response(body: dict[str, Any]) -> Iterator[Event]:
         yield ReasoningDelta(text=message["reasoning_content"])
     if message.get("content"):
         yield TextDelta(text=message["content"])
-    for index, call in enumerate(message.get("tool_calls") or []):
+    calls = message.get("tool_calls") or []
+    for index, call in enumerate(calls):
         function = call.get("function") or {}
         yield ToolCallStart(
             index=index, id=call.get("id") or f"call_{index}", name=function.get("name") or ""
@@ -85,7 +86,15 @@ def decode_response(body: dict[str, Any]) -> Iterator[Event]:
         yield ToolCallEnd(index=index)
     if body.get("usage"):
         yield decode_usage(body["usage"])
-    yield Finish(reason=_FINISH_IN.get(choice.get("finish_reason") or "stop", "stop"))
+    reason = _FINISH_IN.get(choice.get("finish_reason") or "stop", "stop")
+    yield Finish(reason=_with_calls(reason, bool(calls)))
+
+
+def _with_calls(reason: FinishReason, called: bool) -> FinishReason:
+    """`tool_calls` for a `stop` that came with tool calls: some providers (Gemini's
+    OpenAI-compatible API) say `stop`, and Anthropic clients would then see `end_turn`
+    after `tool_use` and not run the tools."""
+    return "tool_calls" if called and reason == "stop" else reason
 
 
 class StreamDecoder:
@@ -94,7 +103,9 @@ class StreamDecoder:
     def __init__(self) -> None:
         self.done = False  # set by the caller at `[DONE]`
         self._started = False
-        self._open_calls: dict[int, bool] = {}
+        self._open_calls: dict[int, bool] = {}  # canonical index → still open
+        self._ids: dict[int, str | None] = {}  # canonical index → the id the upstream gave
+        self._wire: dict[int, int] = {}  # the upstream's index → the canonical index
         self._finish: FinishReason | None = None
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[Event]:
@@ -125,12 +136,24 @@ class StreamDecoder:
             yield decode_usage(chunk["usage"])
 
     def _tool_call(self, call: dict[str, Any]) -> Iterator[Event]:
-        index = call.get("index", 0)
+        # Calls are numbered in the order they start. A delta whose `id` differs from the
+        # call open at its wire index starts a new call: Gemini's OpenAI-compatible API
+        # sends parallel calls without an `index`, or all at the same one.
+        wire = call.get("index")
+        wire = wire if isinstance(wire, int) else 0
+        call_id = call.get("id") or None
         function = call.get("function") or {}
-        if index not in self._open_calls:
+        index = self._wire.get(wire)
+        if index is None or (call_id and self._ids[index] and call_id != self._ids[index]):
+            if index is not None and self._open_calls[index]:
+                self._open_calls[index] = False
+                yield ToolCallEnd(index=index)
+            index = len(self._open_calls)
+            self._wire[wire] = index
+            self._ids[index] = call_id
             self._open_calls[index] = True
             yield ToolCallStart(
-                index=index, id=call.get("id") or f"call_{index}", name=function.get("name") or ""
+                index=index, id=call_id or f"call_{index}", name=function.get("name") or ""
             )
         if function.get("arguments"):
             yield ToolCallDelta(index=index, arguments=function["arguments"])
@@ -151,7 +174,7 @@ class StreamDecoder:
             )
             return
         yield from self._close_calls()
-        yield Finish(reason=self._finish)
+        yield Finish(reason=_with_calls(self._finish, bool(self._open_calls)))
 
 
 def decode_stream_error(raw: Any) -> ErrorEvent:
