@@ -44,11 +44,12 @@ class OpenAIBackend(Backend):
     def __init__(self, name: str, config: BackendConfig) -> None:
         super().__init__(name, config)
         self.url = self.config.base_url.rstrip("/") + "/chat/completions"
+        official = httpx.URL(self.config.base_url).host == "api.openai.com"
         self.max_tokens_field = self.config.max_tokens_field or (
-            "max_completion_tokens"
-            if httpx.URL(self.config.base_url).host == "api.openai.com"
-            else "max_tokens"
+            "max_completion_tokens" if official else "max_tokens"
         )
+        # OpenAI's own API refuses arguments it does not know; compatible servers take top_k.
+        self.drop_fields: tuple[str, ...] = ("top_k",) if official else ()
         self.headers = {"content-type": "application/json", **self.config.headers}
         if self.config.api_key:
             self.headers["authorization"] = f"Bearer {self.config.api_key}"
@@ -57,7 +58,9 @@ class OpenAIBackend(Backend):
 
     def encode(self, request: ChatRequest, model: str) -> dict[str, Any]:
         """The Chat Completions body to send."""
-        return openai_chat.encode_request(request, model, max_tokens_field=self.max_tokens_field)
+        return openai_chat.encode_request(
+            request, model, max_tokens_field=self.max_tokens_field, drop_fields=self.drop_fields
+        )
 
     def decode_response(self, body: dict[str, Any]) -> Iterator[Event]:
         """The events of a non-streaming response body."""

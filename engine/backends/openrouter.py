@@ -140,6 +140,7 @@ class OpenRouterBackend(OpenAIBackend):
             parts = [p for p in message.content if isinstance(p, ReasoningPart)]
             if parts:
                 encoded["reasoning_details"] = [encode_details(p) for p in parts]
+                encoded.pop("reasoning_content", None)  # said once, by the details
         return body
 
     def decode_response(self, body: dict[str, Any]) -> Iterator[Event]:

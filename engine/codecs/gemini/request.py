@@ -462,15 +462,19 @@ def encode_contents(messages: list[Message]) -> list[dict[str, Any]]:
         if message.role == "system":
             continue
         if message.role == "tool":
-            parts = [
-                _encode_result(part, names)
-                for part in message.content
-                if isinstance(part, ToolResultPart)
+            results = [p for p in message.content if isinstance(p, ToolResultPart)]
+            parts = [_encode_result(part, names) for part in results]
+            # A functionResponse carries no images: they follow the responses in the turn.
+            images = [
+                _encode_media(c) for r in results for c in r.content if isinstance(c, ImagePart)
             ]
             if previous == "tool":
-                contents[-1]["parts"].extend(parts)
+                turn = contents[-1]["parts"]
+                answered = sum(1 for p in turn if "functionResponse" in p)
+                turn[answered:answered] = parts
+                turn.extend(images)
             else:
-                contents.append({"role": "user", "parts": parts})
+                contents.append({"role": "user", "parts": parts + images})
         elif message.role == "assistant":
             contents.append({"role": "model", "parts": _encode_model_parts(message.content)})
         else:

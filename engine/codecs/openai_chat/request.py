@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from engine.codecs.validation import expect, refusals_are_bad_requests
@@ -10,6 +11,7 @@ from engine.model import (
     ChatRequest,
     ImagePart,
     Message,
+    OpaquePart,
     Part,
     Reasoning,
     ReasoningPart,
@@ -45,6 +47,8 @@ _MODELED = {
     "metadata",
 }
 _SAMPLING_FLOATS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+# User content parts the canonical model does not carry, kept as OpaquePart for OpenAI Chat.
+_OPAQUE_KINDS = ("file", "input_audio")
 
 
 def decode_request(body: Any) -> ChatRequest:
@@ -170,6 +174,9 @@ def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Pa
             )
         elif kind == "refusal":
             parts.append(TextPart(text=str(raw.get("refusal", ""))))
+        elif kind in _OPAQUE_KINDS and images:
+            # Files (PDFs) and audio: only an OpenAI Chat upstream reads them, verbatim.
+            parts.append(OpaquePart(protocol=PROTOCOL, data=dict(raw)))
         else:
             raise BadRequest(f"content part type {kind!r} is not supported here", param=param)
     return parts
@@ -213,19 +220,32 @@ def _decode_tool_choice(raw: Any) -> ToolChoice | None:
 
 
 def encode_request(
-    request: ChatRequest, model: str, *, max_tokens_field: str = "max_tokens"
+    request: ChatRequest,
+    model: str,
+    *,
+    max_tokens_field: str = "max_tokens",
+    drop_fields: Collection[str] = (),
 ) -> dict[str, Any]:
     """The Chat Completions body asking `model` for `request`.
 
     `max_tokens_field` names the output limit: OpenAI's own API wants
     `max_completion_tokens` (reasoning models refuse `max_tokens`); most compatible
-    servers know only `max_tokens`.
+    servers know only `max_tokens`. `drop_fields` are body fields left out, for servers
+    that refuse them (OpenAI's own API refuses `top_k`, which vLLM and OpenRouter take).
     """
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": _encode_text(request.system)})
+    images: list[dict[str, Any]] = []  # images from the current run of tool results
     for message in request.messages:
+        if message.role != "tool" and images:
+            messages.append({"role": "user", "content": images})
+            images = []
         messages.extend(_encode_message(message))
+        if message.role == "tool":
+            images.extend(_result_images(message))
+    if images:
+        messages.append({"role": "user", "content": images})
     body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model, "messages": messages}
     sampling = request.sampling.model_dump(exclude_none=True)
     body.update({max_tokens_field if k == "max_tokens" else k: v for k, v in sampling.items()})
@@ -249,6 +269,8 @@ def encode_request(
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    for name in drop_fields:
+        body.pop(name, None)
     return body
 
 
@@ -274,15 +296,21 @@ def _encode_message(message: Message) -> list[dict[str, Any]]:
         out["name"] = message.name
     content: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
+    reasoning: list[str] = []
     for part in message.content:
         if isinstance(part, TextPart):
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
-            url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
-            image: dict[str, Any] = {"url": url}
-            if part.detail:
-                image["detail"] = part.detail
-            content.append({"type": "image_url", "image_url": image})
+            content.append(_encode_image(part))
+        elif isinstance(part, OpaquePart):
+            if part.protocol == PROTOCOL:
+                content.append(part.data)
+        elif isinstance(part, ReasoningPart):
+            # Unsigned reasoning is DeepSeek/Kimi style `reasoning_content`, which their
+            # thinking modes want back during tool loops; signed reasoning belongs to
+            # Anthropic or Gemini and means nothing here.
+            if message.role == "assistant" and not part.signature and not part.redacted:
+                reasoning.append(part.text)
         elif isinstance(part, ToolCallPart):
             calls.append(
                 {
@@ -297,7 +325,34 @@ def _encode_message(message: Message) -> list[dict[str, Any]]:
         out["content"] = content or (None if calls else "")
     if calls:
         out["tool_calls"] = calls
+    if "".join(reasoning):
+        out["reasoning_content"] = "".join(reasoning)
     return [out]
+
+
+def _encode_image(part: ImagePart) -> dict[str, Any]:
+    url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
+    image: dict[str, Any] = {"url": url}
+    if part.detail:
+        image["detail"] = part.detail
+    return {"type": "image_url", "image_url": image}
+
+
+def _result_images(message: Message) -> list[dict[str, Any]]:
+    """User content parts showing the images of a tool message's results.
+
+    A `tool` message carries only text, so the images follow the run of tool messages
+    in one user message, each result's introduced by a line naming its call.
+    """
+    out: list[dict[str, Any]] = []
+    for part in message.content:
+        if not isinstance(part, ToolResultPart):
+            continue
+        images = [_encode_image(c) for c in part.content if isinstance(c, ImagePart)]
+        if images:
+            intro = f"Images returned by tool call {part.tool_call_id}:"
+            out += [{"type": "text", "text": intro}, *images]
+    return out
 
 
 def _encode_tool(tool: Tool) -> dict[str, Any]:

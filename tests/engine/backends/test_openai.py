@@ -171,6 +171,27 @@ async def test_output_limit_field(
     assert not ({"max_tokens", "max_completion_tokens"} - {field}) & sent.keys()
 
 
+@pytest.mark.parametrize(
+    ("config", "sends_top_k"),
+    [
+        pytest.param({}, True, id="compatible-server"),
+        pytest.param({"base_url": "http://127.0.0.1:8000/v1"}, True, id="vllm"),
+        pytest.param({"base_url": "https://openrouter.ai/api/v1"}, True, id="openrouter-url"),
+        pytest.param({"base_url": "https://api.openai.com/v1"}, False, id="openai"),
+    ],
+)
+async def test_top_k_only_for_servers_that_take_it(
+    upstream: respx.MockRouter, config: dict[str, Any], sends_top_k: bool
+) -> None:
+    connector = backend(**config)
+    route = upstream.post(connector.url).mock(return_value=httpx.Response(200, json=COMPLETION))
+    await send(connector, chat(sampling={"top_k": 40, "temperature": 0.2}))
+    sent = json.loads(route.calls.last.request.content)
+    assert ("top_k" in sent) is sends_top_k
+    assert sent.get("top_k", 40) == 40
+    assert sent["temperature"] == 0.2
+
+
 # --- decoding what comes back ----------------------------------------------------------------
 
 

@@ -147,6 +147,53 @@ async def test_assistant_reasoning_goes_back_as_details() -> None:
 
 
 @respx.mock
+async def test_unsigned_reasoning_goes_back_once_as_details_and_top_k_is_kept() -> None:
+    route = respx.post(URL).respond(json={"choices": [{"message": {"content": "ok"}}]})
+    request = ChatRequest(
+        model="m",
+        messages=[
+            user("weather?"),
+            Message(
+                role="assistant",
+                content=[
+                    ReasoningPart(text="Call it."),
+                    ToolCallPart(id="c1", name="weather", arguments="{}"),
+                ],
+            ),
+        ],
+        sampling={"top_k": 20},
+    )
+
+    await send(backend(), request)
+
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["top_k"] == 20
+    assert sent["messages"][1]["reasoning_details"] == [
+        {"type": "reasoning.text", "text": "Call it."}
+    ]
+    assert "reasoning_content" not in sent["messages"][1]
+
+
+@respx.mock
+async def test_streamed_parallel_calls_without_index_stay_apart() -> None:
+    call_a = {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    call_b = {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    respx.post(URL).mock(
+        return_value=sse(
+            chunk({"tool_calls": [call_a]}),
+            chunk({"tool_calls": [call_b]}),
+            chunk({}, "stop"),
+            "[DONE]",
+        )
+    )
+
+    response = await collect(aiter_events(await send(backend(), chat(stream=True))))
+
+    assert [(c.id, c.name) for c in response.tool_calls] == [("a", "f"), ("b", "g")]
+    assert response.finish_reason == "tool_calls"
+
+
+@respx.mock
 async def test_streamed_reasoning_text() -> None:
     respx.post(URL).mock(
         return_value=sse(

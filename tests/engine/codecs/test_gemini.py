@@ -483,6 +483,78 @@ def test_tool_choice_and_images_encode() -> None:
     assert out["generationConfig"] == {"responseMimeType": "application/json"}
 
 
+def _results(*results: ToolResultPart) -> list[Message]:
+    return [Message(role="tool", content=[r]) for r in results]
+
+
+PNG = ImagePart(data="iVBO", media_type="image/png")
+URL_IMAGE = ImagePart(url="https://x.test/shot.jpg")
+
+
+@pytest.mark.parametrize(
+    ("messages", "parts"),
+    [
+        pytest.param(
+            _results(ToolResultPart(tool_call_id="c1", content=[TextPart(text="done")])),
+            [{"functionResponse": {"name": "shot", "response": {"output": "done"}}}],
+            id="text-only-unchanged",
+        ),
+        pytest.param(
+            _results(
+                ToolResultPart(tool_call_id="c1", content=[TextPart(text="see"), PNG, URL_IMAGE])
+            ),
+            [
+                {"functionResponse": {"name": "shot", "response": {"output": "see"}}},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+                {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/shot.jpg"}},
+            ],
+            id="images-after-the-response",
+        ),
+        pytest.param(
+            _results(
+                ToolResultPart(tool_call_id="c1", content=[PNG]),
+                ToolResultPart(tool_call_id="c2", content=[TextPart(text="{}")]),
+            ),
+            [
+                {"functionResponse": {"name": "shot", "response": {"output": ""}}},
+                {"functionResponse": {"name": "scan", "response": {}}},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+            ],
+            id="images-after-every-response-of-the-turn",
+        ),
+        pytest.param(
+            [
+                Message(
+                    role="tool",
+                    content=[
+                        ToolResultPart(tool_call_id="c1", content=[URL_IMAGE]),
+                        ToolResultPart(tool_call_id="c2", content=[PNG]),
+                    ],
+                )
+            ],
+            [
+                {"functionResponse": {"name": "shot", "response": {"output": ""}}},
+                {"functionResponse": {"name": "scan", "response": {"output": ""}}},
+                {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/shot.jpg"}},
+                {"inlineData": {"mimeType": "image/png", "data": "iVBO"}},
+            ],
+            id="several-results-in-one-message",
+        ),
+    ],
+)
+def test_tool_result_images_follow_the_function_responses(
+    messages: list[Message], parts: list[dict[str, Any]]
+) -> None:
+    calls = Message(
+        role="assistant",
+        content=[ToolCallPart(id="c1", name="shot"), ToolCallPart(id="c2", name="scan")],
+    )
+    contents = gemini.encode_request(ChatRequest(model="m", messages=[calls, *messages]))[
+        "contents"
+    ]
+    assert contents[1:] == [{"role": "user", "parts": parts}]
+
+
 def test_signature_tags() -> None:
     assert untag(tag("abc")) == "abc"
     assert untag("abc") is None

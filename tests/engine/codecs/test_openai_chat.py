@@ -12,10 +12,13 @@ from engine.codecs.openai_chat import StreamDecoder, StreamEncoder
 from engine.codecs.openai_chat.response import decode_stream_error, error_type
 from engine.errors import BadRequest, ProxyError, UpstreamError
 from engine.model import (
+    ChatRequest,
     ErrorEvent,
     Event,
     Finish,
     ImagePart,
+    Message,
+    OpaquePart,
     ReasoningDelta,
     ReasoningPart,
     ResponseStart,
@@ -117,6 +120,18 @@ def one_message(**message: Any) -> dict[str, Any]:
             one_message(role="tool", content="42"),
             "messages[0].tool_call_id",
             id="tool-result-without-call-id",
+        ),
+        pytest.param(
+            one_message(role="system", content=[{"type": "file", "file": {"file_id": "f"}}]),
+            "messages[0].content[0]",
+            id="file-in-system-message",
+        ),
+        pytest.param(
+            one_message(
+                role="tool", tool_call_id="c", content=[{"type": "input_audio", "input_audio": {}}]
+            ),
+            "messages[0].content[0]",
+            id="audio-in-tool-message",
         ),
         pytest.param(body(tools=5), "tools", id="tools-not-list"),
         pytest.param(body(tools=["f"]), "tools[0]", id="tool-not-object"),
@@ -275,6 +290,167 @@ def test_encode_request_uses_the_given_model_and_always_asks_for_usage_when_stre
     assert encoded["stream_options"] == {"include_usage": True}
 
 
+FILE_PART = {
+    "type": "file",
+    "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "a.pdf"},
+}
+FILE_ID_PART = {"type": "file", "file": {"file_id": "file-abc"}}
+AUDIO_PART = {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}}
+
+
+def test_files_and_audio_go_back_to_openai_chat_verbatim() -> None:
+    content = [{"type": "text", "text": "summarise"}, FILE_PART, FILE_ID_PART, AUDIO_PART]
+    request = openai_chat.decode_request(one_message(role="user", content=content))
+    assert request.messages[0].content == [
+        TextPart(text="summarise"),
+        *(OpaquePart(protocol="openai_chat", data=p) for p in content[1:]),
+    ]
+    encoded = openai_chat.encode_request(request, "gpt-4o")
+    assert encoded["messages"] == [{"role": "user", "content": content}]
+
+
+def test_other_protocols_opaque_parts_are_left_out() -> None:
+    document = {"type": "document", "source": {"type": "text", "data": "x"}}
+    request = ChatRequest(
+        model="m",
+        messages=[
+            Message(
+                role="user",
+                content=[
+                    TextPart(text="read"),
+                    OpaquePart(protocol="anthropic", data=document),
+                ],
+            )
+        ],
+    )
+    assert openai_chat.encode_request(request, "m")["messages"] == [
+        {"role": "user", "content": "read"}
+    ]
+
+
+SHOT = ImagePart(data="iVBO", media_type="image/png")
+SHOT_URL = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}}
+LINKED = ImagePart(url="https://x.test/a.jpg", detail="low")
+LINKED_URL = {"type": "image_url", "image_url": {"url": "https://x.test/a.jpg", "detail": "low"}}
+
+
+def _tool(*results: ToolResultPart) -> Message:
+    return Message(role="tool", content=list(results))
+
+
+def _intro(call_id: str) -> dict[str, Any]:
+    return {"type": "text", "text": f"Images returned by tool call {call_id}:"}
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        pytest.param(
+            [_tool(ToolResultPart(tool_call_id="c1", content=[TextPart(text="ok")]))],
+            [{"role": "tool", "tool_call_id": "c1", "content": "ok"}],
+            id="text-only-unchanged",
+        ),
+        pytest.param(
+            [_tool(ToolResultPart(tool_call_id="c1", content=[TextPart(text="see"), SHOT]))],
+            [
+                {"role": "tool", "tool_call_id": "c1", "content": "see"},
+                {"role": "user", "content": [_intro("c1"), SHOT_URL]},
+            ],
+            id="image-after-the-tool-message",
+        ),
+        pytest.param(
+            [
+                _tool(ToolResultPart(tool_call_id="c1", content=[SHOT])),
+                _tool(ToolResultPart(tool_call_id="c2", content=[TextPart(text="none")])),
+                _tool(ToolResultPart(tool_call_id="c3", content=[LINKED, SHOT])),
+                Message(role="user", content=[TextPart(text="next")]),
+            ],
+            [
+                {"role": "tool", "tool_call_id": "c1", "content": ""},
+                {"role": "tool", "tool_call_id": "c2", "content": "none"},
+                {"role": "tool", "tool_call_id": "c3", "content": ""},
+                {
+                    "role": "user",
+                    "content": [_intro("c1"), SHOT_URL, _intro("c3"), LINKED_URL, SHOT_URL],
+                },
+                {"role": "user", "content": "next"},
+            ],
+            id="one-user-message-after-the-run",
+        ),
+        pytest.param(
+            [
+                _tool(
+                    ToolResultPart(tool_call_id="c1", content=[SHOT]),
+                    ToolResultPart(tool_call_id="c2", content=[TextPart(text="t"), LINKED]),
+                ),
+                Message(role="assistant", content=[TextPart(text="seen")]),
+                _tool(ToolResultPart(tool_call_id="c3", content=[SHOT])),
+            ],
+            [
+                {"role": "tool", "tool_call_id": "c1", "content": ""},
+                {"role": "tool", "tool_call_id": "c2", "content": "t"},
+                {"role": "user", "content": [_intro("c1"), SHOT_URL, _intro("c2"), LINKED_URL]},
+                {"role": "assistant", "content": "seen"},
+                {"role": "tool", "tool_call_id": "c3", "content": ""},
+                {"role": "user", "content": [_intro("c3"), SHOT_URL]},
+            ],
+            id="each-run-its-own-message",
+        ),
+    ],
+)
+def test_tool_result_images_follow_in_a_user_message(
+    messages: list[Message], expected: list[dict[str, Any]]
+) -> None:
+    encoded = openai_chat.encode_request(ChatRequest(model="m", messages=messages), "m")
+    assert encoded["messages"] == expected
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "expected"),
+    [
+        pytest.param([ReasoningPart(text="think")], "think", id="unsigned"),
+        pytest.param(
+            [ReasoningPart(text="a"), ReasoningPart(text="b")], "ab", id="unsigned-joined"
+        ),
+        pytest.param([ReasoningPart(text="think", signature="sig")], None, id="signed"),
+        pytest.param([ReasoningPart(signature="enc", redacted=True)], None, id="redacted"),
+        pytest.param(
+            [ReasoningPart(text="", signature="gemini:s"), ReasoningPart(text="mine")],
+            "mine",
+            id="signed-left-out-unsigned-kept",
+        ),
+        pytest.param([ReasoningPart(text="")], None, id="empty"),
+    ],
+)
+def test_assistant_reasoning_goes_back_as_reasoning_content(
+    reasoning: list[ReasoningPart], expected: str | None
+) -> None:
+    messages = [
+        Message(role="user", content=[TextPart(text="hi")]),
+        Message(
+            role="assistant",
+            content=[*reasoning, ToolCallPart(id="c1", name="f")],
+        ),
+        Message(role="user", content=[ReasoningPart(text="not sent"), TextPart(text="more")]),
+    ]
+    encoded = openai_chat.encode_request(ChatRequest(model="m", messages=messages), "m")
+    reply = encoded["messages"][1]
+    assert reply.get("reasoning_content") == expected
+    assert reply["tool_calls"][0]["id"] == "c1"
+    assert encoded["messages"][2] == {"role": "user", "content": "more"}
+
+
+@pytest.mark.parametrize(
+    ("drop_fields", "top_k"),
+    [((), 40), (("top_k",), None)],
+)
+def test_encode_request_drop_fields(drop_fields: tuple[str, ...], top_k: int | None) -> None:
+    request = ChatRequest(model="m", sampling={"top_k": 40, "temperature": 0.5})
+    encoded = openai_chat.encode_request(request, "m", drop_fields=drop_fields)
+    assert encoded.get("top_k") == top_k
+    assert encoded["temperature"] == 0.5
+
+
 # --- StreamDecoder ---------------------------------------------------------------------------
 
 ARGUMENTS = '{"path": "src/ä.py", "text": "say \\"hi\\"\\n", "n": [1, 2]}'
@@ -357,6 +533,131 @@ def test_stream_decoder_event_order() -> None:
         Usage(input_tokens=3, output_tokens=4),
         Finish(reason="tool_calls"),
     ]
+
+
+def _delta(*calls: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return _chunk({"tool_calls": list(calls)}, finish)
+
+
+def _wire_call(
+    call_id: str | None, name: str | None, arguments: str, **index: int
+) -> dict[str, Any]:
+    call: dict[str, Any] = {**index, "function": {"arguments": arguments}}
+    if call_id is not None:
+        call.update(id=call_id, type="function")
+    if name is not None:
+        call["function"]["name"] = name
+    return call
+
+
+@pytest.mark.parametrize(
+    ("chunks", "calls"),
+    [
+        pytest.param(
+            [
+                _delta(_wire_call("a", "f", '{"x": 1}')),
+                _delta(_wire_call("b", "g", '{"y": 2}')),
+                _chunk(finish="stop"),
+            ],
+            [("a", "f", '{"x": 1}'), ("b", "g", '{"y": 2}')],
+            id="no-index-separate-chunks",
+        ),
+        pytest.param(
+            [
+                _delta(_wire_call("a", "f", "{}"), _wire_call("b", "g", "{}")),
+                _chunk(finish="stop"),
+            ],
+            [("a", "f", "{}"), ("b", "g", "{}")],
+            id="no-index-one-chunk",
+        ),
+        pytest.param(
+            [
+                _delta(_wire_call("a", "f", '{"x"', index=0)),
+                _delta(_wire_call(None, None, ": 1}", index=0)),
+                _delta(_wire_call("b", "g", '{"y"', index=0)),
+                _delta(_wire_call(None, None, ": 2}", index=0)),
+                _chunk(finish="tool_calls"),
+            ],
+            [("a", "f", '{"x": 1}'), ("b", "g", '{"y": 2}')],
+            id="same-index-new-id-continues-the-new-call",
+        ),
+        pytest.param(
+            [
+                _delta(_wire_call("a", "f", "{", index=0)),
+                _delta(_wire_call("a", None, "}", index=0)),
+                _chunk(finish="tool_calls"),
+            ],
+            [("a", "f", "{}")],
+            id="same-id-repeated-is-one-call",
+        ),
+        pytest.param(
+            [
+                _delta(_wire_call("a", "f", "", index=0), _wire_call("b", "g", "", index=1)),
+                _delta(_wire_call(None, None, "{}", index=1)),
+                _delta(_wire_call("c", "h", "[]", index=0)),
+                _delta(_wire_call(None, None, "{}", index=0)),
+                _chunk(finish="tool_calls"),
+            ],
+            [("a", "f", "{}"), ("b", "g", "{}"), ("c", "h", "[]{}")],
+            id="reused-index-gets-the-next-free-index",
+        ),
+        pytest.param(
+            [
+                _delta(_wire_call("a", "f", "{}", index=3)),
+                _delta(_wire_call("b", "g", "{}", index=5)),
+                _chunk(finish="tool_calls"),
+            ],
+            [("a", "f", "{}"), ("b", "g", "{}")],
+            id="sparse-wire-indexes",
+        ),
+    ],
+)
+def test_parallel_streamed_calls_stay_apart(
+    chunks: list[dict[str, Any]], calls: list[tuple[str, str, str]]
+) -> None:
+    events = _decode(chunks)
+    collector = Collector()
+    for event in events:
+        collector.add(event)
+    got = collector.response.tool_calls
+    assert [(c.id, c.name, c.arguments) for c in got] == calls
+    starts = [e.index for e in events if isinstance(e, ToolCallStart)]
+    assert starts == list(range(len(calls)))
+    assert sorted(e.index for e in events if isinstance(e, ToolCallEnd)) == starts
+    assert events[-1] == Finish(reason="tool_calls")
+
+
+def test_a_superseded_call_ends_before_the_next_starts() -> None:
+    events = _decode(
+        [
+            _delta(_wire_call("a", "f", "{}")),
+            _delta(_wire_call("b", "g", "{}")),
+            _chunk(finish="stop"),
+        ]
+    )
+    assert events[1:] == [
+        ToolCallStart(index=0, id="a", name="f"),
+        ToolCallDelta(index=0, arguments="{}"),
+        ToolCallEnd(index=0),
+        ToolCallStart(index=1, id="b", name="g"),
+        ToolCallDelta(index=1, arguments="{}"),
+        ToolCallEnd(index=1),
+        Finish(reason="tool_calls"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("finish", "reason"),
+    [("stop", "tool_calls"), ("tool_calls", "tool_calls"), ("length", "length")],
+)
+def test_finish_after_tool_calls(finish: str, reason: str) -> None:
+    streamed = _decode([_call(0, "{}", name="f"), _chunk(finish=finish)])
+    assert streamed[-1] == Finish(reason=reason)
+    message = {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f"}}]}
+    whole = openai_chat.decode_response(
+        {"choices": [{"message": message, "finish_reason": finish}]}
+    )
+    assert list(whole)[-1] == Finish(reason=reason)
 
 
 @pytest.mark.parametrize(

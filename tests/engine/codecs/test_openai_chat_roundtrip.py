@@ -1,13 +1,14 @@
 """Properties of the OpenAI Chat Completions codec: what Chat Completions can say survives.
 
 * A request: ChatRequest → encode_request → JSON → decode_request gives it back.
-  Left out of the generated requests because Chat Completions cannot say them: reasoning
-  parts in history, tool-result names and errors, several results in one message, images
+  Left out of the generated requests because Chat Completions cannot say them: signed
+  reasoning parts in history, tool-result names and errors, several results in one message, images
   outside user turns, `top_k`, a reasoning budget, a leading system *message* (it is the
   system prompt), and `include_usage` without `stream` (the encoder always asks for usage
   when streaming).
 * A stream: events → StreamEncoder bytes → SSE → StreamDecoder gives the same events, except
-  that tool calls end where the upstream says the choice finished (just before usage).
+  that tool calls end where the upstream says the choice finished (just before usage), and
+  a `stop` after tool calls reads back as `tool_calls`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from engine.model import (
     Finish,
     ImagePart,
     Message,
+    OpaquePart,
     Part,
     Reasoning,
     ReasoningDelta,
+    ReasoningPart,
     ResponseStart,
     Sampling,
     TextDelta,
@@ -66,6 +69,16 @@ images = st.builds(
     media_type=st.sampled_from(["image/png", "image/jpeg"]),
     detail=details,
 )
+files = st.builds(
+    lambda kind, ref: OpaquePart(
+        protocol="openai_chat",
+        data={"type": "file", "file": {"file_id": ref}}
+        if kind == "file"
+        else {"type": "input_audio", "input_audio": {"data": ref, "format": "wav"}},
+    ),
+    st.sampled_from(["file", "input_audio"]),
+    names,
+)
 tool_calls = st.builds(
     ToolCallPart, id=names.map(lambda n: "call_" + n), name=names, arguments=arguments
 )
@@ -73,13 +86,15 @@ tool_calls = st.builds(
 
 @st.composite
 def user_messages(draw: st.DrawFn) -> Message:
-    content: list[Part] = draw(st.lists(text_parts | images, max_size=3))
+    content: list[Part] = draw(st.lists(text_parts | images | files, max_size=3))
     return Message(role="user", content=content, name=draw(st.none() | names))
 
 
 @st.composite
 def assistant_messages(draw: st.DrawFn) -> Message:
     content: list[Part] = [
+        # Unsigned reasoning, as DeepSeek's `reasoning_content`: first, and one part.
+        *draw(st.lists(texts.map(lambda t: ReasoningPart(text=t)), max_size=1)),
         *draw(st.lists(text_parts, max_size=2)),
         *draw(st.lists(tool_calls, max_size=2)),
     ]
@@ -243,6 +258,8 @@ def _expected(events: list[Event]) -> list[Event]:
     if isinstance(body[-1], ErrorEvent):
         return body
     tail = [e for e in body if isinstance(e, Usage | Finish)]
+    if tail[-1] == Finish(reason="stop") and ends:
+        tail[-1] = Finish(reason="tool_calls")
     return [*[e for e in body if not isinstance(e, Usage | Finish)], *ends, *tail]
 
 
@@ -262,6 +279,6 @@ def test_expected_moves_tool_call_ends_before_usage() -> None:
         ToolCallEnd(index=0),
         TextDelta(text="x"),
         Usage(),
-        Finish(),
+        Finish(reason="tool_calls"),
     ]
     assert _expected(events) == [events[0], events[1], events[3], events[2], events[4], events[5]]
