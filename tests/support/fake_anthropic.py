@@ -16,18 +16,15 @@ input_json_delta) / `_stop`, then `message_delta` (stop_reason, output usage) an
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from quart import Quart, Response, request
 
 from tests.support.fake_openai import HANG_LIMIT_SECS, split_at, split_evenly
-from tests.support.servers import ServerThread
+from tests.support.scripted import ScriptedFake
 from tests.support.signals import Signal
 
 
@@ -363,57 +360,19 @@ def _json_response(body: Any, status: int = 200) -> Response:
     )
 
 
-class FakeAnthropic:
-    """The fake provider's state and its Quart app; a context manager that serves it."""
+class FakeAnthropic(ScriptedFake[Reply, Recorded]):
+    """The fake Anthropic API; a context manager that serves it."""
+
+    name = "fake-anthropic"
 
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
         self.counted: list[Recorded] = []
         self.token_count = 1234
-        self._script: deque[Reply] = deque()
-        self._served: list[Reply] = []
-        self._lock = threading.Lock()
-        self.app = self._build_app()
-        self.server = ServerThread(self.app, name="fake-anthropic")
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:PORT`: a backend's base_url, as the Anthropic SDK takes it."""
-        return self.server.base_url
-
-    def script(self, reply: Reply, *more: Reply) -> Reply:
-        """Queue replies for the next requests, in order; returns the first."""
-        with self._lock:
-            self._script.extend((reply, *more))
-        return reply
-
-    @property
-    def last(self) -> Recorded:
-        """The most recent Messages request."""
-        with self._lock:
-            assert self.requests, "the fake Anthropic provider received no request"
-            return self.requests[-1]
-
-    def __enter__(self) -> Self:
-        self.server.start()
-        return self
-
-    def release_all(self) -> None:
-        """Release every hanging reply, served or still queued."""
-        with self._lock:
-            replies = [*self._served, *self._script]
-        for reply in replies:
-            if isinstance(reply, Hang):
-                reply.release()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release_all()
-        self.server.stop()
+    def default_reply(self) -> Reply:
+        """With nothing scripted, echo the last user message."""
+        return Echo()
 
     def _build_app(self) -> Quart:
         app = Quart("fake_anthropic")
@@ -436,11 +395,7 @@ class FakeAnthropic:
             record = await recorded("/v1/messages")
             if isinstance(record, Response):
                 return record
-            with self._lock:
-                self.requests.append(record)
-                reply = self._script.popleft() if self._script else Echo()
-                self._served.append(reply)
-            return await reply.serve(record.json)
+            return await self._next(record).serve(record.json)
 
         @app.post("/v1/messages/count_tokens")
         async def count_tokens() -> Response:

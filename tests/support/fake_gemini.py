@@ -17,18 +17,15 @@ always one whole part; errors use Google's `{"error": {code, message, status}}`.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from quart import Quart, Response, request
 
 from tests.support.fake_openai import split_evenly
-from tests.support.servers import ServerThread
+from tests.support.scripted import ScriptedFake
 
 R = TypeVar("R", bound="Reply")
 
@@ -340,50 +337,14 @@ class Blocked(Reply):
         return _json_response(body)
 
 
-class FakeGemini:
-    """The fake Gemini API's state and its Quart app; a context manager that serves it."""
+class FakeGemini(ScriptedFake[Reply, Recorded]):
+    """The fake Gemini API; a context manager that serves it."""
 
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self.app = self._build_app()
-        self.server = ServerThread(self.app, name="fake-gemini")
+    name = "fake-gemini"
 
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:PORT`: a backend's base_url, as the google-genai SDK takes it."""
-        return self.server.base_url
-
-    def script(self, reply: R, *more: Reply) -> R:
-        """Queue replies for the next requests, in order; returns the first."""
-        with self._lock:
-            self._script.extend((reply, *more))
-        return reply
-
-    @property
-    def last(self) -> Recorded:
-        """The most recent request."""
-        with self._lock:
-            assert self.requests, "the fake Gemini received no request"
-            return self.requests[-1]
-
-    def __enter__(self) -> Self:
-        self.server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.server.stop()
-
-    def _next(self, recorded: Recorded) -> Reply:
-        with self._lock:
-            self.requests.append(recorded)
-            return self._script.popleft() if self._script else Echo()
+    def default_reply(self) -> Reply:
+        """With nothing scripted, echo the last user message."""
+        return Echo()
 
     def _build_app(self) -> Quart:
         app = Quart("fake_gemini")

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from quart import Quart, Response, request
 
-from tests.support.servers import ServerThread
+from tests.support.scripted import ScriptedFake
 from tests.support.signals import Signal
 
 # What a streamed reply is made of: bytes to write, or a coroutine function to await
@@ -538,62 +535,14 @@ class Hang(Reply):
         ]
 
 
-class FakeProvider:
-    """The fake provider's state and its Quart app; a context manager that serves it."""
+class FakeProvider(ScriptedFake[Reply, Recorded]):
+    """The fake OpenAI provider; a context manager that serves it."""
 
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self._script: deque[Reply] = deque()
-        self._served: list[Reply] = []
-        self._lock = threading.Lock()
-        self.app = self._build_app()
-        self.server = ServerThread(self.app, name="fake-openai")
+    name = "fake-openai"
 
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:PORT`; a backend's base_url is this plus a prefix like `/v1`."""
-        return self.server.base_url
-
-    def script(self, reply: R, *more: Reply) -> R:
-        """Queue replies for the next requests, in order; returns the first."""
-        with self._lock:
-            self._script.extend((reply, *more))
-        return reply
-
-    @property
-    def last(self) -> Recorded:
-        """The most recent request."""
-        with self._lock:
-            assert self.requests, "the fake provider received no request"
-            return self.requests[-1]
-
-    def release_all(self) -> None:
-        """Release every hanging reply, served or still queued."""
-        with self._lock:
-            replies = [*self._served, *self._script]
-        for reply in replies:
-            if isinstance(reply, Hang):
-                reply.release()
-
-    def __enter__(self) -> Self:
-        self.server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release_all()
-        self.server.stop()
-
-    def _next(self, recorded: Recorded) -> Reply:
-        with self._lock:
-            self.requests.append(recorded)
-            reply = self._script.popleft() if self._script else Echo()
-            self._served.append(reply)
-            return reply
+    def default_reply(self) -> Reply:
+        """With nothing scripted, echo the model and the last user message."""
+        return Echo()
 
     def _build_app(self) -> Quart:
         app = Quart("fake_openai")

@@ -174,8 +174,7 @@ class ProviderAdapter:
 
     def reset(self, fake: Any) -> None:
         """Forget replies a failed cell left queued, so the next cell starts clean."""
-        with fake._lock:
-            fake._script.clear()
+        fake.reset()
 
     # The primitives the cases compose; see cases.Provider.
 
