@@ -38,9 +38,16 @@ class Commands(Stage):
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self._pattern = re.compile(re.escape(config.prefix) + r"(\w+)(?:\(([^)]*)\))?")
+        # A command starts a word (so `#!/bin/bash` and `…/#!/page` are left alone), and only
+        # registered names are acted on: any other text reaches the model as written.
+        start = r"(?<!\S)" + re.escape(config.prefix)
+        names = "|".join(sorted(map(re.escape, self.handlers), key=len, reverse=True))
+        self._pattern = re.compile(start + rf"({names})\b(?:\(([^)]*)\))?")
         # Removing a command takes the blanks before it, so no double space is left behind.
         self._removal = re.compile(r"[ \t]*" + self._pattern.pattern)
+        # A message made only of command-like words, known or not, is answered by the proxy.
+        self._word = re.compile(start + r"(\w+)(?:\(([^)]*)\))?")
+        self._only_commands = re.compile(rf"\s*(?:{self._word.pattern}\s*)+")
 
     @classmethod
     def command(cls, name: str, usage: str) -> Callable[[Handler], Handler]:
@@ -59,10 +66,14 @@ class Commands(Stage):
         rest = None
         if messages and messages[-1].role == "user":
             last = messages[-1]
-            for match in self._pattern.finditer(last.text()):
+            text = last.text()
+            for match in self._pattern.finditer(text):
                 replies.append(await self._run(ctx, match.group(1), match.group(2)))
             if replies:
                 rest = self._strip(last)
+            elif self._only_commands.fullmatch(text):  # unknown ones only: say so
+                for match in self._word.finditer(text):
+                    replies.append(await self._run(ctx, match.group(1), match.group(2)))
         history = self._clean_history(messages[:-1] if replies else messages)
         if replies and rest is None:
             return Answer.text("\n".join(replies), model=ctx.request.model)

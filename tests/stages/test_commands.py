@@ -164,7 +164,22 @@ async def test_command_only_messages_are_answered(
         pytest.param(
             "!/model() back to normal", "back to normal", "client-model", id="clear-and-ask"
         ),
-        pytest.param("!/nope do it", "do it", "client-model", id="unknown-command-still-stripped"),
+        pytest.param(
+            "!/nope do it", "!/nope do it", "client-model", id="unknown-command-with-text-kept"
+        ),
+        pytest.param(
+            "fix this:\n#!/bin/bash\necho hi",
+            "fix this:\n#!/bin/bash\necho hi",
+            "client-model",
+            id="hashbang-kept",
+        ),
+        pytest.param(
+            "see https://x.invalid/#!/model(a:b) !/model(mock:m)",
+            "see https://x.invalid/#!/model(a:b)",
+            "mock:m",
+            id="command-like-url-kept",
+        ),
+        pytest.param("!/modelx(a:b) go", "!/modelx(a:b) go", "client-model", id="longer-name-kept"),
         pytest.param(
             "please !/model(mock:m) fix it", "please fix it", "mock:m", id="command-mid-sentence"
         ),
