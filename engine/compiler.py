@@ -62,6 +62,16 @@ class _Compiler:
             for section, table in (("backends", self.backends), ("stages", self.entries)):
                 declared = source.data.get(section)
                 for name, value in (declared if isinstance(declared, dict) else {}).items():
+                    if not isinstance(name, str):
+                        self.error(
+                            source,
+                            (section, name),
+                            "invalid-name",
+                            f"{section[:-1]} name {name!r} must be a string",
+                            key=True,
+                            hint=f'quote it: "{name}"',
+                        )
+                        continue
                     if name in table:
                         first = table[name].source.position((section, name), key=True)
                         self.error(

@@ -36,7 +36,13 @@ class GraphHolder:
         graph, diagnostics = load_graph([self.routes])
         for diagnostic in diagnostics:
             (log.error if diagnostic.level == "error" else log.warning)("%s", diagnostic)
-        if graph is not None and not has_errors(diagnostics):
+        if graph is not None and not has_errors(diagnostics) and not graph.routes:
+            # An emptied or half-written file is a broken edit, not a wish to serve nothing.
+            log.error(
+                "routes not reloaded: the new graph has no routes; the last good graph "
+                "keeps serving"
+            )
+        elif graph is not None and not has_errors(diagnostics):
             self.graph = graph
             self.generation += 1
             log.info(
@@ -60,4 +66,7 @@ class GraphHolder:
         async for _ in awatch(
             self.routes, watch_filter=is_routing_file, debounce=debounce_ms, step=20
         ):
-            self.reload()
+            try:
+                self.reload()
+            except Exception:  # a compiler bug must not end hot reload for good
+                log.exception("routes not reloaded: loading them failed")

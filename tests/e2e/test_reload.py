@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import openai
+import pytest
 
 from tests.support.fake_openai import FakeProvider, Hang, HttpError
 from tests.support.proxy import Proxy
@@ -108,6 +109,25 @@ def test_a_yaml_syntax_error_is_reported_with_its_line(
     assert any(d.code == "yaml-syntax" and d.line > 1 for d in reload.diagnostics)
     answer = client.chat.completions.create(model="m", messages=ask("hi"))
     assert answer.choices[0].message.content == "m heard: hi"
+
+
+@pytest.mark.parametrize("emptied", ["", "version: 1\n"], ids=["empty-file", "no-routes"])
+def test_an_emptied_file_keeps_the_last_good_graph(
+    proxy: Callable[..., Proxy],
+    connect: Callable[..., openai.OpenAI],
+    fake: FakeProvider,
+    emptied: str,
+) -> None:
+    server = proxy(routes("fake"))
+    client = connect(server)
+    good_graph = server.server.holder.graph
+
+    server.edit(emptied)
+
+    assert server.server.holder.graph is good_graph
+    assert server.server.holder.generation == 0
+    answer = client.chat.completions.create(model="m", messages=ask("still here?"))
+    assert answer.choices[0].message.content == "m heard: still here?"
 
 
 INFLIGHT = """\
