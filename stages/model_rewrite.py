@@ -38,6 +38,19 @@ class Rule(StrictModel):
     set: Overrides = Field(default_factory=Overrides, description="parameters to set")
 
 
+_GROUP_REFERENCE = re.compile(r"\\(\d+)|\\g<(\w+)>")
+
+
+def _check_group_references(to: str, matcher: re.Pattern[str]) -> None:
+    """Refuse, at load, a `to` naming a group its pattern does not have (else every
+    matching request would fail)."""
+    for number, name in _GROUP_REFERENCE.findall(to):
+        ref = number or name
+        exists = int(ref) <= matcher.groups if ref.isdigit() else ref in matcher.groupindex
+        if not exists:
+            raise ValueError(f"`to` refers to group {ref!r}, which `from` does not have")
+
+
 @stage("model_rewrite")
 class ModelRewrite(Stage):
     """Rewrites the request's model by the first matching rule and applies its parameters.
@@ -68,6 +81,8 @@ class ModelRewrite(Stage):
             except re.error as exc:
                 raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
             sampling = rule.set.model_dump(exclude_none=True, exclude={"reasoning_effort"})
+            if rule.to is not None:
+                _check_group_references(rule.to, matcher)
             self._rules.append((matcher, rule, sampling))
 
     def models(self) -> list[str]:

@@ -192,6 +192,33 @@ def test_invalid_regex_fails_at_construction(regex: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "to"),
+    [
+        pytest.param({"regex": "gpt-(.*)"}, "m:\\2", id="number-too-high"),
+        pytest.param({"regex": "gpt-(?P<size>.*)"}, "m:\\g<name>", id="unknown-name"),
+        pytest.param("gpt-*", "m:\\1", id="glob-has-no-groups"),
+    ],
+)
+def test_missing_group_reference_fails_at_construction(source: Any, to: str) -> None:
+    with pytest.raises(ValueError, match="refers to group"):
+        rewrite({"from": source, "to": to})
+
+
+@pytest.mark.parametrize(
+    ("source", "to", "model", "expected"),
+    [
+        pytest.param({"regex": "gpt-(.*)"}, "m:\\1", "gpt-4o", "m:4o", id="number"),
+        pytest.param({"regex": "gpt-(?P<size>.*)"}, "m:\\g<size>", "gpt-4o", "m:4o", id="name"),
+    ],
+)
+async def test_existing_group_references_expand(
+    source: Any, to: str, model: str, expected: str
+) -> None:
+    request = await rewritten(rewrite({"from": source, "to": to}), ChatRequest(model=model))
+    assert request.model == expected
+
+
+@pytest.mark.parametrize(
     "config",
     [
         pytest.param({"rules": []}, id="no-rules"),
