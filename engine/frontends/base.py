@@ -7,6 +7,7 @@ so that every protocol shares one request path (decode → execute → encode).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,7 +54,17 @@ class Frontend:
     encode_error: Callable[[ProxyError], dict[str, Any]]
     mount: Callable[[Quart, Server], None]
     path_prefixes: tuple[str, ...] = ()  # its errors for unknown paths under these
+    path_pattern: re.Pattern[str] | None = None  # … and for paths this matches at the start
     stream_content_type: str = "text/event-stream"
+
+    def claim(self, path: str) -> int:
+        """How specifically this front-end owns `path` (0: not at all), to pick the shape
+        of errors for paths no endpoint took."""
+        claims = [len(p) for p in self.path_prefixes if path.startswith(p)]
+        if self.path_pattern is not None and (found := self.path_pattern.match(path)):
+            claims.append(found.end())
+        return max(claims, default=0)
+
     # Optional async steps around the shared request path: `prepare` runs after decoding
     # (e.g. loading a stored conversation), `complete` gets the final client body of a
     # finished response, streamed (the encoder's `final`) or not (e.g. to store it).

@@ -10,6 +10,7 @@ as Gemini does.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
@@ -167,4 +168,5 @@ FRONTEND = Frontend(
     encode_error=gemini.encode_error,
     mount=mount,
     path_prefixes=("/v1beta/",),
+    path_pattern=re.compile(r"/v1/models/[^/]+:\w+"),  # Gemini's actions under OpenAI's /v1
 )

@@ -191,7 +191,10 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         message = f"{request.method} {request.path}: {error.description or error.name}"
-        frontend = next((f for f in FRONTENDS if request.path.startswith(f.path_prefixes)), DEFAULT)
+        # The front-end owning the path most specifically answers (Gemini's
+        # `/v1/models/…:action` paths sit inside OpenAI's `/v1/`).
+        frontend = max(FRONTENDS, key=lambda f: f.claim(request.path))
+        frontend = frontend if frontend.claim(request.path) else DEFAULT
         code = error.name.lower().replace(" ", "_")
         return _json(frontend.encode_error(ProxyError(status, message, code=code)), status)
 

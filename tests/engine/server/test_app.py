@@ -6,6 +6,8 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from engine.backends.mock import MockBackend, MockConfig
 from engine.config import StrictModel
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
@@ -68,3 +70,30 @@ async def test_a_failure_before_any_output_is_an_http_error(tmp_path: Path) -> N
     status, text = await stream(FailsAfter(after_finish=False), tmp_path)
     assert status == 500
     assert "broken before any output" in json.loads(text)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "shape"),
+    [
+        ("DELETE", "/v1/models/mock-1:generateContent", "gemini"),
+        ("GET", "/v1beta/nowhere", "gemini"),
+        ("DELETE", "/v1/models/ft-model", "openai"),
+        ("GET", "/v1/nowhere", "openai"),
+        ("GET", "/anthropic/v1/nowhere", "anthropic"),
+        ("GET", "/elsewhere", "openai"),
+    ],
+)
+async def test_unrouted_paths_answer_in_the_shape_of_their_api(
+    tmp_path: Path, method: str, path: str, shape: str
+) -> None:
+    app = create_app(graph(FailsAfter(after_finish=True)), tmp_path, watch=False)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().open(path, method=method)
+        body = json.loads(await response.get_data())
+    assert response.status_code in (404, 405)
+    if shape == "gemini":
+        assert body["error"]["code"] == response.status_code and "status" in body["error"]
+    elif shape == "anthropic":
+        assert body["type"] == "error" and "type" in body["error"]
+    else:
+        assert set(body["error"]) == {"message", "type", "param", "code"}
