@@ -19,7 +19,7 @@ from engine.errors import ProxyError
 from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.response import aiter_events
-from engine.stage import RequestContext, Target
+from engine.stage import Answer, RequestContext, Target
 
 log = logging.getLogger("engine.executor")
 
@@ -135,15 +135,14 @@ async def _from_backends(
         return
 
 
-async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:
-    """Run the request in `ctx` through the graph's matching route."""
-    timings = Timings()
-    route = graph.match(ctx.frontend, ctx.request.model)
-    events: AsyncIterator[Event] | None = None
+async def run_request_stages(
+    route: CompiledRoute, ctx: RequestContext, timings: Timings
+) -> Answer | None:
+    """Run the route's request stages in order, until one answers the client itself."""
     for bound in route.request:
         started = time.perf_counter()
         try:
-            answer = await bound.stage.on_request(ctx)  # type: ignore[attr-defined]
+            answer: Answer | None = await bound.stage.on_request(ctx)  # type: ignore[attr-defined]
         except ProxyError:
             raise
         except Exception as exc:
@@ -151,11 +150,25 @@ async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) ->
         finally:
             timings.add(bound.label, started)
         if answer is not None:
-            events = aiter_events(answer.events())
-            break
-    if events is None:
-        targets = [ctx.target] if ctx.target else graph.resolve(route, ctx.request.model)
-        events = _from_backends(graph, route, targets, ctx.request, http)
+            return answer
+    return None
+
+
+def targets_for(graph: Graph, route: CompiledRoute, ctx: RequestContext) -> list[Target]:
+    """Where the request goes once the request stages ran: a stage's choice, else the model."""
+    return [ctx.target] if ctx.target else graph.resolve(route, ctx.request.model)
+
+
+async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:
+    """Run the request in `ctx` through the graph's matching route."""
+    timings = Timings()
+    route = graph.match(ctx.frontend, ctx.request.model)
+    answer = await run_request_stages(route, ctx, timings)
+    events: AsyncIterator[Event]
+    if answer is not None:
+        events = aiter_events(answer.events())
+    else:
+        events = _from_backends(graph, route, targets_for(graph, route, ctx), ctx.request, http)
     for bound in route.response:
         events = _guarded(bound, ctx, events)
     started = time.perf_counter()

@@ -14,6 +14,7 @@ messages (text, tool arguments and results) and tool definitions, plus a flat
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from quart import Response, request
@@ -21,6 +22,7 @@ from quart import Response, request
 from engine.backends.anthropic import AnthropicBackend
 from engine.codecs import anthropic
 from engine.errors import BadRequest, NotFound, ProxyError
+from engine.executor import Timings, is_retryable, run_request_stages, targets_for
 from engine.frontends.base import Call, Frontend
 from engine.model import (
     ChatRequest,
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 IMAGE_TOKENS = 1600  # about what Anthropic charges for a ~1.15 megapixel image
 CREATED_AT = "1970-01-01T00:00:00Z"  # routing files say nothing of when a model appeared
+
+log = logging.getLogger("engine.frontends.anthropic")
 
 
 def estimate_tokens(chat: ChatRequest) -> int:
@@ -129,12 +133,22 @@ async def _count(server: Server) -> int:
     headers = {name.lower(): value for name, value in request.headers.items()}
     chat = _forwarded(anthropic.decode_request(payload, require_max_tokens=False), headers)
     graph = server.holder.graph
-    target = graph.resolve(graph.match(FRONTEND.name, chat.model), chat.model)[0]
-    backend = graph.backends[target.backend]
-    if isinstance(backend, AnthropicBackend):
-        assert server.http is not None, "the server has not started"
-        return await backend.count_tokens(chat, target.model, server.http)
-    return estimate_tokens(chat)
+    ctx = server.context(FRONTEND.name, chat, graph, headers)
+    route = graph.match(FRONTEND.name, chat.model)
+    # The request stages decide the model (aliases, a session's `!/model`), as for a message;
+    # a request they answer themselves has nothing to ask a backend.
+    if await run_request_stages(route, ctx, Timings()) is None:
+        target = targets_for(graph, route, ctx)[0]
+        backend = graph.backends[target.backend]
+        if isinstance(backend, AnthropicBackend):
+            assert server.http is not None, "the server has not started"
+            try:
+                return await backend.count_tokens(ctx.request, target.model, server.http)
+            except ProxyError as error:
+                if not is_retryable(error):
+                    raise
+                log.warning("count_tokens: %s failed (%s); estimating", target, error)
+    return estimate_tokens(ctx.request)
 
 
 def _decode(body: Any, call: Call) -> ChatRequest:

@@ -83,6 +83,19 @@ class Server:
         except ProxyError as error:
             return _json(frontend.encode_error(error), error.status)
 
+    def context(
+        self, frontend: str, chat: ChatRequest, graph: Graph, headers: dict[str, str]
+    ) -> RequestContext:
+        """The stages' context for a request of the current HTTP call, in its session."""
+        key = client_key(request.headers, request.args)
+        return RequestContext(
+            request=chat,
+            frontend=frontend,
+            session=self.sessions.get(session_key(headers, key)),
+            backends=frozenset(graph.backends),
+            headers=headers,
+        )
+
     async def _handle(self, frontend: Frontend, path_params: dict[str, str]) -> Response:
         raw = await request.get_data()
         try:
@@ -96,14 +109,7 @@ class Server:
         if frontend.prepare is not None:
             chat = await frontend.prepare(chat, self)
         graph: Graph = self.holder.graph  # one snapshot for the whole request
-        key = client_key(request.headers, request.args)
-        ctx = RequestContext(
-            request=chat,
-            frontend=frontend.name,
-            session=self.sessions.get(session_key(headers, key)),
-            backends=frozenset(graph.backends),
-            headers=headers,
-        )
+        ctx = self.context(frontend.name, chat, graph, headers)
         assert self.http is not None, "the server has not started"
         execution = await execute(graph, ctx, self.http)
         if chat.stream:

@@ -538,6 +538,25 @@ async def test_count_tokens_is_forwarded_to_anthropic(
     assert sent.headers["x-api-key"] == "upstream-ant-key"
 
 
+async def test_count_tokens_follows_the_sessions_model_choice(
+    async_client: anthropic.AsyncAnthropic, fake_anthropic: FakeAnthropic
+) -> None:
+    session = {"x-session-id": "count-tokens-session"}
+    await async_client.messages.create(
+        model="claude-fake-1",
+        max_tokens=10,
+        messages=[user("!/model(mock:mock-1)")],
+        extra_headers=session,
+    )
+
+    counted = await async_client.messages.count_tokens(
+        model="claude-fake-1", messages=[user("count me here")], extra_headers=session
+    )
+
+    assert counted.input_tokens == 4  # 13 characters at four a token, rounded up
+    assert fake_anthropic.counted == []  # the session goes to the mock: estimated, not asked
+
+
 def test_models_list(sync_client: anthropic.Anthropic) -> None:
     models = list(sync_client.models.list(limit=2))  # pages through with after_id
 
