@@ -23,8 +23,16 @@ def _body(response: httpx.Response) -> Any:
         return response.text
 
 
+def shown_url(url: str) -> str:
+    """`url` as error messages may show it: no credentials, no query (it may carry a key)."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
 @asynccontextmanager
 async def _mapped_failures(url: str) -> AsyncIterator[None]:
+    url = shown_url(url)
     try:
         yield
     except httpx.TimeoutException as exc:

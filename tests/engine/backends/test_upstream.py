@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from engine.backends.upstream import stream_events
+from engine.backends.upstream import post_json, shown_url, stream_events
 from engine.codecs import openai_chat
 from engine.errors import UpstreamUnavailable
 from engine.model import Event, Finish, TextDelta
@@ -82,3 +82,30 @@ async def test_a_failure_before_the_response_completed_is_an_error(
     with pytest.raises(UpstreamUnavailable) as caught:
         await events_of(body)
     assert caught.value.status == 502
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://api.example.test/v1/chat", "https://api.example.test/v1/chat"),
+        ("http://user:secret@10.0.0.5:8080/v1/x", "http://10.0.0.5:8080/v1/x"),
+        (
+            "https://g.example.test/v1beta/m:gen?key=AIza-secret&alt=sse",
+            "https://g.example.test/v1beta/m:gen",
+        ),
+    ],
+)
+def test_error_messages_show_no_credentials(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
+
+
+async def test_an_unreachable_upstream_is_named_without_its_credentials(
+    upstream: respx.MockRouter,
+) -> None:
+    secret_url = "https://user:hunter2@llm.example.test/v1/chat/completions?key=k-secret"
+    upstream.post(secret_url).mock(side_effect=httpx.ConnectError("refused"))
+    async with httpx.AsyncClient(verify=TLS) as http:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await post_json(http, secret_url, b"{}", {}, httpx.Timeout(5), openai_chat.decode_error)
+    assert "hunter2" not in caught.value.message and "k-secret" not in caught.value.message
+    assert "llm.example.test" in caught.value.message
