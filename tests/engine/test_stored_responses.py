@@ -44,3 +44,42 @@ async def test_delete() -> None:
     assert await store.delete("resp_a") is True
     assert await store.delete("resp_a") is False
     assert await store.get("resp_a") is None
+
+
+def big(response_id: str, chars: int) -> StoredResponse:
+    text = "x" * chars
+    return StoredResponse(
+        id=response_id,
+        body={"id": response_id},
+        messages=[Message(role="user", content=[TextPart(text=text)])],
+    )
+
+
+async def test_least_recently_used_is_dropped_beyond_the_byte_bound() -> None:
+    store = ResponseStore(max_bytes=25_000)
+    for name in ("resp_1", "resp_2", "resp_3"):
+        await store.put(big(name, 10_000))
+
+    assert len(store) == 2
+    assert await store.get("resp_1") is None
+    assert await store.get("resp_3") is not None
+
+
+async def test_the_newest_response_is_kept_even_over_the_byte_bound() -> None:
+    store = ResponseStore(max_bytes=1_000)
+    await store.put(big("resp_small", 10))
+    await store.put(big("resp_huge", 10_000))
+
+    assert len(store) == 1
+    assert await store.get("resp_huge") is not None
+
+
+async def test_replacing_or_deleting_gives_the_bytes_back() -> None:
+    store = ResponseStore(max_bytes=25_000)
+    await store.put(big("resp_1", 10_000))
+    await store.put(big("resp_1", 10_000))  # the same id again: counted once
+    await store.put(big("resp_2", 10_000))
+    assert len(store) == 2
+    assert await store.delete("resp_1") is True
+    await store.put(big("resp_3", 10_000))
+    assert len(store) == 2
