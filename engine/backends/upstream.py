@@ -108,6 +108,46 @@ class StreamDecoder(Protocol):
         ...
 
 
+async def decode_messages(
+    messages: AsyncIterator[SSEMessage], decoder: StreamDecoder, *, done_marker: str | None = None
+) -> AsyncGenerator[Event, None]:
+    """The events of a provider's SSE messages, stopping at the first error.
+
+    Once the response is complete (the decoder says so, or `done_marker` arrives) the
+    closing events go out at once and the remaining messages are read without decoding:
+    only a response read to its end leaves its connection in the pool, else every stream
+    would open a new TCP/TLS connection.
+    """
+    complete = False
+    async for message in messages:
+        if complete:
+            continue
+        if message.data == done_marker:
+            decoder.done = True
+        else:
+            try:
+                data = json.loads(message.data)
+            except ValueError:
+                yield ErrorEvent(
+                    status=502,
+                    code="upstream_invalid_json",
+                    message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
+                )
+                return
+            if isinstance(data, dict):
+                for event in decoder.chunk(data):
+                    yield event
+                    if isinstance(event, ErrorEvent):
+                        return
+        if decoder.done:
+            complete = True
+            for event in decoder.end():
+                yield event
+    if not complete:
+        for event in decoder.end():
+            yield event
+
+
 async def stream_events(
     http: httpx.AsyncClient,
     url: str,
@@ -119,48 +159,18 @@ async def stream_events(
     *,
     done_marker: str | None = None,
 ) -> AsyncGenerator[Event, None]:
-    """POST and decode the SSE response into events, stopping at the first error.
-
-    Once the response is complete (the decoder says so, or `done_marker` arrives) the
-    closing events go out at once and the rest of the body is read without decoding:
-    only a response read to its end leaves its connection in the pool, else every stream
-    would open a new TCP/TLS connection. Closing this iterator early closes the call.
-    """
-    complete = False
+    """POST and decode the SSE response into events (see `decode_messages`); closing this
+    iterator early closes the call."""
+    messages = stream_sse(http, url, body, headers, timeout, decode_error)
     try:
-        async with aclosing(
-            stream_sse(http, url, body, headers, timeout, decode_error)
-        ) as messages:
-            async for message in messages:
-                if complete:
-                    continue
-                if message.data == done_marker:
-                    decoder.done = True
-                else:
-                    try:
-                        data = json.loads(message.data)
-                    except ValueError:
-                        yield ErrorEvent(
-                            status=502,
-                            code="upstream_invalid_json",
-                            message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                        )
-                        return
-                    if isinstance(data, dict):
-                        for event in decoder.chunk(data):
-                            yield event
-                            if isinstance(event, ErrorEvent):
-                                return
-                if decoder.done:
-                    complete = True
-                    for event in decoder.end():
-                        yield event
+        async with (
+            aclosing(messages),
+            aclosing(decode_messages(messages, decoder, done_marker=done_marker)) as events,
+        ):
+            async for event in events:
+                yield event
     except ProxyError:
-        if not complete:
+        if not decoder.done:
             raise
         # The response was whole: failing to read the rest of the body costs only the
         # pooled connection, and the client must not see an error after its finish.
-        return
-    if not complete:
-        for event in decoder.end():
-            yield event

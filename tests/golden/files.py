@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from engine.backends.upstream import StreamDecoder, decode_messages
+from engine.codecs.sse import parse_sse
+from engine.model import Event
 
 ROOT = Path(__file__).parent
 UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
@@ -56,3 +61,16 @@ def check(path: Path, actual: str) -> None:
         pytest.fail(f"{path} is missing; run the tests with UPDATE_GOLDENS=1 to create it")
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"{path} differs; rerun with UPDATE_GOLDENS=1 and review the diff"
+
+
+async def _lines(text: str) -> AsyncIterator[str]:
+    for line in text.splitlines():
+        yield line
+
+
+async def decode_sse(
+    text: str, decoder: StreamDecoder, *, done_marker: str | None = None
+) -> list[Event]:
+    """The events of a provider's SSE body, read by the loop every connector uses."""
+    stream = decode_messages(parse_sse(_lines(text)), decoder, done_marker=done_marker)
+    return [event async for event in stream]

@@ -7,35 +7,21 @@ MODEL. Upstream streams are `alt=sse` bodies, read the way the Gemini connector 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from engine.codecs import gemini
-from engine.codecs.sse import parse_sse
-from engine.model import ErrorEvent, Event
+from engine.model import Event
 from engine.response import Collector
-from tests.golden.files import PAIRS, cases, check, dump_json
+from tests.golden.files import PAIRS, cases, check, decode_sse, dump_json
 
 MODEL = "gemini-2.5-flash"
 
 
-async def _lines(text: str) -> AsyncIterator[str]:
-    for line in text.splitlines():
-        yield line
-
-
 async def decode_stream(text: str) -> list[Event]:
-    """The events of a Gemini SSE body."""
-    decoder = gemini.StreamDecoder()
-    events: list[Event] = []
-    async for message in parse_sse(_lines(text)):
-        events.extend(decoder.chunk(json.loads(message.data)))
-        if events and isinstance(events[-1], ErrorEvent):
-            return events
-    events.extend(decoder.end())
-    return events
+    """The events of a provider's SSE body, read the way the connector reads it."""
+    return await decode_sse(text, gemini.StreamDecoder())
 
 
 @pytest.mark.parametrize(("case", "source"), cases("gemini"))

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from engine.codecs import openai_chat
-from engine.codecs.sse import parse_sse
-from engine.model import ErrorEvent, Event
+from engine.model import Event
 from engine.response import Collector
-from tests.golden.files import PAIRS, cases, check, dump_json, read_json
-
-
-async def _lines(text: str) -> AsyncIterator[str]:
-    for line in text.splitlines():
-        yield line
+from tests.golden.files import PAIRS, cases, check, decode_sse, dump_json, read_json
 
 
 async def decode_stream(text: str) -> list[Event]:
-    """The events of a provider's SSE body, read the way the OpenAI connector reads it."""
-    decoder = openai_chat.StreamDecoder()
-    events: list[Event] = []
-    async for message in parse_sse(_lines(text)):
-        if message.data == "[DONE]":
-            break
-        events.extend(decoder.chunk(json.loads(message.data)))
-        if isinstance(events[-1], ErrorEvent):
-            return events
-    events.extend(decoder.end())
-    return events
+    """The events of a provider's SSE body, read the way the connector reads it."""
+    return await decode_sse(text, openai_chat.StreamDecoder(), done_marker="[DONE]")
 
 
 def _include_usage(case: Path) -> bool:
