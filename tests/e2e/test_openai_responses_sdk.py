@@ -208,6 +208,53 @@ async def test_function_call_round_trip(ask: Ask, fake: FakeProvider, stream: bo
     ]
 
 
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch"
+APPLY_PATCH = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Apply a patch to the workspace.",
+    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /(.|\\n)+/"},
+}
+
+
+@STREAM
+async def test_freeform_custom_tool_round_trip(ask: Ask, fake: FakeProvider, stream: bool) -> None:
+    fake.script(
+        ToolCalls(ToolCall("apply_patch", json.dumps({"input": PATCH}), id="call_p1", cuts=(9,))),
+        Text("Patched."),
+    )
+
+    first = await ask(model="fake-large", input="Add hello.txt", tools=[APPLY_PATCH], stream=stream)
+
+    [call] = first.response.output
+    assert (call.type, call.call_id, call.name, call.input) == (  # type: ignore[union-attr]
+        "custom_tool_call",
+        "call_p1",
+        "apply_patch",
+        PATCH,
+    )
+    [offered] = fake.last.json["tools"]
+    assert offered["function"]["name"] == "apply_patch"
+    assert offered["function"]["parameters"]["required"] == ["input"]
+    assert "lark grammar" in offered["function"]["description"]
+
+    second = await ask(
+        model="fake-large",
+        input=[
+            {"role": "user", "content": "Add hello.txt"},
+            call.model_dump(exclude_none=True),
+            {"type": "custom_tool_call_output", "call_id": "call_p1", "output": "Done!"},
+        ],
+        tools=[APPLY_PATCH],
+        stream=stream,
+    )
+
+    assert second.response.output_text == "Patched."
+    messages = fake.last.messages
+    assert json.loads(messages[1]["tool_calls"][0]["function"]["arguments"]) == {"input": PATCH}
+    assert (messages[2]["tool_call_id"], messages[2]["content"]) == ("call_p1", "Done!")
+
+
 @STREAM
 async def test_previous_response_id_continues_the_conversation(
     ask: Ask, fake: FakeProvider, stream: bool

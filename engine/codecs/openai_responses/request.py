@@ -9,6 +9,7 @@ model (`store`, `previous_response_id`, `include`, `user`, …) are kept in
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from engine.codecs.validation import expect, refusals_are_bad_requests
@@ -46,6 +47,10 @@ _MODELED = {
     "stream",
     "metadata",
 }
+# Freeform (`custom`) tools become functions taking one string argument of this name; the
+# names of such tools travel in the request's `extra` under CUSTOM_TOOLS.
+CUSTOM_INPUT = "input"
+CUSTOM_TOOLS = "openai_responses/custom_tools"
 # `encrypted_content` is opaque to clients, so it carries the canonical signature verbatim
 # (whichever provider signed it) and marks redacted reasoning, which has only a signature.
 _REDACTED = "redacted:"
@@ -79,14 +84,19 @@ def _decode_request(body: Any) -> ChatRequest:
         system.extend(p for p in messages.pop(0).content if isinstance(p, TextPart))
     reasoning = body.get("reasoning")
     effort = expect(reasoning, dict, "reasoning", "an object").get("effort") if reasoning else None
+    raw_tools = expect(body.get("tools") or [], list, "tools", "an array")
+    tools = [_decode_tool(t, i) for i, t in enumerate(raw_tools)]
+    extra: dict[str, dict[str, Any]] = {
+        PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}
+    }
+    custom = [t["name"] for t in raw_tools if t.get("type") == "custom"]
+    if custom:
+        extra[CUSTOM_TOOLS] = {"names": custom}
     return ChatRequest(
         model=model,
         system=system,
         messages=messages,
-        tools=[
-            _decode_tool(t, i)
-            for i, t in enumerate(expect(body.get("tools") or [], list, "tools", "an array"))
-        ],
+        tools=tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=body.get("parallel_tool_calls"),
         sampling=_decode_sampling(body),
@@ -95,7 +105,7 @@ def _decode_request(body: Any) -> ChatRequest:
         stream=bool(body.get("stream")),
         include_usage=True,
         metadata=body.get("metadata") or {},
-        extra={PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}},
+        extra=extra,
     )
 
 
@@ -146,7 +156,14 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
                 arguments=item.get("arguments") or "{}",
             )
             turn("assistant").content.append(call)
-        elif kind == "function_call_output":
+        elif kind == "custom_tool_call":
+            call = ToolCallPart(
+                id=expect(item.get("call_id"), str, f"{param}.call_id", "a string"),
+                name=expect(item.get("name"), str, f"{param}.name", "a string"),
+                arguments=json.dumps({CUSTOM_INPUT: str(item.get("input") or "")}),
+            )
+            turn("assistant").content.append(call)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = expect(item.get("call_id"), str, f"{param}.call_id", "a string")
             output = item.get("output")
             parts = (
@@ -165,7 +182,8 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
         else:
             raise BadRequest(
                 f"input item type {kind!r} is not supported: use message, function_call, "
-                "function_call_output or reasoning items",
+                "function_call_output, custom_tool_call, custom_tool_call_output or reasoning "
+                "items",
                 param=f"{param}.type",
             )
     name_tool_results(messages)
@@ -251,6 +269,8 @@ def _decode_image(raw: dict[str, Any], param: str) -> ImagePart:
 def _decode_tool(raw: Any, i: int) -> Tool:
     param = f"tools[{i}]"
     kind = expect(raw, dict, param, "an object").get("type")
+    if kind == "custom":
+        return _decode_custom_tool(raw, param)
     if kind != "function":
         raise BadRequest(
             f"tool type {kind!r} is not supported: the proxy offers only function tools "
@@ -263,6 +283,36 @@ def _decode_tool(raw: Any, i: int) -> Tool:
         parameters=raw.get("parameters") or {"type": "object", "properties": {}},
         strict=raw.get("strict"),
     )
+
+
+def _decode_custom_tool(raw: dict[str, Any], param: str) -> Tool:
+    """A freeform tool (Codex's `apply_patch`) as a function taking one string, `input`;
+    its grammar, when it has one, goes into the description for the model to follow."""
+    description = raw.get("description") or ""
+    grammar = raw.get("format") or {}
+    if isinstance(grammar, dict) and grammar.get("type") == "grammar":
+        description += (
+            f"\n\nThe input must follow this {grammar.get('syntax', '')} grammar:\n"
+            f"{grammar.get('definition', '')}"
+        )
+    return Tool(
+        name=expect(raw.get("name"), str, f"{param}.name", "a string"),
+        description=description or None,
+        parameters={
+            "type": "object",
+            "properties": {CUSTOM_INPUT: {"type": "string", "description": "the raw input"}},
+            "required": [CUSTOM_INPUT],
+        },
+    )
+
+
+def custom_input(arguments: str) -> str:
+    """The raw input of a freeform tool call, from the arguments a backend produced."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        return arguments
+    return str(value.get(CUSTOM_INPUT, "")) if isinstance(value, dict) else arguments
 
 
 def _decode_tool_choice(raw: Any) -> ToolChoice | None:

@@ -14,7 +14,9 @@ import uuid
 from typing import Any
 
 from engine.codecs.openai_responses.request import (
+    CUSTOM_TOOLS,
     PROTOCOL,
+    custom_input,
     encode_encrypted,
     encode_text_format,
 )
@@ -75,6 +77,10 @@ class ResponseBuilder:
         self._positions: dict[str, int] = {}  # item id → its output_index
         self._open: dict[str, Any] | None = None  # the open message or reasoning item
         self._calls: dict[int, dict[str, Any]] = {}  # tool call index → its open item
+        # Freeform (custom) tool calls: their arguments gather here until the call ends,
+        # when the `input` string is taken out of them.
+        self._custom_names = set(request.extra.get(CUSTOM_TOOLS, {}).get("names", ()))
+        self._custom_arguments: dict[int, list[str]] = {}
         self.usage: Usage | None = None
         self.final: dict[str, Any] | None = None  # the terminal response object
         extra = request.extra.get(PROTOCOL, {})
@@ -161,6 +167,8 @@ class ResponseBuilder:
                 return self._reasoning(event)
             case ToolCallStart():
                 return self._call_start(event)
+            case ToolCallDelta() if event.index in self._custom_arguments:
+                self._custom_arguments[event.index].append(event.arguments)
             case ToolCallDelta() if event.index in self._calls:
                 item = self._calls[event.index]
                 item["arguments"] += event.arguments
@@ -316,6 +324,18 @@ class ResponseBuilder:
 
     def _call_start(self, event: ToolCallStart) -> bytes:
         out = self._close_open()
+        if event.name in self._custom_names:
+            self._custom_arguments[event.index] = []
+            custom = {
+                "id": self._item_id("ctc"),
+                "type": "custom_tool_call",
+                "status": "in_progress",
+                "call_id": event.id,
+                "name": event.name,
+                "input": "",
+            }
+            self._calls[event.index] = custom
+            return out + self._add(custom)
         item = {
             "id": self._item_id("fc"),
             "type": "function_call",
@@ -331,6 +351,12 @@ class ResponseBuilder:
         item = self._calls.pop(index, None)
         if item is None:
             return b""
+        if index in self._custom_arguments:
+            item["input"] = custom_input("".join(self._custom_arguments.pop(index)))
+            common = {"item_id": item["id"], "output_index": self._positions[item["id"]]}
+            out = self._emit("response.custom_tool_call_input.delta", **common, delta=item["input"])
+            out += self._emit("response.custom_tool_call_input.done", **common, input=item["input"])
+            return out + self._done(item)
         item["arguments"] = item["arguments"] or "{}"
         out = self._emit(
             "response.function_call_arguments.done",
