@@ -169,7 +169,8 @@ class ChatRequest(_Model):
 
 # --- response events -----------------------------------------------------------------------
 
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+# `pause`: the provider paused a long turn (Anthropic's server tools) for the client to resume.
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "pause"]
 
 
 class ResponseStart(_Model):

@@ -38,7 +38,7 @@ from engine.response import ChatResponse
 _STOP_IN: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "pause_turn": "stop",
+    "pause_turn": "pause",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
@@ -50,6 +50,7 @@ _STOP_OUT: dict[str, str] = {
     "tool_calls": "tool_use",
     "content_filter": "refusal",
     "error": "end_turn",
+    "pause": "pause_turn",
 }
 _TYPE_STATUS = {
     "invalid_request_error": 400,

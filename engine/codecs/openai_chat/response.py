@@ -32,7 +32,7 @@ _FINISH_IN: dict[str, FinishReason] = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
-_FINISH_OUT: dict[str, str] = {"error": "stop"}
+_FINISH_OUT: dict[str, str] = {"error": "stop", "pause": "stop"}
 DONE = b"data: [DONE]\n\n"
 
 

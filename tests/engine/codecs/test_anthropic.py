@@ -422,6 +422,7 @@ def test_usage_counts_cache_reads_and_writes_in_the_input() -> None:
         ("max_tokens", "length"),
         ("tool_use", "tool_calls"),
         ("refusal", "content_filter"),
+        ("pause_turn", "pause"),
         ("something_new", "stop"),
     ],
 )
@@ -430,6 +431,22 @@ def test_stop_reasons(stop: str, reason: str) -> None:
         anthropic.decode_response({"id": "m", "model": "x", "content": [], "stop_reason": stop})
     )
     assert events[-1] == Finish(reason=reason)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("encode", "shown"),
+    [
+        (lambda r: anthropic.encode_response(r)["stop_reason"], "pause_turn"),
+        (lambda r: openai_chat.encode_response(r)["choices"][0]["finish_reason"], "stop"),
+    ],
+    ids=["anthropic", "openai_chat"],
+)
+async def test_a_paused_turn_resumes_for_anthropic_clients_and_stops_for_others(
+    encode: Any, shown: str
+) -> None:
+    body = {"id": "m", "model": "x", "content": [], "stop_reason": "pause_turn"}
+    response = await collect(aiter_events(anthropic.decode_response(body)))
+    assert encode(response) == shown
 
 
 # --- errors ----------------------------------------------------------------------------------
