@@ -71,9 +71,11 @@ class Graph:
     _cache: dict[tuple[str, str], CompiledRoute | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    backend_names: frozenset[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backends", MappingProxyType(dict(self.backends)))
+        object.__setattr__(self, "backend_names", frozenset(self.backends))
 
     def match(self, frontend: str, model: str) -> CompiledRoute:
         """The first route taking this request; NotFound naming what was asked otherwise."""

@@ -92,7 +92,7 @@ class Server:
             request=chat,
             frontend=frontend,
             session=self.sessions.get(session_key(headers, key)),
-            backends=frozenset(graph.backends),
+            backends=graph.backend_names,
             headers=headers,
         )
 
