@@ -37,6 +37,23 @@ class ImagePart(_Model):
     media_type: str | None = None
     detail: str | None = None
 
+    @classmethod
+    def from_url(cls, url: str, detail: str | None = None) -> ImagePart:
+        """An image from a URL as clients send it: a `data:` URL becomes inline data."""
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            return cls(data=data, media_type=header[5:].split(";")[0] or None, detail=detail)
+        return cls(url=url, detail=detail)
+
+    def inline(self) -> tuple[str | None, str] | None:
+        """The media type and base64 data of an inline image (data or a `data:` URL)."""
+        if self.data is not None:
+            return self.media_type, self.data
+        if self.url and self.url.startswith("data:"):
+            image = ImagePart.from_url(self.url)
+            return image.media_type, image.data or ""
+        return None
+
 
 class ToolCallPart(_Model):
     """A call the assistant made to a tool; `arguments` is the raw JSON text."""

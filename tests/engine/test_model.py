@@ -139,3 +139,20 @@ def test_events_round_trip_through_json(event: Event) -> None:
     adapter: TypeAdapter[Event] = TypeAdapter(Event)
     assert adapter.validate_json(adapter.dump_json(event)) == event
     assert type(adapter.validate_python(event.model_dump())) is type(event)
+
+
+@pytest.mark.parametrize(
+    ("url", "data", "media_type", "inline"),
+    [
+        ("data:image/png;base64,iVBO", "iVBO", "image/png", ("image/png", "iVBO")),
+        ("data:;base64,iVBO", "iVBO", None, (None, "iVBO")),
+        ("https://example.invalid/cat.jpg", None, None, None),
+    ],
+)
+def test_images_from_urls(
+    url: str, data: str | None, media_type: str | None, inline: tuple[str | None, str] | None
+) -> None:
+    image = ImagePart.from_url(url, "high")
+    assert (image.data, image.media_type, image.detail) == (data, media_type, "high")
+    assert image.inline() == inline
+    assert ImagePart(url=url).inline() == inline  # a data: URL built directly is inline too

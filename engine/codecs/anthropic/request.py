@@ -529,12 +529,9 @@ def _arguments(text: str) -> dict[str, Any]:
 
 
 def _encode_image(part: ImagePart) -> dict[str, Any]:
-    if part.data is not None:
-        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data}
-    elif part.url and part.url.startswith("data:"):
-        header, _, data = part.url.partition(",")
-        media_type = header[5:].split(";")[0] or "image/png"
-        source = {"type": "base64", "media_type": media_type, "data": data}
+    inline = part.inline()
+    if inline is not None:
+        source = {"type": "base64", "media_type": inline[0] or "image/png", "data": inline[1]}
     else:
         source = {"type": "url", "url": part.url or ""}
     return {"type": "image", "source": source}

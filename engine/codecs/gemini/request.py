@@ -550,12 +550,10 @@ def _encode_media(part: Part) -> dict[str, Any]:
     if isinstance(part, TextPart):
         return {"text": part.text}
     if isinstance(part, ImagePart):
-        if part.data is not None:
-            return {"inlineData": {"mimeType": part.media_type or "image/png", "data": part.data}}
+        inline = part.inline()
+        if inline is not None:
+            return {"inlineData": {"mimeType": inline[0] or "image/png", "data": inline[1]}}
         url = part.url or ""
-        if url.startswith("data:"):
-            header, _, data = url.partition(",")
-            return {"inlineData": {"mimeType": header[5:].split(";")[0], "data": data}}
         mime = part.media_type or mimetypes.guess_type(url)[0] or "image/jpeg"
         return {"fileData": {"mimeType": mime, "fileUri": url}}
     if isinstance(part, ToolCallPart):

@@ -167,7 +167,7 @@ def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Pa
             image = raw.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             parts.append(
-                _decode_image(
+                ImagePart.from_url(
                     expect(url, str, f"{param}.image_url.url", "a string"),
                     image.get("detail") if isinstance(image, dict) else None,
                 )
@@ -180,14 +180,6 @@ def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Pa
         else:
             raise BadRequest(f"content part type {kind!r} is not supported here", param=param)
     return parts
-
-
-def _decode_image(url: str, detail: str | None) -> ImagePart:
-    if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        media_type = header[5:].split(";")[0] or None
-        return ImagePart(data=data, media_type=media_type, detail=detail)
-    return ImagePart(url=url, detail=detail)
 
 
 def _decode_tool(raw: Any, i: int) -> Tool:

@@ -258,12 +258,7 @@ def _decode_image(raw: dict[str, Any], param: str) -> ImagePart:
             param=f"{param}.file_id",
         )
     url = expect(raw.get("image_url"), str, f"{param}.image_url", "a string (a URL)")
-    detail = raw.get("detail")
-    if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        media_type = header[5:].split(";")[0] or None
-        return ImagePart(data=data, media_type=media_type, detail=detail)
-    return ImagePart(url=url, detail=detail)
+    return ImagePart.from_url(url, raw.get("detail"))
 
 
 def _decode_tool(raw: Any, i: int) -> Tool:
