@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 from engine.model import Message, TextPart
 from engine.stored_responses import ResponseStore, StoredResponse
 
@@ -83,3 +85,25 @@ async def test_replacing_or_deleting_gives_the_bytes_back() -> None:
     assert await store.delete("resp_1") is True
     await store.put(big("resp_3", 10_000))
     assert len(store) == 2
+
+
+async def test_the_byte_bound_counts_what_the_store_really_holds() -> None:
+    # A conversation of many small parts: as live objects it would take far more than
+    # its JSON, so the store keeps the JSON and counts that.
+    store = ResponseStore(max_bytes=10_000_000)
+    messages = [Message(role="user", content=[TextPart(text=f"turn {i}")]) for i in range(2_000)]
+    await store.put(StoredResponse(id="resp_many", body={"id": "resp_many"}, messages=messages))
+
+    found = await store.get("resp_many")
+
+    assert found is not None and found.messages == messages
+    one = store.bytes
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        await store.put(StoredResponse(id="resp_copy", body={"id": "resp_many"}, messages=messages))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert store.bytes == 2 * one
+    assert held < 1.5 * one  # what it holds is about what it counts
