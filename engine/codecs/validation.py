@@ -6,9 +6,36 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from engine.errors import BadRequest
+
+# orjson re-encodes at most this many levels of arrays and objects; deeper bodies are
+# refused, as no real request nests this far and everything after the decoder would have
+# to survive the depth too.
+MAX_NESTING = 254
+
+
+def parse_body(raw: bytes | str) -> Any:
+    """A client's JSON body, strictly: a 400 for anything a provider would not parse.
+
+    Refused: malformed JSON, `NaN` and `Infinity`, numbers too large for a double, lone
+    UTF-16 surrogates (`"\\ud800"`: no UTF-8 can carry them), invalid UTF-8 and nesting
+    beyond MAX_NESTING levels.
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        message = f"the request body is not valid JSON: {exc}"
+        raise BadRequest(message, code="invalid_json") from None
+    try:
+        orjson.dumps(body)  # ~10 µs for 50 kB, and it fails exactly when the body nests too deep
+    except orjson.JSONEncodeError:
+        raise BadRequest(
+            f"the request body nests more than {MAX_NESTING} levels deep", code="invalid_json"
+        ) from None
+    return body
 
 
 def expect(
@@ -19,8 +46,48 @@ def expect(
     *,
     template: str = "'{param}' must be {what}",
 ) -> Any:
-    """`value` when it is a `kind` (a bool is no int); else BadRequest naming `param`."""
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    """`value` when it is a `kind` (a bool is no number); else BadRequest naming `param`."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):
+        raise BadRequest(template.format(param=param, what=what), param=param)
+    return value
+
+
+def optional(
+    body: dict[str, Any],
+    key: str,
+    kind: type | tuple[type, ...],
+    what: str,
+    *,
+    param: str | None = None,
+    template: str = "'{param}' must be {what}",
+) -> Any:
+    """`body[key]` when it is a `kind`, None when it is absent or null; else BadRequest
+    naming `param` (by default `key`)."""
+    value = body.get(key)
+    return None if value is None else expect(value, kind, param or key, what, template=template)
+
+
+def expect_number(
+    value: Any,
+    param: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    template: str = "'{param}' must be {what}",
+) -> Any:
+    """`value` when it is a number (an integer if `integer`) within the bounds, which
+    are inclusive; else BadRequest naming `param` and saying what it must be."""
+    what = "an integer" if integer else "a number"
+    if minimum is not None and maximum is not None:
+        what += f" from {minimum:g} to {maximum:g}"
+    elif minimum is not None:
+        what += f" of at least {minimum:g}"
+    elif maximum is not None:
+        what += f" of at most {maximum:g}"
+    expect(value, int if integer else (int, float), param, what, template=template)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise BadRequest(template.format(param=param, what=what), param=param)
     return value
 

@@ -17,7 +17,7 @@ import json
 from typing import Any, Literal
 
 from engine.codecs.sse import dumps
-from engine.codecs.validation import expect, refusals_are_bad_requests
+from engine.codecs.validation import expect, expect_number, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -78,8 +78,15 @@ _TOOL_CHOICES: dict[str, Literal["auto", "none", "required", "tool"]] = {
 }
 
 
+_TEMPLATE = "{param}: must be {what}"  # Anthropic's wording
+
+
 def _expect(value: Any, kind: type | tuple[type, ...], param: str, what: str) -> Any:
-    return expect(value, kind, param, what, template="{param}: must be {what}")
+    return expect(value, kind, param, what, template=_TEMPLATE)
+
+
+def _number(value: Any, param: str, **bounds: Any) -> Any:
+    return expect_number(value, param, template=_TEMPLATE, **bounds)
 
 
 def decode_request(body: Any, *, require_max_tokens: bool = True) -> ChatRequest:
@@ -134,14 +141,12 @@ def _decode_sampling(body: dict[str, Any], require_max_tokens: bool) -> Sampling
     if max_tokens is None and require_max_tokens:
         raise BadRequest("max_tokens: Field required", param="max_tokens")
     if max_tokens is not None:
-        values["max_tokens"] = _expect(max_tokens, int, "max_tokens", "an integer")
-        if max_tokens < 1:
-            raise BadRequest("max_tokens: must be at least 1", param="max_tokens")
-    for key in ("temperature", "top_p"):
+        values["max_tokens"] = _number(max_tokens, "max_tokens", minimum=1, integer=True)
+    for key in ("temperature", "top_p"):  # Anthropic's bounds: both from 0 to 1
         if body.get(key) is not None:
-            values[key] = _expect(body[key], (int, float), key, "a number")
+            values[key] = _number(body[key], key, minimum=0, maximum=1)
     if body.get("top_k") is not None:
-        values["top_k"] = _expect(body["top_k"], int, "top_k", "an integer")
+        values["top_k"] = _number(body["top_k"], "top_k", minimum=0, integer=True)
     stop = body.get("stop_sequences")
     if stop is not None:
         _expect(stop, list, "stop_sequences", "an array of strings")
@@ -156,7 +161,12 @@ def _decode_thinking(raw: Any, extra: dict[str, Any]) -> Reasoning | None:
         return None
     kind = _expect(raw, dict, "thinking", "an object").get("type")
     if kind == "enabled":
-        budget = _expect(raw.get("budget_tokens"), int, "thinking.budget_tokens", "an integer")
+        budget = _number(
+            raw.get("budget_tokens"),
+            "thinking.budget_tokens",
+            minimum=MIN_THINKING_BUDGET,
+            integer=True,
+        )
         return Reasoning(budget_tokens=budget)
     if kind == "disabled":
         return None

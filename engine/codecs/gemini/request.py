@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from typing import Any
 
 from engine.codecs.sse import dumps
-from engine.codecs.validation import expect, refusals_are_bad_requests
+from engine.codecs.validation import expect, expect_number, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -39,14 +39,15 @@ PROTOCOL = "gemini"
 # Body keys this codec models (`model` is the URL's, whatever the body says); everything else
 # is kept in `extra` for Gemini backends.
 _MODELED = {"model", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
-_SAMPLING: dict[str, tuple[str, type | tuple[type, ...], str]] = {
-    "temperature": ("temperature", (int, float), "a number"),
-    "topP": ("top_p", (int, float), "a number"),
-    "topK": ("top_k", int, "an integer"),
-    "maxOutputTokens": ("max_tokens", int, "an integer"),
-    "seed": ("seed", int, "an integer"),
-    "presencePenalty": ("presence_penalty", (int, float), "a number"),
-    "frequencyPenalty": ("frequency_penalty", (int, float), "a number"),
+# generationConfig keys as canonical sampling fields: (name, integer, minimum, maximum).
+_SAMPLING: dict[str, tuple[str, bool, float | None, float | None]] = {
+    "temperature": ("temperature", False, 0, 2),
+    "topP": ("top_p", False, 0, 1),
+    "topK": ("top_k", True, 0, None),
+    "maxOutputTokens": ("max_tokens", True, 1, None),
+    "seed": ("seed", True, None, None),
+    "presencePenalty": ("presence_penalty", False, None, None),
+    "frequencyPenalty": ("frequency_penalty", False, None, None),
 }
 _GENERATION_MODELED = {
     *_SAMPLING,
@@ -369,9 +370,15 @@ def _decode_tool_config(raw: Any) -> tuple[ToolChoice | None, dict[str, Any]]:
 
 def _decode_sampling(generation: dict[str, Any]) -> Sampling:
     values: dict[str, Any] = {}
-    for key, (name, kind, what) in _SAMPLING.items():
+    for key, (name, integer, low, high) in _SAMPLING.items():
         if generation.get(key) is not None:
-            values[name] = expect(generation[key], kind, f"generationConfig.{key}", what)
+            values[name] = expect_number(
+                generation[key],
+                f"generationConfig.{key}",
+                minimum=low,
+                maximum=high,
+                integer=integer,
+            )
     stop = generation.get("stopSequences")
     if stop is not None:
         expect(stop, list, "generationConfig.stopSequences", "an array of strings")
@@ -581,7 +588,7 @@ def _encode_tool_choice(choice: ToolChoice) -> dict[str, Any]:
 def _encode_generation(request: ChatRequest, extra: dict[str, Any]) -> dict[str, Any]:
     sampling = request.sampling
     generation: dict[str, Any] = {}
-    for key, (name, _, _) in _SAMPLING.items():
+    for key, (name, *_) in _SAMPLING.items():
         value = getattr(sampling, name)
         if value is not None:
             generation[key] = value

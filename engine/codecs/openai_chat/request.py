@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from engine.codecs.validation import expect, refusals_are_bad_requests
+from engine.codecs.validation import (
+    expect,
+    expect_number,
+    optional,
+    refusals_are_bad_requests,
+)
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -46,7 +51,6 @@ _MODELED = {
     "stream_options",
     "metadata",
 }
-_SAMPLING_FLOATS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
 # User content parts the canonical model does not carry, kept as OpaquePart for OpenAI Chat.
 _OPAQUE_KINDS = ("file", "input_audio")
 
@@ -71,7 +75,9 @@ def _decode_request(body: Any) -> ChatRequest:
             decoded.append(message)
     if body.get("n") not in (None, 1):
         raise BadRequest("only n=1 is supported: ask for several completions separately", param="n")
-    stream_options = body.get("stream_options") or {}
+    stream_options = optional(body, "stream_options", dict, "an object") or {}
+    reasoning_effort = optional(body, "reasoning_effort", str, "a string")
+    response_format = optional(body, "response_format", dict, "an object")
     return ChatRequest(
         model=model,
         system=system,
@@ -81,34 +87,50 @@ def _decode_request(body: Any) -> ChatRequest:
             for i, t in enumerate(expect(body.get("tools") or [], list, "tools", "an array"))
         ],
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=body.get("parallel_tool_calls"),
+        parallel_tool_calls=optional(body, "parallel_tool_calls", bool, "a boolean"),
         sampling=_decode_sampling(body),
-        reasoning=Reasoning(effort=body["reasoning_effort"])
-        if body.get("reasoning_effort")
-        else None,
-        response_format=body.get("response_format"),
-        stream=bool(body.get("stream")),
+        reasoning=Reasoning(effort=reasoning_effort) if reasoning_effort else None,
+        response_format=response_format,
+        stream=bool(optional(body, "stream", bool, "a boolean")),
         include_usage=bool(
-            isinstance(stream_options, dict) and stream_options.get("include_usage")
+            optional(
+                stream_options,
+                "include_usage",
+                bool,
+                "a boolean",
+                param="stream_options.include_usage",
+            )
         ),
-        metadata=body.get("metadata") or {},
+        metadata=optional(body, "metadata", dict, "an object") or {},
         extra={PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}},
     )
 
 
+# OpenAI's own bounds for the sampling parameters.
+_SAMPLING_RANGES = {
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
+
+
 def _decode_sampling(body: dict[str, Any]) -> Sampling:
     values: dict[str, Any] = {}
-    for key in _SAMPLING_FLOATS:
+    for key, (low, high) in _SAMPLING_RANGES.items():
         if body.get(key) is not None:
-            values[key] = expect(body[key], (int, float), key, "a number")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None:
-        values["max_tokens"] = expect(max_tokens, int, "max_tokens", "an integer")
+            values[key] = expect_number(body[key], key, minimum=low, maximum=high)
+    for key in ("max_completion_tokens", "max_tokens"):
+        if body.get(key) is not None and "max_tokens" not in values:
+            values["max_tokens"] = expect_number(body[key], key, minimum=1, integer=True)
     if body.get("seed") is not None:
-        values["seed"] = expect(body["seed"], int, "seed", "an integer")
+        values["seed"] = expect_number(body["seed"], "seed", integer=True)
     stop = body.get("stop")
     if stop is not None:
-        values["stop"] = [stop] if isinstance(stop, str) else expect(stop, list, "stop", "a list")
+        stop = [stop] if isinstance(stop, str) else expect(stop, list, "stop", "a list")
+        for i, item in enumerate(stop):
+            expect(item, str, f"stop[{i}]", "a string")
+        values["stop"] = stop
     return Sampling(**values)
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.codecs.validation import expect, refusals_are_bad_requests
+from engine.codecs.validation import (
+    expect,
+    expect_number,
+    optional,
+    refusals_are_bad_requests,
+)
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
@@ -98,25 +103,25 @@ def _decode_request(body: Any) -> ChatRequest:
         messages=messages,
         tools=tools,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=body.get("parallel_tool_calls"),
+        parallel_tool_calls=optional(body, "parallel_tool_calls", bool, "a boolean"),
         sampling=_decode_sampling(body),
         reasoning=Reasoning(effort=effort) if effort else None,
         response_format=_decode_text_format(body.get("text")),
-        stream=bool(body.get("stream")),
+        stream=bool(optional(body, "stream", bool, "a boolean")),
         include_usage=True,
-        metadata=body.get("metadata") or {},
+        metadata=optional(body, "metadata", dict, "an object") or {},
         extra=extra,
     )
 
 
 def _decode_sampling(body: dict[str, Any]) -> Sampling:
     values: dict[str, Any] = {}
-    for key in ("temperature", "top_p"):
+    for key, high in (("temperature", 2), ("top_p", 1)):
         if body.get(key) is not None:
-            values[key] = expect(body[key], (int, float), key, "a number")
+            values[key] = expect_number(body[key], key, minimum=0, maximum=high)
     if body.get("max_output_tokens") is not None:
-        values["max_tokens"] = expect(
-            body["max_output_tokens"], int, "max_output_tokens", "an integer"
+        values["max_tokens"] = expect_number(
+            body["max_output_tokens"], "max_output_tokens", minimum=1, integer=True
         )
     return Sampling(**values)
 

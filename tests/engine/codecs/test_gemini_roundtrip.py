@@ -143,8 +143,8 @@ def requests(draw: st.DrawFn) -> ChatRequest:
         | st.builds(ToolChoice, mode=st.just("tool"), name=st.sampled_from(call_names))
     )
     sampling = Sampling(
-        temperature=draw(st.none() | finite),
-        top_p=draw(st.none() | finite),
+        temperature=draw(st.none() | st.floats(0, 2)),  # Gemini's own bounds
+        top_p=draw(st.none() | st.floats(0, 1)),
         top_k=draw(st.none() | st.integers(1, 100)),
         max_tokens=draw(st.none() | st.integers(1, 10_000)),
         stop=draw(st.none() | st.lists(texts.filter(bool), max_size=3)),

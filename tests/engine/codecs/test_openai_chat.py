@@ -171,7 +171,10 @@ def test_decode_request_rejects(raw: Any, param: str) -> None:
         pytest.param(body(reasoning_effort="extreme"), "effort", id="unknown-reasoning-effort"),
         pytest.param(body(metadata={"n": 1}), "metadata.n", id="metadata-not-strings"),
         pytest.param(body(parallel_tool_calls="maybe"), "parallel_tool_calls", id="not-bool"),
-        pytest.param(body(stop=["ok", 3]), "stop.1", id="stop-item-not-string"),
+        pytest.param(body(stop=["ok", 3]), "stop[1]", id="stop-item-not-string"),
+        pytest.param(body(stream="false"), "stream", id="stream-not-bool"),
+        pytest.param(body(stream_options="yes"), "stream_options", id="stream-options-not-object"),
+        pytest.param(body(max_tokens=-3), "max_tokens", id="negative-max-tokens"),
         pytest.param(body(response_format="json"), "response_format", id="format-not-object"),
         pytest.param(
             one_message(
@@ -273,7 +276,6 @@ def test_decode_request_keeps_unmodeled_fields_for_the_same_protocol() -> None:
         ({}, False, False),
         ({"stream": True}, True, False),
         ({"stream": True, "stream_options": {"include_usage": True}}, True, True),
-        ({"stream": True, "stream_options": "yes"}, True, False),
     ],
 )
 def test_decode_request_stream_flags(
