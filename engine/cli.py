@@ -60,11 +60,13 @@ def _serve(args: argparse.Namespace) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    from engine import logs
+    from engine.server.access import AccessLog
     from engine.server.app import create_app
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level)
+    if args.quiet:
+        logging.getLogger("engine.access").setLevel(logging.WARNING)
     graph, diagnostics = load_graph([args.routes])
     for diagnostic in diagnostics:
         log.log(logging.ERROR if diagnostic.level == "error" else logging.WARNING, "%s", diagnostic)
@@ -73,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     config = Config()
     config.bind = [f"{args.host}:{args.port}"]
-    config.accesslog = "-" if args.access_log else None
+    config.accesslog = None  # engine.access logs each request, with its route and backend
     config.keep_alive_timeout = 75
     app = create_app(graph, args.routes, watch=not args.no_reload)
     log.info(
@@ -90,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
         runner = uvloop.run
     except ImportError:  # uvloop is optional (not on Windows)
         pass
-    runner(serve(app, config))
+    runner(serve(AccessLog(app), config))
     return 0
 
 
@@ -104,7 +106,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-reload", action="store_true", help="do not watch the routes folder")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--quiet", action="store_true", help="no access line per request (errors are still logged)"
+    )
+    # Requests are logged by default now; the old switch is still taken.
+    serve.add_argument("--access-log", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(run=_serve)
 

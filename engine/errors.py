@@ -7,13 +7,21 @@ class ProxyError(Exception):
     """An error with an HTTP status, a stable code and a message meant for the client."""
 
     def __init__(
-        self, status: int, message: str, *, code: str = "error", param: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str = "error",
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.param = param
+        # Response headers the client should see with the error (an upstream's Retry-After).
+        self.headers = headers or {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.message!r}, code={self.code!r})"

@@ -17,7 +17,7 @@ import httpx
 
 from engine.errors import ProxyError
 from engine.graph import BoundStage, CompiledRoute, Graph
-from engine.model import ChatRequest, ErrorEvent, Event
+from engine.model import ErrorEvent, Event
 from engine.response import aiter_events
 from engine.stage import Answer, RequestContext, Target
 
@@ -103,13 +103,13 @@ async def _from_backends(
     graph: Graph,
     route: CompiledRoute,
     targets: list[Target],
-    request: ChatRequest,
+    ctx: RequestContext,
     http: httpx.AsyncClient,
 ) -> AsyncIterator[Event]:
     """The events of the first target that answers; `failover` tries the next on failure."""
     tried = targets if route.strategy == "failover" else targets[:1]
     for i, target in enumerate(tried):
-        stream = graph.backends[target.backend].send(request, target.model, http)
+        stream = graph.backends[target.backend].send(ctx.request, target.model, http)
         try:
             first = await anext(stream)
             if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
@@ -121,11 +121,14 @@ async def _from_backends(
                     "route %s: %s failed (%s); trying %s", route.name, target, exc, tried[i + 1]
                 )
                 continue
+            ctx.served_by = target
             raise
         except StopAsyncIteration:
+            ctx.served_by = target
             raise ProxyError(
                 502, f"backend {target} sent an empty response", code="upstream_empty"
             ) from None
+        ctx.served_by = target
         try:
             yield first
             async for event in stream:
@@ -163,12 +166,13 @@ async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) ->
     """Run the request in `ctx` through the graph's matching route."""
     timings = Timings()
     route = graph.match(ctx.frontend, ctx.request.model)
+    ctx.route = route.name
     answer = await run_request_stages(route, ctx, timings)
     events: AsyncIterator[Event]
     if answer is not None:
         events = aiter_events(answer.events())
     else:
-        events = _from_backends(graph, route, targets_for(graph, route, ctx), ctx.request, http)
+        events = _from_backends(graph, route, targets_for(graph, route, ctx), ctx, http)
     for bound in route.response:
         events = _guarded(bound, ctx, events)
     started = time.perf_counter()

@@ -68,6 +68,8 @@ class RequestContext:
     headers: dict[str, str] = field(default_factory=dict)
     target: Target | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    route: str | None = None  # set by the executor: the route that matched
+    served_by: Target | None = None  # set by the executor: the target that answered
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from typing import ClassVar
@@ -10,7 +11,10 @@ import httpx
 from pydantic import Field
 
 from engine.config import StrictModel
+from engine.logs import register_secret
 from engine.model import ChatRequest, Event
+
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie", re.IGNORECASE)
 
 
 class BackendConfig(StrictModel):
@@ -40,6 +44,10 @@ class Backend(ABC):
     def __init__(self, name: str, config: BackendConfig) -> None:
         self.name = name
         self.config = config
+        register_secret(getattr(config, "api_key", None))
+        for header, value in config.headers.items():
+            if _CREDENTIAL_HEADER.search(header):
+                register_secret(value)
         self.timeout = httpx.Timeout(config.timeout_secs, connect=config.connect_timeout_secs)
 
     def models(self) -> list[str]:

@@ -16,6 +16,22 @@ from engine.model import ErrorEvent, Event
 ErrorDecoder = Callable[[int, Any], ProxyError]
 
 
+# Response headers of an upstream error that clients' SDKs read to decide when to retry.
+_PASSED_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
+_PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def _error(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
+    """The upstream's error, carrying its retry and rate-limit headers for the client."""
+    error = decode_error(response.status_code, _body(response))
+    error.headers.update(
+        (name, value)
+        for name, value in response.headers.items()
+        if name in _PASSED_HEADERS or name.startswith(_PASSED_PREFIXES)
+    )
+    return error
+
+
 def _body(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -61,7 +77,7 @@ async def post_json(
     async with _mapped_failures(url):
         response = await http.post(url, content=body, headers=headers, timeout=timeout)
     if response.status_code >= 400:
-        raise decode_error(response.status_code, _body(response))
+        raise _error(response, decode_error)
     try:
         return response.json()
     except ValueError as exc:
@@ -87,7 +103,7 @@ async def stream_sse(
         try:
             if response.status_code >= 400:
                 await response.aread()
-                raise decode_error(response.status_code, _body(response))
+                raise _error(response, decode_error)
             async for message in parse_sse(response.aiter_lines()):
                 yield message
         finally:

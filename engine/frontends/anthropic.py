@@ -21,6 +21,7 @@ from quart import Response, request
 
 from engine.backends.anthropic import AnthropicBackend
 from engine.codecs import anthropic
+from engine.codecs.validation import parse_body
 from engine.errors import BadRequest, NotFound, ProxyError
 from engine.executor import Timings, is_retryable, run_request_stages, targets_for
 from engine.frontends.base import Call, Frontend
@@ -108,28 +109,25 @@ def mount(app: Quart, server: Server) -> None:
         try:
             return server.json({"input_tokens": await _count(server)})
         except ProxyError as error:
-            return server.json(anthropic.encode_error(error), error.status)
+            return server.refuse(FRONTEND, error)
 
     @app.get("/anthropic/v1/models")
     async def anthropic_models() -> Response:
         try:
             return server.json(_page(server.holder.graph.model_ids(), request.args))
         except ProxyError as error:
-            return server.json(anthropic.encode_error(error), error.status)
+            return server.refuse(FRONTEND, error)
 
     @app.get("/anthropic/v1/models/<path:model>")
     async def anthropic_model(model: str) -> Response:
         if model not in server.holder.graph.model_ids():
             error = NotFound(f"model: {model}")
-            return server.json(anthropic.encode_error(error), error.status)
+            return server.refuse(FRONTEND, error)
         return server.json(_model_object(model))
 
 
 async def _count(server: Server) -> int:
-    try:
-        payload = json.loads(await request.get_data())
-    except ValueError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    payload = parse_body(await request.get_data())
     headers = {name.lower(): value for name, value in request.headers.items()}
     chat = _forwarded(anthropic.decode_request(payload, require_max_tokens=False), headers)
     graph = server.holder.graph

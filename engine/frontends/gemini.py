@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from quart import Response, request
 
 from engine.codecs import gemini
-from engine.errors import BadRequest, NotFound, ProxyError
+from engine.codecs.validation import parse_body
+from engine.errors import NotFound, ProxyError
 from engine.frontends.base import Call, Frontend
 from engine.model import ChatRequest, ImagePart, TextPart, ToolCallPart, ToolResultPart
 from engine.response import ChatResponse
@@ -88,16 +89,13 @@ def mount(app: Quart, server: Server) -> None:
     """Add the Gemini endpoints under `/v1beta/models` and `/v1/models`."""
 
     def error(exc: ProxyError) -> Response:
-        return server.json(FRONTEND.encode_error(exc), exc.status)
+        return server.refuse(FRONTEND, exc)
 
     async def generate(target: str) -> Response:
         try:
             model, action = _split(target)
             if action == "countTokens":
-                try:
-                    body = json.loads(await request.get_data())
-                except ValueError as exc:
-                    raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+                body = parse_body(await request.get_data())
                 return server.json(count_tokens(body, model))
         except ProxyError as exc:
             return error(exc)

@@ -39,7 +39,7 @@ def mount(app: Quart, server: Server) -> None:
     async def model(model: str) -> Response:
         if model not in server.holder.graph.model_ids():
             error = NotFound(f"model {model!r} is not listed", code="model_not_found")
-            return server.json(FRONTEND.encode_error(error), error.status)
+            return server.refuse(FRONTEND, error)
         return server.json(_model_object(model))
 
 

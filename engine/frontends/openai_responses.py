@@ -48,14 +48,14 @@ def mount(app: Quart, server: Server) -> None:
         stored = await server.responses.get(response_id)
         if stored is None:
             error = NotFound(f"Response with id '{response_id}' not found.", code="not_found")
-            return server.json(FRONTEND.encode_error(error), error.status)
+            return server.refuse(FRONTEND, error)
         return server.json(stored.body)
 
     @app.delete("/v1/responses/<response_id>")
     async def delete(response_id: str) -> Response:
         if not await server.responses.delete(response_id):
             error = NotFound(f"Response with id '{response_id}' not found.", code="not_found")
-            return server.json(FRONTEND.encode_error(error), error.status)
+            return server.refuse(FRONTEND, error)
         return server.json({"id": response_id, "object": "response.deleted", "deleted": True})
 
 

@@ -14,13 +14,17 @@ import httpx
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import BadRequest, ProxyError
+from engine.codecs.validation import parse_body
+from engine.errors import ProxyError
 from engine.executor import Execution, execute
 from engine.frontends import DEFAULT, FRONTENDS, Call, Frontend
 from engine.graph import Graph
+from engine.logs import install as install_log_redaction
 from engine.model import ChatRequest, Finish
 from engine.reload import GraphHolder
 from engine.response import collect
+from engine.server.access import note, noted
+from engine.server.hypercorn_fixes import close_idle_connections_on_eof
 from engine.sessions import SessionStore, session_key
 from engine.stage import RequestContext
 from engine.stored_responses import ResponseStore
@@ -81,7 +85,22 @@ class Server:
         try:
             return await self._handle(frontend, path_params)
         except ProxyError as error:
-            return _json(frontend.encode_error(error), error.status)
+            return self.refuse(frontend, error)
+
+    def refuse(self, frontend: Frontend, error: ProxyError) -> Response:
+        """The error response in `frontend`'s shape, logged once at WARNING."""
+        fields = noted(request.scope)
+        log.warning(
+            "%s %s: %d %s: %s (front-end %s, route %s)",
+            request.method,
+            request.path,
+            error.status,
+            error.code,
+            error.message,
+            frontend.name,
+            fields.get("route", "-"),
+        )
+        return _json(frontend.encode_error(error), error.status, headers=error.headers)
 
     def context(
         self, frontend: str, chat: ChatRequest, graph: Graph, headers: dict[str, str]
@@ -97,13 +116,7 @@ class Server:
         )
 
     async def _handle(self, frontend: Frontend, path_params: dict[str, str]) -> Response:
-        raw = await request.get_data()
-        try:
-            payload = json.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(
-                f"the request body is not valid JSON: {exc}", code="invalid_json"
-            ) from None
+        payload = parse_body(await request.get_data())
         headers = {name.lower(): value for name, value in request.headers.items()}
         chat = frontend.decode_request(payload, Call(path_params, request.args, headers))
         if frontend.prepare is not None:
@@ -111,7 +124,10 @@ class Server:
         graph: Graph = self.holder.graph  # one snapshot for the whole request
         ctx = self.context(frontend.name, chat, graph, headers)
         assert self.http is not None, "the server has not started"
-        execution = await execute(graph, ctx, self.http)
+        try:
+            execution = await execute(graph, ctx, self.http)
+        finally:
+            note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
         if chat.stream:
             return self._stream(frontend, chat, execution)
         started = time.perf_counter()
@@ -156,6 +172,13 @@ class Server:
                 if finished:  # the client has its whole answer: an error now would break it
                     log.warning("error after the response finished: %s", error.message)
                 else:
+                    log.warning(
+                        "%s: %d %s in the stream: %s",
+                        frontend.name,
+                        error.status,
+                        error.code,
+                        error.message,
+                    )
                     yield encoder.error(error)
 
         response = Response(
@@ -179,6 +202,8 @@ class Server:
 
 def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     """The application serving `graph`, reloading it from `routes` when `watch`."""
+    install_log_redaction()
+    close_idle_connections_on_eof()
     app = Quart("engine")
     app.config.update(RESPONSE_TIMEOUT=None, BODY_TIMEOUT=600, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     server = Server(GraphHolder(graph, routes), watch=watch)
@@ -193,15 +218,23 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     async def health() -> Response:
         return _json({"status": "ok", "generation": server.holder.generation})
 
+    def owner(path: str) -> Frontend:
+        # The front-end owning the path most specifically answers (Gemini's
+        # `/v1/models/…:action` paths sit inside OpenAI's `/v1/`).
+        frontend = max(FRONTENDS, key=lambda f: f.claim(path))
+        return frontend if frontend.claim(path) else DEFAULT
+
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         message = f"{request.method} {request.path}: {error.description or error.name}"
-        # The front-end owning the path most specifically answers (Gemini's
-        # `/v1/models/…:action` paths sit inside OpenAI's `/v1/`).
-        frontend = max(FRONTENDS, key=lambda f: f.claim(request.path))
-        frontend = frontend if frontend.claim(request.path) else DEFAULT
         code = error.name.lower().replace(" ", "_")
-        return _json(frontend.encode_error(ProxyError(status, message, code=code)), status)
+        return server.refuse(owner(request.path), ProxyError(status, message, code=code))
+
+    @app.errorhandler(Exception)
+    async def internal_error(error: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.path)
+        message = f"internal error: {type(error).__name__}: {error}"
+        return server.refuse(owner(request.path), ProxyError(500, message, code="internal"))
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import httpx
@@ -194,6 +195,50 @@ async def test_upstream_error_without_an_openai_body(
 
     assert caught.value.status_code == 502
     assert "502 Bad Gateway" in said(caught.value)
+
+
+@STREAM
+async def test_an_upstream_429_keeps_its_retry_and_rate_limit_headers(
+    chat: Chat, fake: FakeProvider, stream: bool
+) -> None:
+    headers = {
+        "retry-after": "7",
+        "retry-after-ms": "7000",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "7s",
+        "x-internal-trace": "not for clients",
+    }
+    fake.script(HttpError(429, "slow down", type="requests", headers=headers))
+
+    with pytest.raises(openai.RateLimitError) as caught:
+        await chat(model="gpt-fake", messages=ask("hi"), stream=stream)
+
+    seen = caught.value.response.headers
+    assert seen["retry-after"] == "7" and seen["retry-after-ms"] == "7000"
+    assert seen["x-ratelimit-remaining-requests"] == "0"
+    assert seen["x-ratelimit-reset-requests"] == "7s"
+    assert "x-internal-trace" not in seen
+
+
+def test_every_refusal_is_logged_once_at_warning(
+    served: Proxy, fake: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.script(HttpError(503, "upstream overloaded", type="server_error"))
+    with caplog.at_level(logging.WARNING, logger="engine.server"):
+        bad = httpx.post(f"{served.url}/chat/completions", json={"model": "m", "messages": 1})
+        upstream = httpx.post(
+            f"{served.url}/chat/completions", json={"model": "m", "messages": ask("hi")}
+        )
+        unrouted = httpx.get(f"{served.base_url}/nowhere")
+
+    assert (bad.status_code, upstream.status_code, unrouted.status_code) == (400, 503, 404)
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.server"]
+    assert len(lines) == 3, lines
+    assert "400 invalid_request: 'messages' must be an array" in lines[0]
+    assert "front-end openai_chat, route -" in lines[0]
+    assert "503" in lines[1] and "upstream overloaded" in lines[1] and "route default" in lines[1]
+    assert "GET /nowhere: 404" in lines[2]
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "engine.server")
 
 
 TIMEOUT_ROUTES = """\

@@ -401,9 +401,11 @@ class HttpError(Reply):
         code: str | None = None,
         param: str | None = None,
         raw: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.raw = raw
+        self.headers = headers or {}
         self.status = status
         self.message = message
         self.type = type or ("server_error" if status >= 500 else "invalid_request_error")
@@ -425,8 +427,11 @@ class HttpError(Reply):
         """The error status, whether or not the client asked for a stream."""
         self.finished.set()
         if self.raw is not None:
-            return Response(self.raw, status=self.status, content_type="text/html")
-        return _json_response(self.body(), self.status)
+            response = Response(self.raw, status=self.status, content_type="text/html")
+        else:
+            response = _json_response(self.body(), self.status)
+        response.headers.update(self.headers)
+        return response
 
 
 class StreamError(Reply):

@@ -1,0 +1,114 @@
+"""Logging for the server: credentials never reach a log line, at any level.
+
+Every record is scrubbed when it is made (a log-record factory, so records of httpx,
+hypercorn or any other library are covered, whatever handlers are configured): URL
+userinfo, secret query parameters (`?key=…`), credential headers, common API key shapes
+and every secret registered with :func:`register_secret` (the routing file's backend keys)
+become `***`. Exception text is formatted and scrubbed the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+MASK = "***"
+_MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words
+
+_PATTERNS = [
+    # userinfo in URLs: scheme://user:password@host
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@:]*(?::[^/\s@]*)?@", re.IGNORECASE), rf"\1{MASK}@"),
+    # query parameters that carry keys
+    (
+        re.compile(
+            r"([?&;](?:key|api[_-]?key|apikey|token|access[_-]?token|auth|signature|sig|"
+            r"password|secret|client[_-]?secret)=)[^&#\s'\"]+",
+            re.IGNORECASE,
+        ),
+        rf"\1{MASK}",
+    ),
+    # credential headers as they appear in reprs and dumps
+    (
+        re.compile(
+            r"((?:authorization|proxy-authorization|x-api-key|x-goog-api-key|api-key)"
+            r"['\"]?\s*[:=,]\s*['\"]?(?:bearer\s+|basic\s+)?)[^\s'\",}]+",
+            re.IGNORECASE,
+        ),
+        rf"\1{MASK}",
+    ),
+    # well-known key shapes (OpenAI, Anthropic, Google, OpenRouter, GitHub, AWS, Slack)
+    (
+        re.compile(
+            r"\b(?:sk-(?:ant-|or-|proj-)?[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|"
+            r"gh[pousr]_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,})"
+        ),
+        MASK,
+    ),
+]
+
+_secrets: set[str] = set()
+_secret_pattern: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` wherever it appears in a log line from now on."""
+    global _secret_pattern
+    if not value or len(value) < _MIN_SECRET_CHARS or value in _secrets:
+        return
+    _secrets.add(value)
+    ordered = sorted(_secrets, key=len, reverse=True)
+    _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def redact(text: str) -> str:
+    """`text` with every credential it shows masked."""
+    # Shapes first: a registered secret that is part of a longer key must not cut the key
+    # into pieces no shape matches.
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    if _secret_pattern is not None:
+        text = _secret_pattern.sub(MASK, text)
+    return text
+
+
+_formatter = logging.Formatter()
+_installed = False
+
+
+def install() -> None:
+    """Scrub every log record made in this process from now on (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make = logging.getLogRecordFactory()
+
+    def scrubbed(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: leave it to the handler to report
+            return record
+        record.msg, record.args = redact(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(_formatter.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return record
+
+    logging.setLogRecordFactory(scrubbed)
+
+
+def configure(level: str = "info") -> None:
+    """The server's logging: one stream handler, scrubbed records, quiet HTTP clients.
+
+    httpx logs every request URL at INFO; at WARNING it says only what went wrong.
+    """
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    install()
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for noisy in ("httpx", "httpcore", "hpack"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,111 @@
+"""The access line of each request, and the prompt close of connections clients closed."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from engine.server.access import AccessLog
+from tests.support.proxy import Proxy
+from tests.support.servers import ServerThread
+from tests.support.signals import DEFAULT_TIMEOUT_SECS
+
+
+class AccessLines(logging.Handler):
+    """The access lines logged, from the server's thread; `wait(n)` for the first n.
+
+    A line is written after the response's last byte went out, so a client may hold its
+    answer before the line exists: tests wait for it rather than read it at once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._changed:
+            self.lines.append(record.getMessage())
+            self._changed.notify_all()
+
+    def wait(self, count: int) -> list[str]:
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.lines) >= count, DEFAULT_TIMEOUT_SECS)
+            return list(self.lines)
+
+
+@pytest.fixture
+def access_lines() -> Iterator[AccessLines]:
+    handler = AccessLines()
+    logger = logging.getLogger("engine.access")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def logged(served: Proxy) -> Iterator[ServerThread]:
+    """The proxy serving FAKE_ROUTES behind the access-log middleware, as `engine serve` runs."""
+    thread = ServerThread(AccessLog(served.app), name="access")
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+def test_one_access_line_per_request_with_route_and_backend(
+    logged: ServerThread, access_lines: AccessLines
+) -> None:
+    ok = httpx.post(
+        f"{logged.base_url}/v1/chat/completions?key=secret-in-query",
+        json={"model": "mock:mock-1", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    lines = access_lines.wait(1)
+    refused = httpx.post(f"{logged.base_url}/v1/chat/completions", content=b"{")
+    lines = access_lines.wait(2)
+
+    assert (ok.status_code, refused.status_code) == (200, 400)
+    assert len(lines) == 2
+    assert lines[0].startswith("POST /v1/chat/completions 200 route=default backend=mock:mock-1 ")
+    assert lines[0].endswith(" ms") and "secret-in-query" not in lines[0]
+    assert lines[1].startswith("POST /v1/chat/completions 400 route=- backend=- ")
+
+
+def test_a_stream_is_logged_once_with_its_status(
+    logged: ServerThread, access_lines: AccessLines
+) -> None:
+    body = {
+        "model": "mock:mock-1",
+        "stream": True,
+        "messages": [{"role": "user", "content": "a b"}],
+    }
+    with httpx.stream("POST", f"{logged.base_url}/v1/chat/completions", json=body) as response:
+        text = response.read().decode()
+
+    assert text.rstrip().endswith("data: [DONE]")
+    lines = access_lines.wait(1)
+    assert len(lines) == 1 and " 200 route=default backend=mock:mock-1 " in lines[0]
+
+
+def test_a_connection_the_client_closes_is_closed_at_once(served: Proxy) -> None:
+    # Without the fix, hypercorn held a connection whose client had ended its input until
+    # the keep-alive timeout; here the server's end closes as soon as the answer is out.
+    # 2 s is well under the keep-alive timeout (5 s in tests, 75 s in `engine serve`).
+    with socket.create_connection(("127.0.0.1", served.thread.port), timeout=2) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: proxy\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)  # the client is done: end of input for the server
+        received = b""
+        while chunk := sock.recv(4096):  # ends when the server closes; times out if it does not
+            received += chunk
+
+    assert received.startswith(b"HTTP/1.1 200") and received.endswith(b"}")
