@@ -18,6 +18,7 @@ import httpx
 from engine.errors import ProxyError
 from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.model import ErrorEvent, Event
+from engine.notes import Dropped
 from engine.response import aiter_events
 from engine.stage import Answer, RequestContext, Target
 
@@ -109,7 +110,8 @@ async def _from_backends(
     """The events of the first target that answers; `failover` tries the next on failure."""
     tried = targets if route.strategy == "failover" else targets[:1]
     for i, target in enumerate(tried):
-        stream = graph.backends[target.backend].send(ctx.request, target.model, http)
+        dropped = Dropped()
+        stream = graph.backends[target.backend].send(ctx.request, target.model, http, dropped)
         try:
             first = await anext(stream)
             if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
@@ -128,7 +130,7 @@ async def _from_backends(
             raise ProxyError(
                 502, f"backend {target} sent an empty response", code="upstream_empty"
             ) from None
-        ctx.served_by = target
+        ctx.served_by, ctx.dropped = target, dropped
         try:
             yield first
             async for event in stream:

@@ -64,14 +64,31 @@ class ToolCallPart(_Model):
     arguments: str = "{}"
 
 
+class OpaquePart(_Model):
+    """Content only its own protocol understands (a PDF `document` block, a server tool's
+    result), kept verbatim for backends of that protocol. The others get its `text`, a
+    plain rendering, when it has one, and leave it out (saying so) when it has none."""
+
+    type: Literal["opaque"] = "opaque"
+    protocol: str
+    data: dict[str, Any]
+    text: str | None = Field(
+        default=None, description="what backends of other protocols get instead of `data`"
+    )
+
+
 class ToolResultPart(_Model):
     """The result of a tool call, answered by the client."""
 
     type: Literal["tool_result"] = "tool_result"
     tool_call_id: str
     name: str | None = Field(default=None, description="the tool's name, when the protocol says")
-    content: list[TextPart | ImagePart] = Field(default_factory=list)
+    content: list[TextPart | ImagePart | OpaquePart] = Field(default_factory=list)
     is_error: bool = False
+
+    def text(self) -> str:
+        """The result as text: its text parts, and what other content says in text."""
+        return "".join(p.text or "" for p in self.content if isinstance(p, TextPart | OpaquePart))
 
 
 class ReasoningPart(_Model):
@@ -81,15 +98,9 @@ class ReasoningPart(_Model):
     text: str = ""
     signature: str | None = None
     redacted: bool = False
-
-
-class OpaquePart(_Model):
-    """Content only its own protocol understands (a PDF `document` block, a server tool's
-    result), kept verbatim for backends of that protocol and left out for the others."""
-
-    type: Literal["opaque"] = "opaque"
-    protocol: str
-    data: dict[str, Any]
+    id: str | None = Field(
+        default=None, description="the provider's id of this reasoning (a Responses item id)"
+    )
 
 
 Part = Annotated[
@@ -101,27 +112,53 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 class Message(_Model):
-    """One conversation turn. Tool results travel in `tool` messages."""
+    """One conversation turn. Tool results travel in `tool` messages; a `system` message
+    after the first turn is an instruction given in the middle of the conversation."""
 
     role: Role
     content: list[Part] = Field(default_factory=list)
     name: str | None = None
 
-    def text(self) -> str:
-        """The concatenated text parts."""
-        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+    def text(self, separator: str = "") -> str:
+        """The text parts, joined by `separator`."""
+        return separator.join(p.text for p in self.content if isinstance(p, TextPart))
 
 
 # --- tools and settings --------------------------------------------------------------------
 
 
-class Tool(_Model):
-    """A function the model may call."""
+class Namespace(_Model):
+    """The group a tool belongs to (a Responses `namespace` tool), for the clients and
+    backends that know groups; the others see the tool by its flat name."""
 
     name: str
     description: str | None = None
+    member: str = Field(description="the tool's own name inside the group")
+
+
+class Tool(_Model):
+    """A function the model may call."""
+
+    name: str = Field(description="a name every provider accepts (a namespaced tool's flat name)")
+    description: str | None = None
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    namespace: Namespace | None = None
+    deferred: bool = Field(
+        default=False,
+        description="offered only through the provider's tool search (Anthropic's "
+        "`defer_loading`): backends without one leave it out",
+    )
+
+
+class HostedTool(_Model):
+    """A tool the provider runs itself (web search, code execution…), as the client
+    declared it. A backend of the same protocol gets `data` verbatim; `kind` web_search
+    becomes another provider's own web search; other kinds go only to their protocol."""
+
+    kind: str = Field(description="`web_search`, or the client's own type name")
+    protocol: str
+    data: dict[str, Any]
 
 
 class ToolChoice(_Model):
@@ -163,6 +200,7 @@ class ChatRequest(_Model):
     sampling: Sampling = Field(default_factory=Sampling)
     reasoning: Reasoning | None = None
     response_format: dict[str, Any] | None = None
+    hosted_tools: list[HostedTool] = Field(default_factory=list)
     stream: bool = False
     include_usage: bool = False
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -174,6 +212,14 @@ class ChatRequest(_Model):
     extra: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="fields a codec does not model, keyed by protocol, for same-protocol backends",
+    )
+    client_protocol: str | None = Field(
+        default=None, description="the wire protocol the client spoke (its codec's name)"
+    )
+    client_only: list[str] = Field(
+        default_factory=list,
+        description="names of what the client sent that only backends of its own protocol "
+        "carry (kept in `extra`); other backends leave them out and say so",
     )
 
     def last_user_message(self) -> Message | None:
@@ -215,6 +261,7 @@ class ReasoningDelta(_Model):
     redacted: bool = Field(
         default=False, description="the signature holds encrypted reasoning with no text"
     )
+    id: str | None = Field(default=None, description="the provider's id of this reasoning")
 
 
 class ToolCallStart(_Model):

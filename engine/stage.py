@@ -36,6 +36,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from engine.model import ChatRequest, Event, TextPart
+from engine.notes import Dropped
 from engine.response import ChatResponse, replay
 from engine.sessions import Session
 
@@ -70,6 +71,7 @@ class RequestContext:
     state: dict[str, Any] = field(default_factory=dict)
     route: str | None = None  # set by the executor: the route that matched
     served_by: Target | None = None  # set by the executor: the target that answered
+    dropped: Dropped = field(default_factory=Dropped)  # … and what its request left out
 
 
 @dataclass

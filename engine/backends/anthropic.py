@@ -14,6 +14,7 @@ from engine.backends.upstream import post_json, stream_events
 from engine.codecs import anthropic
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
+from engine.notes import Dropped
 
 VERSION = "2023-06-01"
 
@@ -76,10 +77,10 @@ class AnthropicBackend(Backend):
             headers["anthropic-beta"] = ",".join(unique)
         return headers
 
-    def encode(self, request: ChatRequest, model: str) -> bytes:
+    def encode(self, request: ChatRequest, model: str, dropped: Dropped | None = None) -> bytes:
         """The upstream body for `request`."""
         body = anthropic.encode_request(
-            request, model, default_max_tokens=self.config.default_max_tokens
+            request, model, default_max_tokens=self.config.default_max_tokens, dropped=dropped
         )
         return dumps(body).encode()
 
@@ -101,12 +102,16 @@ class AnthropicBackend(Backend):
         return int(answer.get("input_tokens") or 0)
 
     async def send(
-        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
         call = (
             self.url,
-            self.encode(request, model),
+            self.encode(request, model, dropped),
             self.request_headers(request),
             self.timeout,
             anthropic.decode_error,

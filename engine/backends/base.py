@@ -13,6 +13,7 @@ from pydantic import Field
 from engine.config import StrictModel
 from engine.logs import register_secret
 from engine.model import ChatRequest, Event
+from engine.notes import Dropped
 
 _CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie", re.IGNORECASE)
 
@@ -56,10 +57,15 @@ class Backend(ABC):
 
     @abstractmethod
     def send(
-        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Ask the upstream for `model`; yield the response's events.
 
         Raises ProxyError (UpstreamError, UpstreamUnavailable) for failures before or
-        during the response; streams when `request.stream` is true.
+        during the response; streams when `request.stream` is true. What the upstream
+        request leaves out of `request` is named in `dropped`.
         """

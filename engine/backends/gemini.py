@@ -15,6 +15,7 @@ from engine.backends.upstream import post_json, stream_events
 from engine.codecs import gemini
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
+from engine.notes import Dropped
 
 
 class GeminiConfig(BackendConfig):
@@ -50,10 +51,14 @@ class GeminiBackend(Backend):
         return f"{self.root}/models/{quote(model, safe='-._~@')}:{action}"
 
     async def send(
-        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        body = dumps(gemini.encode_request(request)).encode()
+        body = dumps(gemini.encode_request(request, dropped=dropped)).encode()
         url = self.url(model, stream=request.stream)
         call = (url, body, self.headers, self.timeout, gemini.decode_error)
         if not request.stream:

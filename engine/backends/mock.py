@@ -33,6 +33,7 @@ from engine.model import (
     ToolResultPart,
     Usage,
 )
+from engine.notes import Dropped
 
 _CALL = re.compile(r"^\s*call\s+([\w.-]+)\s*(\{.*\})?\s*$", re.MULTILINE)
 
@@ -56,7 +57,11 @@ class MockBackend(Backend):
     config: MockConfig
 
     async def send(
-        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """The scripted answer as events, a word per text event."""
         for event in self.answer(request, model):

@@ -14,6 +14,7 @@ from engine.backends.upstream import post_json, stream_events
 from engine.codecs import openai_chat
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
+from engine.notes import Dropped
 
 
 class OpenAIConfig(BackendConfig):
@@ -56,10 +57,16 @@ class OpenAIBackend(Backend):
 
     # Hooks for OpenAI-compatible services whose dialect differs (see openrouter.py).
 
-    def encode(self, request: ChatRequest, model: str) -> dict[str, Any]:
+    def encode(
+        self, request: ChatRequest, model: str, dropped: Dropped | None = None
+    ) -> dict[str, Any]:
         """The Chat Completions body to send."""
         return openai_chat.encode_request(
-            request, model, max_tokens_field=self.max_tokens_field, drop_fields=self.drop_fields
+            request,
+            model,
+            max_tokens_field=self.max_tokens_field,
+            drop_fields=self.drop_fields,
+            dropped=dropped,
         )
 
     def decode_response(self, body: dict[str, Any]) -> Iterator[Event]:
@@ -71,10 +78,14 @@ class OpenAIBackend(Backend):
         return openai_chat.StreamDecoder()
 
     async def send(
-        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        body = dumps(self.encode(request, model)).encode()
+        body = dumps(self.encode(request, model, dropped)).encode()
         call = (self.url, body, self.headers, self.timeout, openai_chat.decode_error)
         if not request.stream:
             for event in self.decode_response(await post_json(http, *call)):

@@ -28,6 +28,7 @@ from engine.model import (
     ReasoningPart,
     ResponseStart,
 )
+from engine.notes import Dropped
 
 
 class OpenRouterConfig(OpenAIConfig):
@@ -125,9 +126,11 @@ class OpenRouterBackend(OpenAIBackend):
             if value and header not in configured:
                 self.headers[header] = value
 
-    def encode(self, request: ChatRequest, model: str) -> dict[str, Any]:
+    def encode(
+        self, request: ChatRequest, model: str, dropped: Dropped | None = None
+    ) -> dict[str, Any]:
         """The Chat Completions body with OpenRouter's `reasoning` and `reasoning_details`."""
-        body = super().encode(request, model)
+        body = super().encode(request, model, dropped)
         body.pop("reasoning_effort", None)
         reasoning = encode_reasoning(request)
         if reasoning is not None:

@@ -21,6 +21,7 @@ from engine.frontends import DEFAULT, FRONTENDS, Call, Frontend
 from engine.graph import Graph
 from engine.logs import install as install_log_redaction
 from engine.model import ChatRequest, Finish
+from engine.notes import HEADER as DROPPED_HEADER
 from engine.reload import GraphHolder
 from engine.response import collect
 from engine.server.access import note, noted
@@ -64,6 +65,7 @@ class Server:
         self.responses = ResponseStore()
         self.http: httpx.AsyncClient | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._dropped_seen: set[tuple[str, str]] = set()
 
     async def start(self) -> None:
         """Open the shared upstream pool and start watching the routes folder."""
@@ -128,14 +130,36 @@ class Server:
             execution = await execute(graph, ctx, self.http)
         finally:
             note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
+        headers = {"server-timing": execution.timings.header()}
+        if ctx.dropped:
+            headers[DROPPED_HEADER] = ctx.dropped.header()
+            self._note_dropped(ctx)
         if chat.stream:
-            return self._stream(frontend, chat, execution)
+            return self._stream(frontend, chat, execution, headers)
         started = time.perf_counter()
         response = await collect(execution.events())
         execution.timings.add("response", started)
+        headers["server-timing"] = execution.timings.header()
         body = frontend.encode_response(response, chat)
         await self._complete(frontend, chat, body)
-        return _json(body, headers={"server-timing": execution.timings.header()})
+        return _json(body, headers=headers)
+
+    def _note_dropped(self, ctx: RequestContext) -> None:
+        """Log what a backend's request left out: at INFO the first time for that backend
+        and those names, at DEBUG after (an agent sends the same fields on every turn)."""
+        key = (str(ctx.served_by), ctx.dropped.header())
+        first = key not in self._dropped_seen
+        if first and len(self._dropped_seen) < 10_000:
+            self._dropped_seen.add(key)
+        log.log(
+            logging.INFO if first else logging.DEBUG,
+            "route %s: %s cannot carry what the %s client sent: %s (dropped%s)",
+            ctx.route,
+            ctx.served_by,
+            ctx.frontend,
+            ctx.dropped.header(),
+            "" if not first else "; said once, then at DEBUG",
+        )
 
     async def _complete(self, frontend: Frontend, chat: ChatRequest, body: dict[str, Any]) -> None:
         """Run the front-end's `complete` step; its failure must not cost the client its answer."""
@@ -146,7 +170,9 @@ class Server:
         except Exception:
             log.exception("%s: completing the response failed", frontend.name)
 
-    def _stream(self, frontend: Frontend, chat: ChatRequest, execution: Execution) -> Response:
+    def _stream(
+        self, frontend: Frontend, chat: ChatRequest, execution: Execution, headers: dict[str, str]
+    ) -> Response:
         encoder = frontend.stream_encoder(chat)
 
         async def body() -> AsyncIterator[bytes]:
@@ -184,11 +210,7 @@ class Server:
         response = Response(
             body(),
             content_type=frontend.stream_content_type,
-            headers={
-                "cache-control": "no-cache",
-                "x-accel-buffering": "no",
-                "server-timing": execution.timings.header(),
-            },
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
         )
         response.timeout = None
         return response

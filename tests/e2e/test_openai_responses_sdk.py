@@ -387,24 +387,44 @@ async def test_upstream_errors_map_to_sdk_errors(
     assert f"upstream says {status}" in caught.value.message
 
 
-@pytest.mark.parametrize(
-    ("params", "param"),
-    [
-        ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
-        (
-            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f1"}]}]},
-            "input[0].content[0].file_id",
-        ),
-    ],
-)
-async def test_unsupported_requests_are_a_400_naming_the_param(
-    ask: Ask, fake: FakeProvider, params: dict[str, Any], param: str
+@STREAM
+def test_what_a_chat_backend_cannot_carry_is_dropped_with_a_note(
+    served: Proxy, fake: FakeProvider, stream: bool
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        await ask(**{"model": "fake-large", "input": "x", **params})
+    # Codex's defaults: a hosted web search and a namespace of function tools.
+    body = {
+        "model": "fake-large",
+        "stream": stream,
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "look"}]},
+            {"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]},
+        ],
+        "tools": [
+            {"type": "web_search", "external_web_access": False},
+            {
+                "type": "namespace",
+                "name": "multi_agent_v1",
+                "description": "Sub-agents.",
+                "tools": [{"type": "function", "name": "spawn_agent", "parameters": {}}],
+            },
+        ],
+        "prompt_cache_key": "thread-1",
+        "client_metadata": {"session_id": "s"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+    }
+    response = httpx.post(
+        f"{served.url}/responses", json=body, headers={"authorization": "Bearer k"}
+    )
 
-    assert caught.value.body["param"] == param  # type: ignore[index]
-    assert fake.requests == []
+    assert response.status_code == 200, response.text
+    assert response.headers["x-engine-dropped"] == (
+        "input_image block, web_search tool, client_metadata"
+    )
+    upstream = fake.last.json
+    assert [t["function"]["name"] for t in upstream["tools"]] == ["multi_agent_v1__spawn_agent"]
+    assert upstream["prompt_cache_key"] == "thread-1"  # Chat Completions has it too
+    assert upstream["messages"] == [{"role": "user", "content": "look"}]
 
 
 async def test_error_mid_stream_fails_the_response(ask: Ask, fake: FakeProvider) -> None:

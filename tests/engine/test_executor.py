@@ -15,6 +15,7 @@ from engine.errors import BadRequest, NotFound, ProxyError, UpstreamError, Upstr
 from engine.executor import Execution, execute, is_retryable
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
 from engine.model import ChatRequest, ErrorEvent, Event, Finish, ResponseStart, TextDelta
+from engine.notes import Dropped
 from engine.response import collect
 from engine.stage import Answer, RequestContext, Stage, Target, registry, stage
 from engine.testing import make_context, user
@@ -45,7 +46,11 @@ class Fake(Backend):
         self.closed = 0
 
     async def send(
-        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         self.calls.append((request.model, model))
         try:

@@ -16,11 +16,14 @@ import hashlib
 import json
 from typing import Any, Literal
 
+from engine import notes
+from engine.codecs import hosted
 from engine.codecs.sse import dumps
 from engine.codecs.validation import expect, expect_number, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
+    HostedTool,
     ImagePart,
     Message,
     OpaquePart,
@@ -39,7 +42,7 @@ from engine.model import (
 PROTOCOL = "anthropic"
 FIELDS = "anthropic/fields"
 BLOCKS = "blocks"  # within FIELDS: message blocks' own fields, by block key
-SERVER_TOOLS = "anthropic/server_tools"
+MESSAGES = "messages"  # within FIELDS: system messages' own fields (output_config…), by key
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024
 # Thinking budgets for OpenAI-style effort levels; Anthropic's minimum budget is 1024.
@@ -106,18 +109,15 @@ def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:
     messages = _decode_messages(
         _expect(body.get("messages"), list, "messages", "an array of messages"), kept
     )
-    tools, server_tools = _decode_tools(body.get("tools"), kept)
-    extra: dict[str, dict[str, Any]] = {
-        PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}
-    }
-    reasoning = _decode_thinking(body.get("thinking"), extra[PROTOCOL]) or _decode_effort(
-        body.get("output_config")
-    )
+    tools, hosted = _decode_tools(body.get("tools"), kept, _loaded_tools(messages))
+    unmodeled = {k: v for k, v in body.items() if k not in _MODELED}
+    reasoning = _decode_thinking(body.get("thinking"), unmodeled)
+    output_config = _expect(body.get("output_config") or {}, dict, "output_config", "an object")
+    reasoning = reasoning or _decode_effort(output_config)
     tool_choice, parallel = _decode_tool_choice(body.get("tool_choice"))
+    extra: dict[str, dict[str, Any]] = {PROTOCOL: unmodeled}
     if kept:
         extra[FIELDS] = kept
-    if server_tools:
-        extra[SERVER_TOOLS] = {"tools": server_tools}
     raw_metadata = body.get("metadata")
     metadata = _expect({} if raw_metadata is None else raw_metadata, dict, "metadata", "an object")
     return ChatRequest(
@@ -129,10 +129,35 @@ def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:
         parallel_tool_calls=parallel,
         sampling=_decode_sampling(body, require_max_tokens),
         reasoning=reasoning,
+        response_format=_decode_format(output_config.get("format")),
+        hosted_tools=hosted,
         stream=bool(_expect(body.get("stream", False), bool, "stream", "a boolean")),
         metadata={k: v for k, v in metadata.items() if v is not None},
         extra=extra,
+        client_protocol=PROTOCOL,
+        client_only=_client_only(unmodeled, kept),
     )
+
+
+# Top-level fields other backends get in another form: thinking kinds and effort become
+# the canonical reasoning, the output format its response_format.
+_TRANSLATED = {"thinking"}
+_TRANSLATED_OUTPUT = {"effort", "format"}
+
+
+def _client_only(unmodeled: dict[str, Any], kept: dict[str, Any]) -> list[str]:
+    """What the client sent that only an Anthropic backend carries, by the names it used."""
+    names = [k for k in unmodeled if k not in _TRANSLATED and k != "output_config"]
+    names += [f"output_config.{k}" for k in unmodeled.get("output_config", {})]
+    names = [n for n in names if n.removeprefix("output_config.") not in _TRANSLATED_OUTPUT]
+    fields: dict[str, None] = {}
+    for key, found in kept.items():
+        entries = (
+            [f for group in found.values() for f in group] if key in (BLOCKS, MESSAGES) else [found]
+        )
+        for entry in entries:
+            fields.update(dict.fromkeys(k for k in entry if k != "defer_loading"))
+    return names + list(fields)
 
 
 def _decode_sampling(body: dict[str, Any], require_max_tokens: bool) -> Sampling:
@@ -157,6 +182,9 @@ def _decode_sampling(body: dict[str, Any], require_max_tokens: bool) -> Sampling
 
 
 def _decode_thinking(raw: Any, extra: dict[str, Any]) -> Reasoning | None:
+    """The canonical reasoning of `thinking`; kinds other than `enabled` and `disabled`
+    (`adaptive`, `between_tools`, newer ones) stay in `extra` for Anthropic upstreams and
+    mean "think as the model sees fit" (an effort from `output_config`, if any) elsewhere."""
     if raw is None:
         return None
     kind = _expect(raw, dict, "thinking", "an object").get("type")
@@ -176,18 +204,30 @@ def _decode_thinking(raw: Any, extra: dict[str, Any]) -> Reasoning | None:
     return None
 
 
-def _decode_effort(raw: Any) -> Reasoning | None:
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
+
+
+def _decode_effort(raw: dict[str, Any]) -> Reasoning | None:
     """`output_config.effort` as a reasoning effort, for backends of other protocols; the
-    whole `output_config` also stays in `extra` for Anthropic upstreams."""
-    if not isinstance(raw, dict) or raw.get("effort") is None:
+    whole `output_config` also stays in `extra` for Anthropic upstreams. An effort newer
+    than this codec goes to Anthropic only."""
+    effort = raw.get("effort")
+    if effort is None:
         return None
-    effort = raw["effort"]
-    if effort not in ("low", "medium", "high", "xhigh", "max"):
-        raise BadRequest(
-            f"output_config.effort: must be low, medium, high, xhigh or max (got {effort!r})",
-            param="output_config.effort",
-        )
-    return Reasoning(effort="xhigh" if effort == "max" else effort)
+    _expect(effort, str, "output_config.effort", "a string")
+    level = _EFFORTS.get(effort)
+    return Reasoning(effort=level) if level else None  # type: ignore[arg-type]
+
+
+def _decode_format(raw: Any) -> dict[str, Any] | None:
+    """`output_config.format` (structured output) as the canonical response_format."""
+    if raw is None:
+        return None
+    kind = _expect(raw, dict, "output_config.format", "an object").get("type")
+    if kind != "json_schema":
+        return None  # a format newer than this codec: Anthropic only, via `extra`
+    schema = _expect(raw.get("schema"), dict, "output_config.format.schema", "an object")
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
 
 
 def _decode_system(raw: Any, kept: dict[str, Any]) -> list[TextPart]:
@@ -212,28 +252,72 @@ def _decode_messages(raw: list[Any], kept: dict[str, Any]) -> list[Message]:
     for i, message in enumerate(raw):
         where = f"messages.{i}"
         role = _expect(message, dict, where, "an object").get("role")
-        if role not in ("user", "assistant"):
+        if role not in ("user", "assistant", "system"):
             raise BadRequest(
-                f"{where}.role: must be 'user' or 'assistant' (got {role!r})", param=f"{where}.role"
+                f"{where}.role: Input should be 'user', 'assistant' or 'system' (got {role!r})",
+                param=f"{where}.role",
             )
         content = message.get("content")
         if isinstance(content, str):
             out.append(Message(role=role, content=[TextPart(text=content)]))
-            continue
-        _expect(content, list, f"{where}.content", "a string or an array of content blocks")
-        if role == "assistant":
-            parts = [
-                _decode_assistant_block(b, f"{where}.content.{j}", names)
-                for j, b in enumerate(content)
-            ]
-            out.append(Message(role="assistant", content=parts))
+            blocks: list[Any] = [{"type": "text", "text": content}]
         else:
-            out.extend(_decode_user_turn(content, where, names))
-        for block in content:
-            _keep_block_fields(block, "assistant" if role == "assistant" else "user", kept)
+            blocks = _expect(
+                content, list, f"{where}.content", "a string or an array of content blocks"
+            )
+            if role == "assistant":
+                parts = [
+                    _decode_assistant_block(b, f"{where}.content.{j}", names)
+                    for j, b in enumerate(blocks)
+                ]
+                out.append(Message(role="assistant", content=parts))
+            elif role == "system":
+                out.append(Message(role="system", content=_decode_system_turn(blocks, where)))
+            else:
+                out.extend(_decode_user_turn(blocks, where, names))
+        for block in blocks:
+            _keep_block_fields(block, "user" if role == "user" else role, kept)
+        if role == "system" and (fields := {k: v for k, v in message.items() if k not in _TURN}):
+            kept.setdefault(MESSAGES, {}).setdefault(_turn_key(out[-1]), []).append(fields)
     if isinstance(kept.get(BLOCKS), dict) and not any(any(f) for f in kept[BLOCKS].values()):
         del kept[BLOCKS]  # no block had fields of its own
     return out
+
+
+_TURN = {"role", "content"}
+
+
+def _turn_key(message: Message) -> str:
+    """What identifies a system message across stages: its text."""
+    return hashlib.sha256(message.text("\n").encode()).hexdigest()[:24]
+
+
+def _decode_system_turn(blocks: list[Any], where: str) -> list[Part]:
+    """A system message's blocks: text, and blocks newer than this codec (tool_addition…),
+    which only Anthropic gets."""
+    parts: list[Part] = []
+    for j, block in enumerate(blocks):
+        param = f"{where}.content.{j}"
+        kind = _expect(block, dict, param, "an object").get("type")
+        if kind == "text":
+            parts.append(
+                TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
+            )
+        else:
+            parts.append(_opaque(block, kind, param))
+    return parts
+
+
+def _loaded_tools(messages: list[Message]) -> set[str]:
+    """Tools a tool search has loaded: those a `tool_reference` in a tool result names."""
+    loaded = set()
+    for message in messages:
+        for part in message.content:
+            if isinstance(part, ToolResultPart):
+                for item in part.content:
+                    if isinstance(item, OpaquePart) and item.data.get("type") == "tool_reference":
+                        loaded.add(str(item.data.get("tool_name")))
+    return loaded
 
 
 def _block_key(role: str, block: dict[str, Any]) -> str:
@@ -296,7 +380,7 @@ def _decode_user_block(block: dict[str, Any], kind: Any, param: str) -> Part:
     return _opaque(block, kind, param)
 
 
-def _decode_image(block: dict[str, Any], param: str) -> ImagePart:
+def _decode_image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
     source = _expect(block.get("source"), dict, f"{param}.source", "an object")
     kind = source.get("type")
     if kind == "base64":
@@ -308,16 +392,13 @@ def _decode_image(block: dict[str, Any], param: str) -> ImagePart:
         )
     if kind == "url":
         return ImagePart(url=_expect(source.get("url"), str, f"{param}.source.url", "a string"))
-    raise BadRequest(
-        f"{param}.source.type: must be 'base64' or 'url' (got {kind!r})",
-        param=f"{param}.source.type",
-    )
+    return _opaque(block, "image", param)  # a `file` source, or newer: Anthropic only
 
 
 def _decode_tool_result(block: dict[str, Any], param: str, names: dict[str, str]) -> ToolResultPart:
     call_id = _expect(block.get("tool_use_id"), str, f"{param}.tool_use_id", "a string")
     raw = block.get("content")
-    content: list[TextPart | ImagePart] = []
+    content: list[TextPart | ImagePart | OpaquePart] = []
     if isinstance(raw, str):
         content = [TextPart(text=raw)] if raw else []
     elif raw is not None:
@@ -331,10 +412,8 @@ def _decode_tool_result(block: dict[str, Any], param: str, names: dict[str, str]
                 )
             elif kind == "image":
                 content.append(_decode_image(item, where))
-            else:
-                raise BadRequest(
-                    f"{where}.type: tool result block type {kind!r} is not supported", param=where
-                )
+            else:  # tool_reference, search_result, document…
+                content.append(_opaque(item, kind, where))
     is_error = _expect(block.get("is_error", False), bool, f"{param}.is_error", "a boolean")
     return ToolResultPart(
         tool_call_id=call_id, name=names.get(call_id), content=content, is_error=is_error
@@ -364,19 +443,43 @@ def _decode_assistant_block(block: Any, param: str, names: dict[str, str]) -> Pa
 
 def _opaque(block: dict[str, Any], kind: Any, param: str) -> OpaquePart:
     """A block the canonical model does not carry (document, search_result, server tool
-    use and results, blocks newer than this codec): Anthropic gets it back verbatim."""
+    use and results, blocks newer than this codec): Anthropic gets it back verbatim,
+    other backends its text stand-in when it has one."""
     _expect(kind, str, f"{param}.type", "a string")
-    return OpaquePart(protocol=PROTOCOL, data=dict(block))
+    return OpaquePart(protocol=PROTOCOL, data=dict(block), text=_stand_in(block))
 
 
-def _decode_tools(raw: Any, kept: dict[str, Any]) -> tuple[list[Tool], list[dict[str, Any]]]:
+def _stand_in(block: dict[str, Any]) -> str | None:
+    """What a block says, as text, for backends that cannot read the block itself."""
+    kind = block.get("type")
+    if kind == "tool_reference":
+        return f"Tool {block.get('tool_name')} loaded."
+    if kind == "search_result":
+        texts = [c.get("text", "") for c in block.get("content") or [] if isinstance(c, dict)]
+        return "\n".join([f"{block.get('title', '')} ({block.get('source', '')})", *texts])
+    source = block.get("source")
+    if kind == "document" and isinstance(source, dict) and source.get("type") == "text":
+        title = block.get("title")
+        data = str(source.get("data", ""))
+        return f"{title}\n\n{data}" if title else data
+    return None
+
+
+def _decode_tools(
+    raw: Any, kept: dict[str, Any], loaded: set[str]
+) -> tuple[list[Tool], list[HostedTool]]:
     tools: list[Tool] = []
-    server: list[dict[str, Any]] = []
+    hosted: list[HostedTool] = []
     for i, tool in enumerate(_expect(raw or [], list, "tools", "an array of tools")):
         param = f"tools.{i}"
         _expect(tool, dict, param, "an object")
-        if tool.get("type") not in (None, "custom"):
-            server.append(tool)  # a server tool (web search, bash…): Anthropic upstreams only
+        kind = tool.get("type")
+        if kind not in (None, "custom"):  # a server tool (web search, bash…)
+            _expect(kind, str, f"{param}.type", "a string")
+            web = kind.startswith("web_search")
+            hosted.append(
+                HostedTool(kind="web_search" if web else kind, protocol=PROTOCOL, data=tool)
+            )
             continue
         name = _expect(tool.get("name"), str, f"{param}.name", "a string")
         schema = _expect(tool.get("input_schema"), dict, f"{param}.input_schema", "an object")
@@ -384,10 +487,19 @@ def _decode_tools(raw: Any, kept: dict[str, Any]) -> tuple[list[Tool], list[dict
         if description is not None:
             _expect(description, str, f"{param}.description", "a string")
         strict = _expect(tool.get("strict"), (bool, type(None)), f"{param}.strict", "a boolean")
-        tools.append(Tool(name=name, description=description, parameters=schema, strict=strict))
+        deferred = tool.get("defer_loading") is True and name not in loaded
+        tools.append(
+            Tool(
+                name=name,
+                description=description,
+                parameters=schema,
+                strict=strict,
+                deferred=deferred,
+            )
+        )
         if found := {k: v for k, v in tool.items() if k not in _TOOL_KEYS}:
             kept[f"tool:{name}"] = found
-    return tools, server
+    return tools, hosted
 
 
 def _decode_tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:
@@ -462,9 +574,14 @@ def _thinking_allowed(request: ChatRequest) -> bool:
 
 
 def encode_request(
-    request: ChatRequest, model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
+    request: ChatRequest,
+    model: str,
+    *,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    dropped: notes.Dropped | None = None,
 ) -> dict[str, Any]:
-    """The Messages body asking `model` for `request`."""
+    """The Messages body asking `model` for `request`; what it cannot carry is named in
+    `dropped`."""
     kept = request.extra.get(FIELDS, {})
     body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model}
     budget, max_tokens = thinking_budget(request, default_max_tokens)
@@ -474,9 +591,12 @@ def encode_request(
         for i, block in enumerate(system):
             block.update(kept.get(f"system.{i}", {}))
         body["system"] = _collapse(system)
-    body["messages"] = _encode_messages(request.messages, kept)
+    # Another protocol's client cannot know whether the model takes `system` turns in
+    # the conversation: those become notes in the user's turn, which every model reads.
+    in_place = request.client_protocol == PROTOCOL
+    body["messages"] = _encode_messages(request.messages, kept, in_place, dropped)
     tools = [_encode_tool(tool, kept) for tool in request.tools]
-    tools.extend(request.extra.get(SERVER_TOOLS, {}).get("tools", []))
+    tools.extend(_encode_hosted(request, dropped))
     if tools:
         body["tools"] = tools
         choice = _encode_tool_choice(request)
@@ -495,11 +615,46 @@ def encode_request(
         body["stop_sequences"] = sampling.stop
     if budget is not None:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    _encode_format(request, body, dropped)
     if request.metadata.get("user_id"):
         body["metadata"] = {"user_id": request.metadata["user_id"]}  # the only key it takes
     if request.stream:
         body["stream"] = True
+    notes.client_fields(request, PROTOCOL, dropped)
     return body
+
+
+def _encode_format(
+    request: ChatRequest, body: dict[str, Any], dropped: notes.Dropped | None
+) -> None:
+    """A response_format as `output_config.format`, unless an Anthropic client set one."""
+    fmt = request.response_format
+    if fmt is None or "format" in body.get("output_config", {}):
+        return
+    schema = (
+        (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+    )
+    if isinstance(schema, dict):
+        config = body["output_config"] = dict(body.get("output_config") or {})
+        config["format"] = {"type": "json_schema", "schema": schema}
+    elif fmt.get("type") != "text" and dropped is not None:
+        dropped.add(f"response_format {fmt.get('type')}")  # Anthropic has no JSON mode
+
+
+def _encode_hosted(request: ChatRequest, dropped: notes.Dropped | None) -> list[dict[str, Any]]:
+    """Server tools: an Anthropic client's verbatim, another's web search as Anthropic's."""
+    own, searches, others = hosted.split(request.hosted_tools, PROTOCOL)
+    if searches:
+        options = hosted.web_search_options(searches[0])
+        if "user_location" in options:
+            options["user_location"] = {"type": "approximate", **options["user_location"]}
+        own.append({"type": WEB_SEARCH_TOOL, "name": "web_search", **options})
+    if dropped is not None:
+        dropped.add(*(f"{tool.kind} tool" for tool in others))
+    return own
+
+
+WEB_SEARCH_TOOL = "web_search_20250305"
 
 
 def _collapse(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
@@ -509,25 +664,40 @@ def _collapse(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return blocks
 
 
-def _encode_messages(messages: list[Message], kept: dict[str, Any]) -> list[dict[str, Any]]:
+def _encode_messages(
+    messages: list[Message], kept: dict[str, Any], in_place: bool, dropped: notes.Dropped | None
+) -> list[dict[str, Any]]:
     turns: list[dict[str, Any]] = []
+    fields = {key: list(found) for key, found in kept.get(MESSAGES, {}).items()}
     for message in messages:
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = [b for part in message.content if (b := _encode_part(part)) is not None]
+        role = "user" if message.role == "tool" else message.role
+        blocks = [b for part in message.content if (b := _encode_part(part, dropped)) is not None]
+        if role == "system" and not in_place:
+            role, blocks = "user", [_reminder(b) for b in blocks]
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:  # Anthropic wants the roles to alternate
+        if role == "system":  # a turn of its own, with its fields (output_config, clear_at)
+            own = fields.get(_turn_key(message))
+            turns.append({"role": "system", "content": blocks, **(own.pop(0) if own else {})})
+        elif turns and turns[-1]["role"] == role:  # Anthropic wants the roles to alternate
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
-    pending = {key: list(fields) for key, fields in kept.get(BLOCKS, {}).items()}
+    pending = {key: list(found) for key, found in kept.get(BLOCKS, {}).items()}
     for turn in turns:
         for block in turn["content"]:
-            fields = pending.get(_block_key(turn["role"], block))
-            if fields:
-                block.update(fields.pop(0))
+            found = pending.get(_block_key(turn["role"], block))
+            if found:
+                block.update(found.pop(0))
         turn["content"] = _collapse(turn["content"])
     return turns
+
+
+def _reminder(block: dict[str, Any]) -> dict[str, Any]:
+    """A system turn's text block as a note in the user's turn (Claude Code's own form)."""
+    if block.get("type") != "text":
+        return block
+    return {"type": "text", "text": f"<system-reminder>\n{block['text']}\n</system-reminder>"}
 
 
 def _arguments(text: str) -> dict[str, Any]:
@@ -547,9 +717,9 @@ def _encode_image(part: ImagePart) -> dict[str, Any]:
     return {"type": "image", "source": source}
 
 
-def _encode_part(part: Part) -> dict[str, Any] | None:
+def _encode_part(part: Part, dropped: notes.Dropped | None) -> dict[str, Any] | None:
     if isinstance(part, OpaquePart):
-        return part.data if part.protocol == PROTOCOL else None
+        return _encode_opaque(part, dropped)
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, ImagePart):
@@ -563,10 +733,7 @@ def _encode_part(part: Part) -> dict[str, Any] | None:
         }
     if isinstance(part, ToolResultPart):
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_call_id}
-        content = [
-            {"type": "text", "text": c.text} if isinstance(c, TextPart) else _encode_image(c)
-            for c in part.content
-        ]
+        content = [b for c in part.content if (b := _encode_part(c, dropped)) is not None]
         if content:
             block["content"] = _collapse(content)
         if part.is_error:
@@ -581,6 +748,14 @@ def _encode_part(part: Part) -> dict[str, Any] | None:
     if part.signature:
         return {"type": "thinking", "thinking": part.text, "signature": part.signature}
     return None
+
+
+def _encode_opaque(part: OpaquePart, dropped: notes.Dropped | None) -> dict[str, Any] | None:
+    """An Anthropic block back as it came; another protocol's as its text, if it has one."""
+    if part.protocol == PROTOCOL:
+        return part.data
+    text = notes.opaque(part, dropped)
+    return {"type": "text", "text": text} if text else None
 
 
 FOREIGN_SIGNATURE_TAGS = ("gemini:",)

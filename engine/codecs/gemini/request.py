@@ -15,11 +15,14 @@ import mimetypes
 from collections import defaultdict, deque
 from typing import Any
 
+from engine import notes
+from engine.codecs import hosted
 from engine.codecs.sse import dumps
 from engine.codecs.validation import expect, expect_number, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
+    HostedTool,
     ImagePart,
     Message,
     OpaquePart,
@@ -115,9 +118,7 @@ def _decode_request(body: Any, model: str, stream: bool) -> ChatRequest:
     system: list[TextPart] = []
     if body.get("systemInstruction") is not None:
         system = _decode_system(body["systemInstruction"])
-    tools, other_tools = _decode_tools(body.get("tools"))
-    if other_tools:
-        extra["tools"] = other_tools
+    tools, hosted_tools = _decode_tools(body.get("tools"))
     tool_choice, config_extra = _decode_tool_config(body.get("toolConfig"))
     if config_extra:
         extra["toolConfig"] = config_extra
@@ -142,10 +143,36 @@ def _decode_request(body: Any, model: str, stream: bool) -> ChatRequest:
         sampling=sampling,
         reasoning=reasoning,
         response_format=response_format,
+        hosted_tools=hosted_tools,
         stream=stream,
         include_usage=True,
         extra={PROTOCOL: extra} if extra else {},
+        client_protocol=PROTOCOL,
+        client_only=_client_only(extra),
     )
+
+
+# Kept settings that other backends get in another form (a known thinkingLevel too).
+_TRANSLATED = {"thinkingConfig.includeThoughts"}
+
+
+def _client_only(extra: dict[str, Any]) -> list[str]:
+    """What the client sent that only a Gemini backend carries, by the names it used."""
+    names: list[str] = []
+    for key, value in extra.items():
+        if key in ("generationConfig", "toolConfig") and isinstance(value, dict):
+            for sub, inner in value.items():
+                if sub == "thinkingConfig" and isinstance(inner, dict):
+                    names += [
+                        f"thinkingConfig.{k}"
+                        for k, v in inner.items()
+                        if not (k == "thinkingLevel" and str(v).lower() in _LEVELS)
+                    ]
+                else:
+                    names.append(f"{key}.{sub}")
+        else:
+            names.append(key)
+    return [name for name in names if name not in _TRANSLATED]
 
 
 def _decode_system(raw: Any) -> list[TextPart]:
@@ -277,11 +304,16 @@ def _media(part: dict[str, Any], param: str) -> list[Part]:
         blob = _camel(expect(part["inlineData"], dict, f"{param}.inlineData", "an object"))
         data = expect(blob.get("data"), str, f"{param}.inlineData.data", "base64 text")
         mime = expect(blob.get("mimeType"), str, f"{param}.inlineData.mimeType", "a string")
+        if not mime.startswith("image/"):  # a PDF, audio, video: Gemini reads it
+            return [OpaquePart(protocol=PROTOCOL, data=part)]
         return [ImagePart(data=data, media_type=mime)]
     if "fileData" in part:
         file = _camel(expect(part["fileData"], dict, f"{param}.fileData", "an object"))
         uri = expect(file.get("fileUri"), str, f"{param}.fileData.fileUri", "a string")
-        return [ImagePart(url=uri, media_type=file.get("mimeType"))]
+        mime = file.get("mimeType")
+        if isinstance(mime, str) and not mime.startswith("image/"):
+            return [OpaquePart(protocol=PROTOCOL, data=part)]
+        return [ImagePart(url=uri, media_type=mime)]
     if "functionCall" in part or "functionResponse" in part:
         raise BadRequest(
             "functionCall parts belong to model turns, functionResponse parts to user turns",
@@ -290,8 +322,8 @@ def _media(part: dict[str, Any], param: str) -> list[Part]:
     known = {"thought", "thoughtSignature", "videoMetadata", "mediaResolution"}
     if set(part) <= known:
         return []  # e.g. an empty part that only carried a signature on a user turn
-    kinds = ", ".join(sorted(set(part) - known))
-    raise BadRequest(f"part kind {kinds} is not supported here", param=param)
+    # executableCode, codeExecutionResult, parts newer than this codec: Gemini only.
+    return [OpaquePart(protocol=PROTOCOL, data=part)]
 
 
 # --- tools and settings --------------------------------------------------------------------
@@ -314,14 +346,19 @@ def _lower_types(schema: Any) -> Any:
     return out
 
 
-def _decode_tools(raw: Any) -> tuple[list[Tool], list[Any]]:
+# Gemini's own web search tools, which other providers' web search can stand for.
+_SEARCH_TOOLS = ("googleSearch", "googleSearchRetrieval")
+
+
+def _decode_tools(raw: Any) -> tuple[list[Tool], list[HostedTool]]:
     tools: list[Tool] = []
-    others: list[Any] = []
+    others: list[HostedTool] = []
     for i, entry in enumerate(expect(raw or [], list, "tools", "an array")):
         entry = _camel(expect(entry, dict, f"tools[{i}]", "an object"))
         declarations = entry.pop("functionDeclarations", None)
-        if entry:
-            others.append(entry)
+        for key, value in entry.items():  # googleSearch, codeExecution, urlContext…
+            kind = "web_search" if key in _SEARCH_TOOLS else key
+            others.append(HostedTool(kind=kind, protocol=PROTOCOL, data={key: value}))
         param = f"tools[{i}].functionDeclarations"
         for j, decl in enumerate(expect(declarations or [], list, param, "an array")):
             where = f"{param}[{j}]"
@@ -409,10 +446,7 @@ def _decode_thinking(raw: Any) -> tuple[Reasoning | None, dict[str, Any]]:
         expect(budget, int, "generationConfig.thinkingConfig.thinkingBudget", "an integer")
     effort = str(level).lower() if level is not None else None
     if effort is not None and effort not in _LEVELS:
-        raise BadRequest(
-            "'generationConfig.thinkingConfig.thinkingLevel' must be minimal, low, medium or high",
-            param="generationConfig.thinkingConfig.thinkingLevel",
-        )
+        effort = None  # a level newer than this codec: it goes to Gemini upstreams only
     if budget is not None and budget < 0:
         # -1 is Gemini's "dynamic" budget: no limit the other protocols could say, so only
         # a Gemini upstream gets it, as is.
@@ -428,19 +462,28 @@ def _decode_thinking(raw: Any) -> tuple[Reasoning | None, dict[str, Any]]:
 # --- encoding for a Gemini upstream --------------------------------------------------------
 
 
-def encode_request(request: ChatRequest) -> dict[str, Any]:
-    """The GenerateContentRequest body for `request` (the model goes in the URL)."""
+def encode_request(request: ChatRequest, *, dropped: notes.Dropped | None = None) -> dict[str, Any]:
+    """The GenerateContentRequest body for `request` (the model goes in the URL); what it
+    cannot carry is named in `dropped`. System turns in the conversation join the system
+    instruction: Gemini has no other place for instructions."""
     extra = request.extra.get(PROTOCOL, {})
-    body: dict[str, Any] = {"contents": encode_contents(request.messages)}
+    body: dict[str, Any] = {"contents": encode_contents(request.messages, dropped)}
     system = [p.text for p in request.system] + [
-        m.text() for m in request.messages if m.role == "system"
+        text
+        for m in request.messages
+        if m.role == "system"
+        for p in m.content
+        if (text := p.text if isinstance(p, TextPart) else _system_text(p, dropped))
     ]
     if system:
         body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     tools: list[dict[str, Any]] = []
-    if request.tools:
-        tools.append({"functionDeclarations": [_encode_tool(tool) for tool in request.tools]})
-    tools.extend(extra.get("tools") or [])
+    offered = [tool for tool in request.tools if not tool.deferred]
+    if len(offered) < len(request.tools) and dropped is not None:
+        dropped.add("deferred tools")
+    if offered:
+        tools.append({"functionDeclarations": [_encode_tool(tool) for tool in offered]})
+    tools.extend(_encode_hosted(request, dropped))
     if tools:
         body["tools"] = tools
     tool_config = dict(extra.get("toolConfig") or {})
@@ -452,10 +495,40 @@ def encode_request(request: ChatRequest) -> dict[str, Any]:
     if generation:
         body["generationConfig"] = generation
     body.update({k: v for k, v in extra.items() if k not in _MODELED})
+    notes.client_fields(request, PROTOCOL, dropped)
     return body
 
 
-def encode_contents(messages: list[Message]) -> list[dict[str, Any]]:
+def _system_text(part: Part, dropped: notes.Dropped | None) -> str | None:
+    """What a system turn's non-text part says in the system instruction, which is text."""
+    if isinstance(part, OpaquePart):
+        return notes.opaque(part, dropped)
+    if dropped is not None:
+        dropped.add(f"{part.type} in a system turn")
+    return None
+
+
+def _encode_hosted(request: ChatRequest, dropped: notes.Dropped | None) -> list[dict[str, Any]]:
+    """A Gemini client's tools verbatim, another's web search as Google Search."""
+    own, searches, others = hosted.split(request.hosted_tools, PROTOCOL)
+    if searches and not any(_SEARCH_TOOLS[0] in tool for tool in own):
+        own.append({_SEARCH_TOOLS[0]: {}})
+    if dropped is not None:
+        dropped.add(*(f"{tool.kind} tool" for tool in others))
+    return own
+
+
+def _encode_opaque(part: OpaquePart, dropped: notes.Dropped | None) -> dict[str, Any] | None:
+    """A Gemini part back as it came; another protocol's as its text, if it has one."""
+    if part.protocol == PROTOCOL:
+        return part.data
+    text = notes.opaque(part, dropped)
+    return {"text": text} if text else None
+
+
+def encode_contents(
+    messages: list[Message], dropped: notes.Dropped | None = None
+) -> list[dict[str, Any]]:
     """Canonical messages as Gemini `contents`; consecutive tool results share one user turn."""
     names = {
         part.id: part.name
@@ -470,7 +543,7 @@ def encode_contents(messages: list[Message]) -> list[dict[str, Any]]:
             continue
         if message.role == "tool":
             results = [p for p in message.content if isinstance(p, ToolResultPart)]
-            parts = [_encode_result(part, names) for part in results]
+            parts = [_encode_result(part, names, dropped) for part in results]
             # A functionResponse carries no images: they follow the responses in the turn.
             images = [
                 _encode_media(c) for r in results for c in r.content if isinstance(c, ImagePart)
@@ -483,9 +556,10 @@ def encode_contents(messages: list[Message]) -> list[dict[str, Any]]:
             else:
                 contents.append({"role": "user", "parts": parts + images})
         elif message.role == "assistant":
-            contents.append({"role": "model", "parts": _encode_model_parts(message.content)})
+            parts = _encode_model_parts(message.content, dropped)
+            contents.append({"role": "model", "parts": parts})
         else:
-            parts = [_encode_media(p) for p in message.content if not isinstance(p, OpaquePart)]
+            parts = [e for p in message.content if (e := _encode_user_part(p, dropped))]
             contents.append({"role": "user", "parts": parts})
         if not contents[-1]["parts"]:
             contents.pop()  # Gemini refuses a turn without parts; it says nothing anyway
@@ -494,13 +568,21 @@ def encode_contents(messages: list[Message]) -> list[dict[str, Any]]:
     return contents
 
 
-def _encode_model_parts(content: list[Part]) -> list[dict[str, Any]]:
+def _encode_user_part(part: Part, dropped: notes.Dropped | None) -> dict[str, Any] | None:
+    if isinstance(part, OpaquePart):
+        return _encode_opaque(part, dropped)
+    return _encode_media(part)
+
+
+def _encode_model_parts(content: list[Part], dropped: notes.Dropped | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     pending: str | None = None  # a signature waiting for the part it signs
     called = False
     for i, part in enumerate(content):
         if isinstance(part, OpaquePart):
-            continue  # another protocol's content: Gemini could not read it
+            if (encoded := _encode_opaque(part, dropped)) is not None:
+                out.append(encoded)
+            continue
         if isinstance(part, ReasoningPart):
             signature = untag(part.signature)
             following = content[i + 1] if i + 1 < len(content) else None
@@ -539,8 +621,14 @@ def _encode_call(part: ToolCallPart) -> dict[str, Any]:
     return {"functionCall": {"name": part.name, "args": args}}
 
 
-def _encode_result(part: ToolResultPart, names: dict[str, str]) -> dict[str, Any]:
-    text = "".join(c.text for c in part.content if isinstance(c, TextPart))
+def _encode_result(
+    part: ToolResultPart, names: dict[str, str], dropped: notes.Dropped | None
+) -> dict[str, Any]:
+    text = "".join(
+        c.text if isinstance(c, TextPart) else (notes.opaque(c, dropped) or "")
+        for c in part.content
+        if not isinstance(c, ImagePart)
+    )
     payload: Any = None
     if not part.is_error:
         try:

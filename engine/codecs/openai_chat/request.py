@@ -1,10 +1,16 @@
-"""OpenAI Chat Completions requests: client body → ChatRequest, and ChatRequest → upstream body."""
+"""OpenAI Chat Completions requests: client body → ChatRequest, and ChatRequest → upstream body.
+
+Content parts and tools the canonical model does not carry (files, audio, part types newer
+than this codec, `custom` tools, `web_search_options`) are kept verbatim for OpenAI Chat
+backends; other backends leave them out and say so.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
 
+from engine import notes
 from engine.codecs.validation import (
     expect,
     expect_number,
@@ -14,6 +20,7 @@ from engine.codecs.validation import (
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
+    HostedTool,
     ImagePart,
     Message,
     OpaquePart,
@@ -50,9 +57,12 @@ _MODELED = {
     "stream",
     "stream_options",
     "metadata",
+    "web_search_options",
 }
-# User content parts the canonical model does not carry, kept as OpaquePart for OpenAI Chat.
-_OPAQUE_KINDS = ("file", "input_audio")
+# Part types some clients send for plain text (the Responses API's names).
+_TEXT_KINDS = ("text", "input_text", "output_text")
+# Fields of a Responses client that mean the same in Chat Completions.
+SHARED_WITH_RESPONSES = ("user", "service_tier", "prompt_cache_key", "safety_identifier")
 
 
 def decode_request(body: Any) -> ChatRequest:
@@ -78,14 +88,17 @@ def _decode_request(body: Any) -> ChatRequest:
     stream_options = optional(body, "stream_options", dict, "an object") or {}
     reasoning_effort = optional(body, "reasoning_effort", str, "a string")
     response_format = optional(body, "response_format", dict, "an object")
+    tools, hosted = _decode_tools(expect(body.get("tools") or [], list, "tools", "an array"))
+    search = optional(body, "web_search_options", dict, "an object")
+    if search is not None:
+        hosted.append(HostedTool(kind="web_search", protocol=PROTOCOL, data=search))
+    unmodeled = {k: v for k, v in body.items() if k not in _MODELED}
     return ChatRequest(
         model=model,
         system=system,
         messages=decoded,
-        tools=[
-            _decode_tool(t, i)
-            for i, t in enumerate(expect(body.get("tools") or [], list, "tools", "an array"))
-        ],
+        tools=tools,
+        hosted_tools=hosted,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=optional(body, "parallel_tool_calls", bool, "a boolean"),
         sampling=_decode_sampling(body),
@@ -102,7 +115,9 @@ def _decode_request(body: Any) -> ChatRequest:
             )
         ),
         metadata=optional(body, "metadata", dict, "an object") or {},
-        extra={PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}},
+        extra={PROTOCOL: unmodeled},
+        client_protocol=PROTOCOL,
+        client_only=list(unmodeled),
     )
 
 
@@ -165,7 +180,9 @@ def _decode_message(raw: dict[str, Any], i: int) -> Message:
     if role == "tool":
         call_id = expect(raw.get("tool_call_id"), str, f"{where}.tool_call_id", "a string")
         result = _decode_content(content, where, images=False)
-        texts: list[TextPart | ImagePart] = [p for p in result if isinstance(p, TextPart)]
+        texts: list[TextPart | ImagePart | OpaquePart] = [
+            p for p in result if isinstance(p, TextPart | OpaquePart)
+        ]
         return Message(role="tool", content=[ToolResultPart(tool_call_id=call_id, content=texts)])
     raise BadRequest(
         f"'{where}.role' must be one of system, developer, user, assistant, tool (got {role!r})",
@@ -183,7 +200,7 @@ def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Pa
     for j, raw in enumerate(content):
         param = f"{where}.content[{j}]"
         kind = expect(raw, dict, param, "an object").get("type")
-        if kind == "text":
+        if kind in _TEXT_KINDS:
             parts.append(TextPart(text=expect(raw.get("text"), str, f"{param}.text", "a string")))
         elif kind == "image_url" and images:
             image = raw.get("image_url")
@@ -196,25 +213,33 @@ def _decode_content(content: Any, where: str, *, images: bool = True) -> list[Pa
             )
         elif kind == "refusal":
             parts.append(TextPart(text=str(raw.get("refusal", ""))))
-        elif kind in _OPAQUE_KINDS and images:
-            # Files (PDFs) and audio: only an OpenAI Chat upstream reads them, verbatim.
-            parts.append(OpaquePart(protocol=PROTOCOL, data=dict(raw)))
         else:
-            raise BadRequest(f"content part type {kind!r} is not supported here", param=param)
+            # Files (PDFs), audio, parts newer than this codec: OpenAI Chat reads them.
+            expect(kind, str, f"{param}.type", "a string")
+            parts.append(OpaquePart(protocol=PROTOCOL, data=dict(raw)))
     return parts
 
 
-def _decode_tool(raw: Any, i: int) -> Tool:
-    param = f"tools[{i}]"
-    function = expect(raw, dict, param, "an object").get("function")
-    if raw.get("type", "function") != "function" or not isinstance(function, dict):
-        raise BadRequest(f"'{param}' must be a function tool", param=param)
-    return Tool(
-        name=expect(function.get("name"), str, f"{param}.function.name", "a string"),
-        description=function.get("description"),
-        parameters=function.get("parameters") or {"type": "object", "properties": {}},
-        strict=function.get("strict"),
-    )
+def _decode_tools(raw: list[Any]) -> tuple[list[Tool], list[HostedTool]]:
+    tools: list[Tool] = []
+    hosted: list[HostedTool] = []
+    for i, tool in enumerate(raw):
+        param = f"tools[{i}]"
+        kind = expect(tool, dict, param, "an object").get("type", "function")
+        if kind == "function":
+            function = expect(tool.get("function"), dict, f"{param}.function", "an object")
+            tools.append(
+                Tool(
+                    name=expect(function.get("name"), str, f"{param}.function.name", "a string"),
+                    description=function.get("description"),
+                    parameters=function.get("parameters") or {"type": "object", "properties": {}},
+                    strict=function.get("strict"),
+                )
+            )
+        else:  # `custom` and newer tool types: for OpenAI Chat backends, verbatim
+            expect(kind, str, f"{param}.type", "a string")
+            hosted.append(HostedTool(kind=kind, protocol=PROTOCOL, data=tool))
+    return tools, hosted
 
 
 def _decode_tool_choice(raw: Any) -> ToolChoice | None:
@@ -222,10 +247,16 @@ def _decode_tool_choice(raw: Any) -> ToolChoice | None:
         return None
     if raw in ("auto", "none", "required"):
         return ToolChoice(mode=raw)
-    if isinstance(raw, dict) and isinstance(raw.get("function"), dict):
-        return ToolChoice(mode="tool", name=raw["function"].get("name"))
+    if isinstance(raw, dict):
+        for key in ("function", "custom"):
+            if isinstance(raw.get(key), dict) and isinstance(raw[key].get("name"), str):
+                return ToolChoice(mode="tool", name=raw[key]["name"])
+        allowed = raw.get("allowed_tools")
+        if raw.get("type") == "allowed_tools" and isinstance(allowed, dict):
+            return ToolChoice(mode="required" if allowed.get("mode") == "required" else "auto")
     raise BadRequest(
-        "'tool_choice' must be auto, none, required or {type: function, function: {name}}",
+        "'tool_choice' must be auto, none, required, {type: function, function: {name}} "
+        "or {type: allowed_tools, allowed_tools: {mode, tools}}",
         param="tool_choice",
     )
 
@@ -239,8 +270,10 @@ def encode_request(
     *,
     max_tokens_field: str = "max_tokens",
     drop_fields: Collection[str] = (),
+    dropped: notes.Dropped | None = None,
 ) -> dict[str, Any]:
-    """The Chat Completions body asking `model` for `request`.
+    """The Chat Completions body asking `model` for `request`; what it cannot carry is
+    named in `dropped`.
 
     `max_tokens_field` names the output limit: OpenAI's own API wants
     `max_completion_tokens` (reasoning models refuse `max_tokens`); most compatible
@@ -255,16 +288,22 @@ def encode_request(
         if message.role != "tool" and images:
             messages.append({"role": "user", "content": images})
             images = []
-        messages.extend(_encode_message(message))
+        messages.extend(_encode_message(message, dropped))
         if message.role == "tool":
             images.extend(_result_images(message))
     if images:
         messages.append({"role": "user", "content": images})
     body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model, "messages": messages}
+    shared = request.extra.get(RESPONSES_PROTOCOL, {})
+    body.update({k: shared[k] for k in SHARED_WITH_RESPONSES if k in shared})
     sampling = request.sampling.model_dump(exclude_none=True)
     body.update({max_tokens_field if k == "max_tokens" else k: v for k, v in sampling.items()})
-    if request.tools:
-        body["tools"] = [_encode_tool(tool) for tool in request.tools]
+    tools = [_encode_tool(tool) for tool in request.tools if not tool.deferred]
+    if len(tools) < len(request.tools) and dropped is not None:
+        dropped.add("deferred tools")
+    tools += _encode_hosted(request, body, dropped)
+    if tools:
+        body["tools"] = tools
     if request.tool_choice is not None:
         choice = request.tool_choice
         body["tool_choice"] = (
@@ -285,7 +324,28 @@ def encode_request(
         body["stream_options"] = {"include_usage": True}
     for name in drop_fields:
         body.pop(name, None)
+    notes.client_fields(request, PROTOCOL, dropped, carried=SHARED_WITH_RESPONSES)
     return body
+
+
+RESPONSES_PROTOCOL = "openai_responses"
+
+
+def _encode_hosted(
+    request: ChatRequest, body: dict[str, Any], dropped: notes.Dropped | None
+) -> list[dict[str, Any]]:
+    """A Chat client's own tools verbatim (its web search as `web_search_options`); the
+    hosted tools of other protocols' clients, Chat Completions cannot run."""
+    tools = []
+    for tool in request.hosted_tools:
+        if tool.protocol != PROTOCOL:
+            if dropped is not None:
+                dropped.add(f"{tool.kind} tool")
+        elif tool.kind == "web_search":
+            body["web_search_options"] = tool.data
+        else:
+            tools.append(tool.data)
+    return tools
 
 
 def _encode_text(parts: list[TextPart]) -> str | list[dict[str, Any]]:
@@ -294,14 +354,10 @@ def _encode_text(parts: list[TextPart]) -> str | list[dict[str, Any]]:
     return [{"type": "text", "text": p.text} for p in parts]
 
 
-def _encode_message(message: Message) -> list[dict[str, Any]]:
+def _encode_message(message: Message, dropped: notes.Dropped | None) -> list[dict[str, Any]]:
     if message.role == "tool":
         return [
-            {
-                "role": "tool",
-                "tool_call_id": p.tool_call_id,
-                "content": "".join(c.text for c in p.content if isinstance(c, TextPart)),
-            }
+            {"role": "tool", "tool_call_id": p.tool_call_id, "content": _result_text(p, dropped)}
             for p in message.content
             if isinstance(p, ToolResultPart)
         ]
@@ -319,6 +375,8 @@ def _encode_message(message: Message) -> list[dict[str, Any]]:
         elif isinstance(part, OpaquePart):
             if part.protocol == PROTOCOL:
                 content.append(part.data)
+            elif (text := notes.opaque(part, dropped)) is not None:
+                content.append({"type": "text", "text": text})
         elif isinstance(part, ReasoningPart):
             # Unsigned reasoning is DeepSeek/Kimi style `reasoning_content`, which their
             # thinking modes want back during tool loops; signed reasoning belongs to
@@ -333,6 +391,8 @@ def _encode_message(message: Message) -> list[dict[str, Any]]:
                     "function": {"name": part.name, "arguments": part.arguments},
                 }
             )
+    if not content and not calls and message.role != "assistant" and message.content:
+        return []  # all it held was left out: an empty turn would only confuse the model
     if len(content) == 1 and content[0]["type"] == "text":
         out["content"] = content[0]["text"]
     else:
@@ -342,6 +402,19 @@ def _encode_message(message: Message) -> list[dict[str, Any]]:
     if "".join(reasoning):
         out["reasoning_content"] = "".join(reasoning)
     return [out]
+
+
+def _result_text(part: ToolResultPart, dropped: notes.Dropped | None) -> str:
+    """A tool result as a `tool` message's text (its images follow in a user message)."""
+    texts = []
+    for item in part.content:
+        if isinstance(item, TextPart):
+            texts.append(item.text)
+        elif isinstance(item, OpaquePart):
+            texts.append(
+                item.text or "" if item.protocol == PROTOCOL else notes.opaque(item, dropped) or ""
+            )
+    return "".join(texts)
 
 
 def _encode_image(part: ImagePart) -> dict[str, Any]:

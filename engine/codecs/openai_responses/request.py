@@ -5,13 +5,21 @@ messages, function calls) that follow each other form one assistant turn; functi
 outputs that follow each other form one tool turn. Fields the canonical request does not
 model (`store`, `previous_response_id`, `include`, `user`, …) are kept in
 ``extra["openai_responses"]``.
+
+Whatever else a current client sends is accepted: `namespace` tools become function tools
+with flat names (see `engine.codecs.names`) that the response maps back; hosted tools
+(`web_search`, `file_search`, `mcp`…) are kept for backends that run them; items, content
+parts, tool choices and text formats newer than this codec are kept verbatim for a
+Responses backend. Other backends leave them out and say so.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+from engine.codecs.names import flat_name
 from engine.codecs.validation import (
     expect,
     expect_number,
@@ -21,8 +29,11 @@ from engine.codecs.validation import (
 from engine.errors import BadRequest
 from engine.model import (
     ChatRequest,
+    HostedTool,
     ImagePart,
     Message,
+    Namespace,
+    OpaquePart,
     Part,
     Reasoning,
     ReasoningPart,
@@ -87,13 +98,19 @@ def _decode_request(body: Any) -> ChatRequest:
     messages = decode_items(items)
     while messages and messages[0].role == "system":  # leading system turns are the system
         system.extend(p for p in messages.pop(0).content if isinstance(p, TextPart))
-    reasoning = body.get("reasoning")
-    effort = expect(reasoning, dict, "reasoning", "an object").get("effort") if reasoning else None
+    reasoning = optional(body, "reasoning", dict, "an object") or {}
+    effort = _EFFORTS.get(
+        expect(reasoning.get("effort") or "", str, "reasoning.effort", "a string")
+    )
     raw_tools = expect(body.get("tools") or [], list, "tools", "an array")
-    tools = [_decode_tool(t, i) for i, t in enumerate(raw_tools)]
-    extra: dict[str, dict[str, Any]] = {
-        PROTOCOL: {k: v for k, v in body.items() if k not in _MODELED}
-    }
+    decoded = [tool for i, raw in enumerate(raw_tools) for tool in _decode_tool(raw, i)]
+    tools = [t for t in decoded if isinstance(t, Tool)]
+    hosted = [t for t in decoded if isinstance(t, HostedTool)]
+    unmodeled = {k: v for k, v in body.items() if k not in _MODELED}
+    # Kept whole as well, for a Responses backend: their parts the canonical model does
+    # not say (reasoning `summary`, text `verbosity`, a hosted tool choice…).
+    unmodeled.update({k: body[k] for k in _ALSO_KEPT if body.get(k) is not None})
+    extra: dict[str, dict[str, Any]] = {PROTOCOL: unmodeled}
     custom = [t["name"] for t in raw_tools if t.get("type") == "custom"]
     if custom:
         extra[CUSTOM_TOOLS] = {"names": custom}
@@ -102,16 +119,40 @@ def _decode_request(body: Any) -> ChatRequest:
         system=system,
         messages=messages,
         tools=tools,
+        hosted_tools=hosted,
         tool_choice=_decode_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=optional(body, "parallel_tool_calls", bool, "a boolean"),
         sampling=_decode_sampling(body),
-        reasoning=Reasoning(effort=effort) if effort else None,
+        reasoning=Reasoning(effort=effort) if effort else None,  # type: ignore[arg-type]
         response_format=_decode_text_format(body.get("text")),
         stream=bool(optional(body, "stream", bool, "a boolean")),
         include_usage=True,
         metadata=optional(body, "metadata", dict, "an object") or {},
         extra=extra,
+        client_protocol=PROTOCOL,
+        client_only=_client_only(unmodeled),
     )
+
+
+_ALSO_KEPT = ("reasoning", "text", "tool_choice")
+_EFFORTS = {e: e for e in ("none", "minimal", "low", "medium", "high", "xhigh")} | {"max": "xhigh"}
+# Fields the proxy serves itself, or that other backends get in another form.
+_SERVED = {
+    "previous_response_id",
+    "store",
+    "include",
+    "stream_options",
+    "background",
+    *_ALSO_KEPT,
+}
+
+
+def _client_only(unmodeled: dict[str, Any]) -> list[str]:
+    """What the client sent that only a Responses backend carries, by the names it used."""
+    names = [k for k in unmodeled if k not in _SERVED]
+    if unmodeled.get("truncation") == "disabled":
+        names.remove("truncation")  # what every other backend does anyway
+    return names
 
 
 def _decode_sampling(body: dict[str, Any]) -> Sampling:
@@ -154,20 +195,8 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
                     f"(got {role!r})",
                     param=f"{param}.role",
                 )
-        elif kind == "function_call":
-            call = ToolCallPart(
-                id=expect(item.get("call_id"), str, f"{param}.call_id", "a string"),
-                name=expect(item.get("name"), str, f"{param}.name", "a string"),
-                arguments=item.get("arguments") or "{}",
-            )
-            turn("assistant").content.append(call)
-        elif kind == "custom_tool_call":
-            call = ToolCallPart(
-                id=expect(item.get("call_id"), str, f"{param}.call_id", "a string"),
-                name=expect(item.get("name"), str, f"{param}.name", "a string"),
-                arguments=json.dumps({CUSTOM_INPUT: str(item.get("input") or "")}),
-            )
-            turn("assistant").content.append(call)
+        elif kind in ("function_call", "custom_tool_call"):
+            turn("assistant").content.append(_decode_call(item, kind, param))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = expect(item.get("call_id"), str, f"{param}.call_id", "a string")
             output = item.get("output")
@@ -179,20 +208,48 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
             turn("tool").content.append(
                 ToolResultPart(
                     tool_call_id=call_id,
-                    content=[p for p in parts if isinstance(p, TextPart | ImagePart)],
+                    content=[p for p in parts if isinstance(p, TextPart | ImagePart | OpaquePart)],
                 )
             )
         elif kind == "reasoning":
             turn("assistant").content.append(_decode_reasoning(item, param))
         else:
-            raise BadRequest(
-                f"input item type {kind!r} is not supported: use message, function_call, "
-                "function_call_output, custom_tool_call, custom_tool_call_output or reasoning "
-                "items",
-                param=f"{param}.type",
-            )
+            # Hosted tools' calls, compaction, item references, items newer than this
+            # codec: a Responses backend gets them back verbatim, in order.
+            expect(kind, str, f"{param}.type", "a string")
+            role = "user" if kind.endswith("_output") or kind in _CLIENT_ITEMS else "assistant"
+            opaque = OpaquePart(protocol=PROTOCOL, data=dict(item))
+            if role == "assistant":
+                turn("assistant").content.append(opaque)
+            else:
+                messages.append(Message(role="user", content=[opaque]))
     name_tool_results(messages)
     return messages
+
+
+# Items a client adds of its own (not the model's output), kept in user turns.
+_CLIENT_ITEMS = {
+    "item_reference",
+    "mcp_approval_response",
+    "additional_tools",
+    "configuration_update",
+    "compaction_trigger",
+}
+
+
+def _decode_call(item: dict[str, Any], kind: str, param: str) -> ToolCallPart:
+    """A function or custom tool call; a namespaced one by its flat name."""
+    name = expect(item.get("name"), str, f"{param}.name", "a string")
+    namespace = item.get("namespace")
+    if isinstance(namespace, str) and namespace:
+        name = flat_name(namespace, name)
+    call_id = expect(item.get("call_id"), str, f"{param}.call_id", "a string")
+    if kind == "custom_tool_call":
+        arguments = json.dumps({CUSTOM_INPUT: str(item.get("input") or "")})
+    else:
+        arguments = item.get("arguments") or "{}"
+        expect(arguments, str, f"{param}.arguments", "a string of JSON")
+    return ToolCallPart(id=call_id, name=name, arguments=arguments)
 
 
 def name_tool_results(messages: list[Message]) -> None:
@@ -217,11 +274,13 @@ def _decode_reasoning(item: dict[str, Any], param: str) -> ReasoningPart:
             c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)
         )
     encrypted = item.get("encrypted_content")
+    item_id = item.get("id") if isinstance(item.get("id"), str) else None
     if not isinstance(encrypted, str) or not encrypted:
-        return ReasoningPart(text=text)
+        return ReasoningPart(text=text, id=item_id)
     if encrypted.startswith(_REDACTED):
-        return ReasoningPart(text=text, signature=encrypted[len(_REDACTED) :], redacted=True)
-    return ReasoningPart(text=text, signature=encrypted)
+        signature = encrypted[len(_REDACTED) :]
+        return ReasoningPart(text=text, signature=signature, redacted=True, id=item_id)
+    return ReasoningPart(text=text, signature=encrypted, id=item_id)
 
 
 def encode_encrypted(signature: str, *, redacted: bool) -> str:
@@ -243,46 +302,66 @@ def _decode_content(content: Any, where: str, role: Any) -> list[Part]:
             parts.append(TextPart(text=expect(raw.get("text"), str, f"{param}.text", "a string")))
         elif kind == "refusal":
             parts.append(TextPart(text=str(raw.get("refusal", ""))))
-        elif kind == "input_image" and role in ("user", "tool"):
-            parts.append(_decode_image(raw, param))
-        elif kind == "input_file":
-            raise BadRequest(
-                "input_file content is not supported: send the file's text as input_text",
-                param=param,
-            )
+        elif kind == "input_image" and role in ("user", "tool") and not raw.get("file_id"):
+            url = expect(raw.get("image_url"), str, f"{param}.image_url", "a string (a URL)")
+            parts.append(ImagePart.from_url(url, raw.get("detail")))
         else:
-            raise BadRequest(f"content part type {kind!r} is not supported here", param=param)
+            # Files, images by file id, parts newer than this codec: a Responses backend
+            # reads them.
+            expect(kind, str, f"{param}.type", "a string")
+            parts.append(OpaquePart(protocol=PROTOCOL, data=dict(raw)))
     return parts
 
 
-def _decode_image(raw: dict[str, Any], param: str) -> ImagePart:
-    if raw.get("file_id"):
-        raise BadRequest(
-            "input_image with a file_id is not supported: the proxy has no Files API; "
-            "send the image as image_url (an https URL or a data: URL)",
-            param=f"{param}.file_id",
-        )
-    url = expect(raw.get("image_url"), str, f"{param}.image_url", "a string (a URL)")
-    return ImagePart.from_url(url, raw.get("detail"))
-
-
-def _decode_tool(raw: Any, i: int) -> Tool:
+def _decode_tool(raw: Any, i: int) -> list[Tool | HostedTool]:
     param = f"tools[{i}]"
     kind = expect(raw, dict, param, "an object").get("type")
     if kind == "custom":
-        return _decode_custom_tool(raw, param)
-    if kind != "function":
-        raise BadRequest(
-            f"tool type {kind!r} is not supported: the proxy offers only function tools "
-            "(hosted tools such as web_search run inside OpenAI)",
-            param=f"{param}.type",
-        )
+        return [_decode_custom_tool(raw, param)]
+    if kind == "function":
+        return [_decode_function(raw, param)]
+    if kind == "namespace":
+        return list(_decode_namespace(raw, param))
+    # A hosted tool (web_search, file_search, mcp, tool_search…), or one newer than this
+    # codec: a Responses backend gets it verbatim; web search is any provider's web search.
+    expect(kind, str, f"{param}.type", "a string")
+    web = kind.startswith("web_search")
+    return [HostedTool(kind="web_search" if web else kind, protocol=PROTOCOL, data=raw)]
+
+
+def _decode_function(raw: dict[str, Any], param: str, namespace: Namespace | None = None) -> Tool:
+    name = expect(raw.get("name"), str, f"{param}.name", "a string")
     return Tool(
-        name=expect(raw.get("name"), str, f"{param}.name", "a string"),
+        name=flat_name(namespace.name, name) if namespace else name,
         description=raw.get("description"),
         parameters=raw.get("parameters") or {"type": "object", "properties": {}},
         strict=raw.get("strict"),
+        namespace=namespace.model_copy(update={"member": name}) if namespace else None,
+        deferred=raw.get("defer_loading") is True,
     )
+
+
+def _decode_namespace(raw: dict[str, Any], param: str) -> Iterator[Tool]:
+    """A group of function tools (Codex's `multi_agent_v1`), as flat-named functions."""
+    group = Namespace(
+        name=expect(raw.get("name"), str, f"{param}.name", "a string"),
+        description=raw.get("description"),
+        member="",
+    )
+    for j, tool in enumerate(expect(raw.get("tools") or [], list, f"{param}.tools", "an array")):
+        where = f"{param}.tools[{j}]"
+        kind = expect(tool, dict, where, "an object").get("type", "function")
+        if kind == "custom":
+            custom = _decode_custom_tool(tool, where)
+            member = custom.name
+            yield custom.model_copy(
+                update={
+                    "name": flat_name(group.name, member),
+                    "namespace": group.model_copy(update={"member": member}),
+                }
+            )
+        else:
+            yield _decode_function(tool, where, group)
 
 
 def _decode_custom_tool(raw: dict[str, Any], param: str) -> Tool:
@@ -316,37 +395,40 @@ def custom_input(arguments: str) -> str:
 
 
 def _decode_tool_choice(raw: Any) -> ToolChoice | None:
+    """The canonical tool choice; one naming a hosted tool (or newer) stays in `extra`
+    for a Responses backend and means `auto` elsewhere."""
     if raw is None:
         return None
     if raw in ("auto", "none", "required"):
         return ToolChoice(mode=raw)
-    if isinstance(raw, dict) and raw.get("type") == "function" and isinstance(raw.get("name"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        raise BadRequest(
+            "'tool_choice' must be auto, none, required or an object with a type",
+            param="tool_choice",
+        )
+    if raw["type"] in ("function", "custom") and isinstance(raw.get("name"), str):
         return ToolChoice(mode="tool", name=raw["name"])
-    raise BadRequest(
-        "'tool_choice' must be auto, none, required or {type: function, name}",
-        param="tool_choice",
-    )
+    if raw["type"] == "allowed_tools":
+        return ToolChoice(mode="required" if raw.get("mode") == "required" else "auto")
+    return None
 
 
 def _decode_text_format(text: Any) -> dict[str, Any] | None:
-    """`text.format` as the canonical (Chat Completions shaped) `response_format`."""
+    """`text.format` as the canonical (Chat Completions shaped) `response_format`; a
+    format newer than this codec stays in `extra` for a Responses backend."""
     if text is None:
         return None
     fmt = expect(text, dict, "text", "an object").get("format")
     if fmt is None:
         return None
     kind = expect(fmt, dict, "text.format", "an object").get("type")
-    if kind == "text":
-        return None
     if kind == "json_object":
         return {"type": "json_object"}
     if kind == "json_schema":
         schema = {k: fmt[k] for k in ("name", "schema", "description", "strict") if k in fmt}
         return {"type": "json_schema", "json_schema": schema}
-    raise BadRequest(
-        f"'text.format.type' must be text, json_object or json_schema (got {kind!r})",
-        param="text.format.type",
-    )
+    expect(kind, str, "text.format.type", "a string")
+    return None
 
 
 def encode_text_format(response_format: dict[str, Any] | None) -> dict[str, Any]:

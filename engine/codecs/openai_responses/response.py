@@ -27,6 +27,7 @@ from engine.model import (
     ErrorEvent,
     Event,
     Finish,
+    OpaqueBlock,
     ReasoningDelta,
     ResponseStart,
     TextDelta,
@@ -81,6 +82,8 @@ class ResponseBuilder:
         # when the `input` string is taken out of them.
         self._custom_names = set(request.extra.get(CUSTOM_TOOLS, {}).get("names", ()))
         self._custom_arguments: dict[int, list[str]] = {}
+        # Namespaced tools are offered by flat names; calls go back to the client split.
+        self._namespaces = {t.name: t.namespace for t in request.tools if t.namespace}
         self.usage: Usage | None = None
         self.final: dict[str, Any] | None = None  # the terminal response object
         extra = request.extra.get(PROTOCOL, {})
@@ -180,6 +183,8 @@ class ResponseBuilder:
                 )
             case ToolCallEnd():
                 return self._call_end(event.index)
+            case OpaqueBlock() if event.protocol == PROTOCOL:
+                return self._opaque(event.data)
             case Usage():
                 self.usage = event
             case Finish():
@@ -299,7 +304,7 @@ class ResponseBuilder:
         ):
             out += self._close_open()
             item = {
-                "id": self._item_id("rs"),
+                "id": event.id or self._item_id("rs"),
                 "type": "reasoning",
                 "summary": [],
                 "status": "in_progress",
@@ -344,8 +349,23 @@ class ResponseBuilder:
             "name": event.name,
             "arguments": "",
         }
+        namespace = self._namespaces.get(event.name)
+        if namespace is not None:
+            item["name"], item["namespace"] = namespace.member, namespace.name
         self._calls[event.index] = item
         return out + self._add(item)
+
+    def _opaque(self, data: dict[str, Any]) -> bytes:
+        """An output item only the Responses API has (a web search call…), as it came."""
+        out = self._close_open()
+        item = dict(data)
+        item.setdefault("id", self._item_id("it"))
+        added = {**item, "status": "in_progress"} if "status" in item else item
+        self._positions[item["id"]] = len(self.output)
+        self.output.append(item)
+        index = len(self.output) - 1
+        out += self._emit("response.output_item.added", output_index=index, item=added)
+        return out + self._emit("response.output_item.done", output_index=index, item=dict(item))
 
     def _call_end(self, index: int) -> bytes:
         item = self._calls.pop(index, None)

@@ -59,7 +59,7 @@ def body(**fields: Any) -> dict[str, Any]:
         (body(max_tokens="10"), "max_tokens"),
         (body(max_tokens=0), "max_tokens"),
         (body(messages={}), "messages"),
-        (body(messages=[{"role": "system", "content": "x"}]), "messages.0.role"),
+        (body(messages=[{"role": "wizard", "content": "x"}]), "messages.0.role"),
         (body(messages=[{"role": "user", "content": 3}]), "messages.0.content"),
         (
             body(messages=[{"role": "user", "content": [{"type": 3}]}]),
@@ -72,10 +72,10 @@ def body(**fields: Any) -> dict[str, Any]:
         (
             body(
                 messages=[
-                    {"role": "user", "content": [{"type": "image", "source": {"type": "file"}}]}
+                    {"role": "user", "content": [{"type": "image", "source": {"type": "base64"}}]}
                 ]
             ),
-            "messages.0.content.0.source.type",
+            "messages.0.content.0.source.data",
         ),
         (
             body(
@@ -260,7 +260,7 @@ def test_reasoning_anthropic_did_not_sign_is_not_sent_to_anthropic(
     }
 
 
-def test_consecutive_same_role_turns_merge_and_late_system_becomes_user_text() -> None:
+def test_consecutive_same_role_turns_merge_and_another_clients_late_system_is_a_note() -> None:
     request = chat(
         messages=[
             user("a"),
@@ -275,10 +275,32 @@ def test_consecutive_same_role_turns_merge_and_late_system_becomes_user_text() -
             "content": [
                 {"type": "text", "text": "a"},
                 {"type": "text", "text": "b"},
-                {"type": "text", "text": "note"},
+                {"type": "text", "text": "<system-reminder>\nnote\n</system-reminder>"},
             ],
         }
     ]
+
+
+def test_an_anthropic_clients_system_turns_stay_in_place_with_their_fields() -> None:
+    raw = body(
+        messages=[
+            {"role": "user", "content": "hi"},
+            {
+                "role": "system",
+                "content": [
+                    {"type": "text", "text": "# Env", "cache_control": {"type": "ephemeral"}}
+                ],
+                "output_config": {"effort": "medium"},
+            },
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "go on"},
+        ]
+    )
+    request = anthropic.decode_request(raw)
+
+    assert [m.role for m in request.messages] == ["user", "system", "assistant", "user"]
+    assert request.messages[1].text() == "# Env"
+    assert anthropic.encode_request(request, "m")["messages"] == raw["messages"]
 
 
 @pytest.mark.parametrize(
@@ -627,10 +649,10 @@ def test_output_config_effort_is_a_reasoning_effort_for_other_backends() -> None
     assert "thinking" not in encoded
 
 
-def test_output_config_effort_must_be_known() -> None:
-    with pytest.raises(BadRequest) as caught:
-        anthropic.decode_request(body(output_config={"effort": "extreme"}))
-    assert caught.value.param == "output_config.effort"
+def test_an_effort_newer_than_the_codec_goes_to_anthropic_only() -> None:
+    request = anthropic.decode_request(body(output_config={"effort": "extreme"}))
+    assert request.reasoning is None
+    assert anthropic.encode_request(request, "m")["output_config"] == {"effort": "extreme"}
 
 
 def test_cache_control_positions_survive_the_round_trip() -> None:

@@ -167,6 +167,7 @@ def requests(draw: st.DrawFn) -> ChatRequest:
         stream=draw(st.booleans()),
         metadata=draw(st.just({}) | texts.map(lambda u: {"user_id": u})),
         extra={anthropic.PROTOCOL: {}},
+        client_protocol=anthropic.PROTOCOL,
     )
 
 

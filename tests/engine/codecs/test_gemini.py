@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.codecs import gemini
+from engine.codecs import anthropic, gemini
 from engine.codecs.gemini import StreamDecoder, StreamEncoder
 from engine.codecs.gemini.request import SKIP_SIGNATURE, tag, untag
 from engine.codecs.gemini.response import call_id, decode_stream_error, status_name
@@ -32,6 +32,7 @@ from engine.model import (
     ToolResultPart,
     Usage,
 )
+from engine.notes import Dropped
 
 MODEL = "gemini-2.5-flash"
 
@@ -81,11 +82,6 @@ def result(name: str, **response: Any) -> dict[str, Any]:
             {"contents": [user({"fileData": {"mimeType": "image/png"}})]},
             "contents[0].parts[0].fileData.fileUri",
             id="file-without-uri",
-        ),
-        pytest.param(
-            {"contents": [user({"executableCode": {"code": "1"}})]},
-            "contents[0].parts[0]",
-            id="unsupported-part",
         ),
         pytest.param(
             {"contents": [model({"functionCall": {"args": {}}})]},
@@ -143,11 +139,6 @@ def result(name: str, **response: Any) -> dict[str, Any]:
             body(generationConfig={"thinkingConfig": {"thinkingBudget": "lots"}}),
             "generationConfig.thinkingConfig.thinkingBudget",
             id="thinking-budget",
-        ),
-        pytest.param(
-            body(generationConfig={"thinkingConfig": {"thinkingLevel": "extreme"}}),
-            "generationConfig.thinkingConfig.thinkingLevel",
-            id="thinking-level",
         ),
     ],
 )
@@ -771,4 +762,28 @@ def test_turns_with_nothing_gemini_can_say_are_left_out() -> None:
     assert gemini.encode_request(request)["contents"] == [
         {"role": "user", "parts": [{"text": "hi"}]},
         {"role": "user", "parts": [{"text": "again"}]},
+    ]
+
+
+def test_parts_and_settings_newer_than_the_codec_go_to_gemini_only() -> None:
+    code = {"executableCode": {"language": "PYTHON", "code": "print(1)"}}
+    pdf = {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
+    raw = body(
+        contents=[user({"text": "run"}, code, pdf)],
+        generationConfig={"thinkingConfig": {"thinkingLevel": "extreme"}},
+        tools=[{"codeExecution": {}}, {"googleSearch": {}}],
+    )
+    request = gemini.decode_request(raw, "m")
+
+    assert request.reasoning is None
+    assert gemini.encode_request(request) == raw
+    dropped = Dropped()
+    encoded = anthropic.encode_request(request, "m", dropped=dropped)
+    assert encoded["messages"] == [{"role": "user", "content": "run"}]
+    assert encoded["tools"] == [{"type": "web_search_20250305", "name": "web_search"}]
+    assert list(dropped) == [
+        "executableCode block",
+        "inlineData block",
+        "codeExecution tool",
+        "thinkingConfig.thinkingLevel",
     ]

@@ -70,11 +70,11 @@ result_texts = texts.filter(_not_an_object) | st.dictionaries(
 images = st.builds(
     ImagePart,
     data=st.from_regex(r"[A-Za-z0-9+/]{4,12}", fullmatch=True),
-    media_type=st.sampled_from(["image/png", "image/jpeg", "application/pdf"]),
+    media_type=st.sampled_from(["image/png", "image/jpeg", "image/webp"]),
 ) | st.builds(
     ImagePart,
     url=st.from_regex(r"https://files\.test/[a-z0-9]{1,8}", fullmatch=True),
-    media_type=st.sampled_from(["image/png", "video/mp4"]),
+    media_type=st.sampled_from(["image/png", "image/gif"]),
 )
 user_parts = st.lists(st.builds(TextPart, text=texts) | images, min_size=1, max_size=3)
 
@@ -177,6 +177,7 @@ def requests(draw: st.DrawFn) -> ChatRequest:
         sampling=sampling,
         reasoning=reasoning,
         response_format=response_format,
+        client_protocol=gemini.PROTOCOL,
     )
 
 

@@ -178,7 +178,9 @@ def requests(draw: st.DrawFn) -> ChatRequest:
         stream=stream,
         include_usage=stream,
         metadata=draw(st.dictionaries(names, st.text(max_size=8), max_size=2)),
-        extra={"openai_chat": draw(extras)},
+        extra={"openai_chat": (extra := draw(extras))},
+        client_protocol="openai_chat",
+        client_only=list(extra),
     )
 
 

@@ -21,8 +21,12 @@ from engine.model import (
     Event,
     Finish,
     FinishReason,
+    HostedTool,
     ImagePart,
     Message,
+    Namespace,
+    OpaquePart,
+    Reasoning,
     ReasoningDelta,
     ReasoningPart,
     ResponseStart,
@@ -128,7 +132,15 @@ def test_settings() -> None:
     assert request.response_format == {"type": "json_object"}
     assert request.metadata == {"k": "v"}
     assert request.stream
-    assert request.extra["openai_responses"] == {"store": False, "previous_response_id": "resp_1"}
+    assert request.extra["openai_responses"] == {
+        "store": False,
+        "previous_response_id": "resp_1",
+        # kept whole for a Responses backend, beside their canonical forms above
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "text": {"format": {"type": "json_object"}},
+        "tool_choice": {"type": "function", "name": "f"},
+    }
+    assert request.client_protocol == "openai_responses" and request.client_only == []
 
 
 def test_images() -> None:
@@ -153,21 +165,7 @@ def test_images() -> None:
         ({"input": 3}, "input", "a string or an array"),
         ({"model": 1}, "model", "a string"),
         ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role", "robot"),
-        ({"input": [{"type": "web_search_call"}]}, "input[0].type", "web_search_call"),
-        (
-            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]},
-            "input[0].content[0].file_id",
-            "file_id is not supported",
-        ),
-        (
-            {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
-            "input[0].content[0]",
-            "input_file",
-        ),
-        ({"tools": [{"type": "web_search"}]}, "tools[0].type", "'web_search' is not supported"),
         ({"tools": [{"type": "function"}]}, "tools[0].name", "a string"),
-        ({"tool_choice": {"type": "web_search"}}, "tool_choice", "tool_choice"),
-        ({"text": {"format": {"type": "yaml"}}}, "text.format.type", "yaml"),
         ({"max_output_tokens": "10"}, "max_output_tokens", "an integer"),
         ({"instructions": 5}, "instructions", "a string"),
         (
@@ -184,9 +182,106 @@ def test_bad_requests_name_the_field(body: dict[str, Any], param: str, words: st
     assert words in caught.value.message
 
 
-def test_bad_reasoning_effort_is_a_bad_request() -> None:
-    with pytest.raises(BadRequest, match="effort"):
-        decode(reasoning={"effort": "enormous"})
+def test_a_reasoning_effort_newer_than_the_codec_goes_to_responses_backends_only() -> None:
+    request = decode(reasoning={"effort": "enormous", "summary": "auto"})
+    assert request.reasoning is None
+    assert request.extra["openai_responses"]["reasoning"] == {
+        "effort": "enormous",
+        "summary": "auto",
+    }
+    assert decode(reasoning={"effort": "max"}).reasoning == Reasoning(effort="xhigh")
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        pytest.param(
+            {"input": [{"type": "web_search_call", "id": "ws_1", "status": "completed"}]},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+            id="hosted-tool-call-item",
+        ),
+        pytest.param(
+            {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]},
+            {"type": "input_image", "file_id": "f"},
+            id="image-by-file-id",
+        ),
+        pytest.param(
+            {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
+            {"type": "input_file", "file_id": "f"},
+            id="file",
+        ),
+    ],
+)
+def test_items_and_parts_newer_than_the_model_are_kept_verbatim(
+    body: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    request = decode(**body)
+    parts = [p for m in request.messages for p in m.content]
+    assert parts == [OpaquePart(protocol="openai_responses", data=kept)]
+
+
+def test_hosted_tools_tool_choices_and_text_formats_newer_than_the_codec_are_kept() -> None:
+    search = {"type": "web_search", "external_web_access": False}
+    request = decode(
+        tools=[search, {"type": "mcp", "server_label": "s"}],
+        tool_choice={"type": "web_search"},
+        text={"format": {"type": "grammar", "grammar": "x"}, "verbosity": "low"},
+    )
+    assert request.hosted_tools == [
+        HostedTool(kind="web_search", protocol="openai_responses", data=search),
+        HostedTool(
+            kind="mcp", protocol="openai_responses", data={"type": "mcp", "server_label": "s"}
+        ),
+    ]
+    assert request.tool_choice is None and request.response_format is None
+    assert request.extra["openai_responses"]["text"]["verbosity"] == "low"
+
+
+def test_namespace_tools_are_flat_functions_and_calls_go_back_split() -> None:
+    namespace = {
+        "type": "namespace",
+        "name": "multi_agent_v1",
+        "description": "Sub-agents.",
+        "tools": [{"type": "function", "name": "spawn_agent", "parameters": {"type": "object"}}],
+    }
+    request = decode(
+        tools=[namespace],
+        input=[
+            {"role": "user", "content": "go"},
+            {
+                "type": "function_call",
+                "call_id": "c1",
+                "name": "spawn_agent",
+                "namespace": "multi_agent_v1",
+                "arguments": "{}",
+            },
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+        ],
+    )
+    assert [t.name for t in request.tools] == ["multi_agent_v1__spawn_agent"]
+    assert request.tools[0].namespace == Namespace(
+        name="multi_agent_v1", description="Sub-agents.", member="spawn_agent"
+    )
+    call = request.messages[1].content[0]
+    assert isinstance(call, ToolCallPart) and call.name == "multi_agent_v1__spawn_agent"
+
+    events = [
+        START,
+        ToolCallStart(index=0, id="c2", name="multi_agent_v1__spawn_agent"),
+        ToolCallDelta(index=0, arguments="{}"),
+        ToolCallEnd(index=0),
+        Finish(reason="tool_calls"),
+    ]
+    builder = openai_responses.StreamEncoder(request)
+    for event in events:
+        builder.event(event)
+    assert builder.final is not None
+    item = builder.final["output"][0]
+    assert (item["name"], item["namespace"], item["call_id"]) == (
+        "spawn_agent",
+        "multi_agent_v1",
+        "c2",
+    )
 
 
 # --- the event sequence --------------------------------------------------------------------
@@ -366,7 +461,12 @@ def test_any_response_is_a_valid_stream(
     assert [o.call_id for o in final.output if o.type == "function_call"] == [c.id for c in calls]
     # What a client sends back as input decodes to the same conversation turn.
     turn = openai_responses.decode_items(whole["output"], "output")
-    assert [p for m in turn for p in m.content] == _merged(parts)
+    assert [_without_id(p) for m in turn for p in m.content] == _merged(parts)
+
+
+def _without_id(part: Any) -> Any:
+    """A part without the item id it came back with (the encoder made those up)."""
+    return part.model_copy(update={"id": None}) if isinstance(part, ReasoningPart) else part
 
 
 def _merged(parts: list[TextPart | ReasoningPart | ToolCallPart]) -> list[Any]:
@@ -406,6 +506,6 @@ def test_signatures_travel_verbatim_in_encrypted_content() -> None:
     ]
     (turn,) = openai_responses.decode_items(output, "output")
     assert turn.content[:2] == [
-        ReasoningPart(text="Think.", signature="anthropic-sig"),
-        ReasoningPart(signature="opaque-blob", redacted=True),
+        ReasoningPart(text="Think.", signature="anthropic-sig", id=output[0]["id"]),
+        ReasoningPart(signature="opaque-blob", redacted=True, id=output[1]["id"]),
     ]
