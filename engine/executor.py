@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from engine.errors import ProxyError
+from engine.errors import NotFound, ProxyError
 from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.model import ErrorEvent, Event
 from engine.notes import Dropped
@@ -110,8 +110,15 @@ async def _from_backends(
     """The events of the first target that answers; `failover` tries the next on failure."""
     tried = targets if route.strategy == "failover" else targets[:1]
     for i, target in enumerate(tried):
+        backend = graph.backends[target.backend]
+        if ctx.request.continuation and not backend.continues_responses:
+            raise NotFound(
+                f"Previous response with id '{ctx.request.continuation}' not found.",
+                code="previous_response_not_found",
+                param="previous_response_id",
+            )
         dropped = Dropped()
-        stream = graph.backends[target.backend].send(ctx.request, target.model, http, dropped)
+        stream = backend.send(ctx.request, target.model, http, dropped)
         try:
             first = await anext(stream)
             if isinstance(first, ErrorEvent):  # an error before any output: as good as a status

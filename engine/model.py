@@ -213,6 +213,12 @@ class ChatRequest(_Model):
         default_factory=dict,
         description="fields a codec does not model, keyed by protocol, for same-protocol backends",
     )
+    continuation: str | None = Field(
+        default=None,
+        description="an earlier response, held by the provider, that this request continues "
+        "(the Responses API's `previous_response_id` the proxy does not know); a backend "
+        "that cannot continue one refuses the request",
+    )
     client_protocol: str | None = Field(
         default=None, description="the wire protocol the client spoke (its codec's name)"
     )

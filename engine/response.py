@@ -71,14 +71,22 @@ class Collector:
                     content.append(TextPart(text=event.text))
             case ReasoningDelta():
                 last = content[-1] if content else None
-                # A signed or redacted part is complete: what follows is another block.
-                if not isinstance(last, ReasoningPart) or last.signature or last.redacted:
+                # A signed or redacted part is complete: what follows is another block;
+                # so is a delta of another reasoning item.
+                if (
+                    not isinstance(last, ReasoningPart)
+                    or last.signature
+                    or last.redacted
+                    or (event.id is not None and last.id not in (None, event.id))
+                ):
                     content.append(ReasoningPart(redacted=event.redacted))
                 part = content[-1]
                 assert isinstance(part, ReasoningPart)
                 part.text += event.text
                 if event.signature:
                     part.signature = event.signature
+                if event.id:
+                    part.id = event.id
             case ToolCallStart():
                 call = ToolCallPart(id=event.id, name=event.name, arguments="")
                 self._calls[event.index] = call
@@ -116,7 +124,9 @@ def replay(response: ChatResponse) -> Iterable[Event]:
         elif isinstance(part, OpaquePart):
             yield OpaqueBlock(protocol=part.protocol, data=part.data)
         elif isinstance(part, ReasoningPart):
-            yield ReasoningDelta(text=part.text, signature=part.signature, redacted=part.redacted)
+            yield ReasoningDelta(
+                text=part.text, signature=part.signature, redacted=part.redacted, id=part.id
+            )
         else:
             yield ToolCallStart(index=index, id=part.id, name=part.name)
             yield ToolCallDelta(index=index, arguments=part.arguments)

@@ -41,6 +41,8 @@ class Backend(ABC):
 
     kind: ClassVar[str]
     Config: ClassVar[type[BackendConfig]]
+    # Whether it can continue a response the provider holds (`ChatRequest.continuation`).
+    continues_responses: ClassVar[bool] = False
 
     def __init__(self, name: str, config: BackendConfig) -> None:
         self.name = name

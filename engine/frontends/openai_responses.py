@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 _ID = "response_id"  # where the id this request's response will carry is kept
 
 
-def _not_found(response_id: str) -> NotFound:
-    return NotFound(
-        f"Previous response with id '{response_id}' not found.",
-        code="previous_response_not_found",
-        param="previous_response_id",
-    )
-
-
 def mount(app: Quart, server: Server) -> None:
     """Add the Responses endpoints."""
 
@@ -66,7 +58,9 @@ def _decode(body: Any, call: Call) -> ChatRequest:
 
 
 async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
-    """Prepend the conversation `previous_response_id` names."""
+    """Prepend the conversation `previous_response_id` names. One the proxy does not
+    hold may be held by the provider: a Responses backend is asked to continue it, any
+    other backend refuses it (404)."""
     previous = request.extra[PROTOCOL].get("previous_response_id")
     if previous is None:
         return request
@@ -74,7 +68,7 @@ async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
         raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
     stored = await server.responses.get(previous)
     if stored is None:
-        raise _not_found(previous)
+        return request.model_copy(update={"continuation": previous})
     messages = [*stored.messages, *request.messages]
     openai_responses.name_tool_results(messages)
     return request.model_copy(update={"messages": messages})

@@ -209,7 +209,7 @@ def _route(**fields: Any) -> dict[str, Any]:
             [
                 SchemaProblem(
                     ("backends", "m", "kind"),
-                    "kind 'opnai' is not one of: anthropic, gemini, mock, openai, openrouter",
+                    "kind 'opnai' is not one of: anthropic, gemini, mock, openai, openai_responses, openrouter",
                     "unknown-kind",
                     False,
                     "did you mean 'openai'?",
@@ -225,7 +225,7 @@ def _route(**fields: Any) -> dict[str, Any]:
                     "'kind' is required",
                     "missing-field",
                     False,
-                    "one of: anthropic, gemini, mock, openai, openrouter",
+                    "one of: anthropic, gemini, mock, openai, openai_responses, openrouter",
                 )
             ],
             id="missing-kind",

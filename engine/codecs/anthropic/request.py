@@ -156,8 +156,13 @@ def _client_only(unmodeled: dict[str, Any], kept: dict[str, Any]) -> list[str]:
             [f for group in found.values() for f in group] if key in (BLOCKS, MESSAGES) else [found]
         )
         for entry in entries:
-            fields.update(dict.fromkeys(k for k in entry if k != "defer_loading"))
+            fields.update(dict.fromkeys(k for k in entry if k not in _TRANSLATED_FIELDS))
     return names + list(fields)
+
+
+# Block and message fields other backends get in another form: a deferred tool is left
+# out until loaded, a system turn's own effort is the request's.
+_TRANSLATED_FIELDS = {"defer_loading", "output_config"}
 
 
 def _decode_sampling(body: dict[str, Any], require_max_tokens: bool) -> Sampling:
@@ -758,7 +763,7 @@ def _encode_opaque(part: OpaquePart, dropped: notes.Dropped | None) -> dict[str,
     return {"type": "text", "text": text} if text else None
 
 
-FOREIGN_SIGNATURE_TAGS = ("gemini:",)
+FOREIGN_SIGNATURE_TAGS = ("gemini:", "openai:")  # Gemini and the Responses API
 THINKING_MIN_TOP_P = 0.95
 
 

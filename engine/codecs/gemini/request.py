@@ -509,10 +509,13 @@ def _system_text(part: Part, dropped: notes.Dropped | None) -> str | None:
 
 
 def _encode_hosted(request: ChatRequest, dropped: notes.Dropped | None) -> list[dict[str, Any]]:
-    """A Gemini client's tools verbatim, another's web search as Google Search."""
+    """A Gemini client's tools verbatim, another's web search as Google Search, unless
+    function tools are offered too: generateContent refuses the two together."""
     own, searches, others = hosted.split(request.hosted_tools, PROTOCOL)
-    if searches and not any(_SEARCH_TOOLS[0] in tool for tool in own):
+    if searches and not request.tools and not any(_SEARCH_TOOLS[0] in tool for tool in own):
         own.append({_SEARCH_TOOLS[0]: {}})
+    elif searches:
+        others += searches
     if dropped is not None:
         dropped.add(*(f"{tool.kind} tool" for tool in others))
     return own

@@ -64,7 +64,8 @@ _MODELED = {
     "metadata",
 }
 # Freeform (`custom`) tools become functions taking one string argument of this name; the
-# names of such tools travel in the request's `extra` under CUSTOM_TOOLS.
+# names of such tools (and their definitions) travel in the request's `extra` under
+# CUSTOM_TOOLS.
 CUSTOM_INPUT = "input"
 CUSTOM_TOOLS = "openai_responses/custom_tools"
 # `encrypted_content` is opaque to clients, so it carries the canonical signature verbatim
@@ -111,9 +112,9 @@ def _decode_request(body: Any) -> ChatRequest:
     # not say (reasoning `summary`, text `verbosity`, a hosted tool choice…).
     unmodeled.update({k: body[k] for k in _ALSO_KEPT if body.get(k) is not None})
     extra: dict[str, dict[str, Any]] = {PROTOCOL: unmodeled}
-    custom = [t["name"] for t in raw_tools if t.get("type") == "custom"]
-    if custom:
-        extra[CUSTOM_TOOLS] = {"names": custom}
+    custom = {t["name"]: t for t in raw_tools if t.get("type") == "custom"}
+    if custom:  # their names, and their definitions for a Responses backend
+        extra[CUSTOM_TOOLS] = {"names": list(custom), "definitions": custom}
     return ChatRequest(
         model=model,
         system=system,

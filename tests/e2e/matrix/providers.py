@@ -603,9 +603,150 @@ def _unwrap(response: dict[str, Any]) -> str:
     return _json(response)
 
 
+# --- OpenAI Responses ----------------------------------------------------------------------
+
+
+class ResponsesProvider(ProviderAdapter):
+    """OpenAI's Responses API, from `tests.support.fake_responses`."""
+
+    name = "responses"
+    kind = "openai_responses"
+    fake_module = "tests.support.fake_responses"
+    fake_class = "FakeResponses"
+    write_size = 11
+
+    def backend(self) -> dict[str, Any]:
+        """`kind: openai_responses` with the OpenAI SDK's base_url (with `/v1`)."""
+        return {
+            "kind": self.kind,
+            "base_url": f"${{{self.url_variable}}}/v1",
+            "api_key": "up-key",
+        }
+
+    def text(
+        self, fake: Any, text: str, *, usage: Tokens = SOME_TOKENS, cut_short: bool = False
+    ) -> None:
+        """One message item in three deltas; `incomplete` when cut short."""
+        m = self.module()
+        counts = m.Usage(
+            input_tokens=usage.input, output_tokens=usage.output, cached_tokens=usage.cached
+        )
+        status = "incomplete" if cut_short else "completed"
+        reason = "max_output_tokens" if cut_short else None
+        reply = m.Reply(m.Text(text), usage=counts, status=status, incomplete_reason=reason)
+        fake.script(Rechunked(reply, self.write_size))
+
+    def tool_calls(self, fake: Any, calls: Sequence[ToolUse]) -> list[str | None]:
+        """function_call items with `call_…` ids, arguments split every 4 characters."""
+        m = self.module()
+        items = []
+        for index, call in enumerate(calls):
+            arguments = json.dumps(call.args)
+            items.append(
+                m.FunctionCall(
+                    call.name,
+                    arguments,
+                    call_id=f"call_matrix{index}",
+                    cuts=tuple(range(4, len(arguments), 4)),
+                )
+            )
+        fake.script(Rechunked(m.Reply(*items), self.write_size))
+        return [item.call_id for item in items]
+
+    def reasoning(self, fake: Any, thought: str, text: str) -> None:
+        """A reasoning item (summary and encrypted content), then the message."""
+        m = self.module()
+        reply = m.Reply(m.Reasoning(thought, encrypted=SIGNATURE), m.Text(text))
+        fake.script(Rechunked(reply, self.write_size))
+
+    def http_error(self, fake: Any, status: int, message: str) -> None:
+        """OpenAI's error body."""
+        fake.script(self.module().HttpError(status, message))
+
+    def stream_error(self, fake: Any, before: str, message: str) -> None:
+        """Text deltas, then `response.failed`."""
+        fake.script(Rechunked(self.module().Failed(before, message), self.write_size))
+
+    def broken_body(self, fake: Any) -> None:
+        """Half a response object."""
+        fake.script(
+            HalfBody(
+                {
+                    "id": "resp_half",
+                    "object": "response",
+                    "status": "completed",
+                    "output": [{"type": "message", "content": [{"type": "output_text"}]}],
+                }
+            )
+        )
+
+    def upstream(self, fake: Any) -> Upstream:
+        """The last request's `instructions`, `input` and `tools`; a request the Responses
+        API would reject fails here."""
+        body = fake.last.json
+        _valid_responses(body)
+        view = Upstream(body.get("instructions"), [], [], [], [], [], body.get("max_output_tokens"))
+        view.tool_names = [
+            t["name"] for t in body.get("tools") or () if t.get("type") == "function"
+        ]
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            view.forced = choice["name"]
+        for item in fake.last.input:
+            kind = item.get("type", "message")
+            if kind == "message" and item.get("role") == "user":
+                content = item["content"]
+                parts = (
+                    [{"type": "input_text", "text": content}]
+                    if isinstance(content, str)
+                    else content
+                )
+                for part in parts:
+                    if part["type"] == "input_text":
+                        view.user_texts.append(part["text"])
+                    elif part["type"] == "input_image":
+                        found = _DATA_URL.fullmatch(part["image_url"])
+                        assert found, f"an image by {part['image_url'][:30]}"
+                        view.images.append((found["type"], found["data"]))
+            elif kind == "function_call":
+                view.calls.append(
+                    ToolUse(item["call_id"], item["name"], json.loads(item["arguments"]))
+                )
+            elif kind == "function_call_output":
+                name = next((c.name for c in view.calls if c.id == item["call_id"]), "")
+                view.results.append(ToolResult(item["call_id"], name, item["output"]))
+        return view
+
+
+def _valid_responses(body: dict[str, Any]) -> None:
+    """What the Responses API checks: a model and an input; items have known shapes; a
+    function_call_output answers a function_call made before it; a reasoning item sent
+    back carries its encrypted content (the proxy sends `store: false`)."""
+    assert isinstance(body.get("model"), str) and body["model"], "a model"
+    items = body.get("input")
+    assert isinstance(items, list | str), "an input"
+    called: set[str] = set()
+    for item in items if isinstance(items, list) else ():
+        kind = item.get("type", "message")
+        if kind == "message":
+            assert item["role"] in ("user", "assistant", "system", "developer"), item["role"]
+        elif kind == "function_call":
+            assert isinstance(item["arguments"], str), "arguments are a JSON string"
+            called.add(item["call_id"])
+        elif kind == "function_call_output":
+            assert item["call_id"] in called, f"an output for the unknown call {item['call_id']}"
+        elif kind == "reasoning":
+            assert item.get("encrypted_content"), "reasoning without its encrypted content"
+    if body.get("store") is False and any(
+        i.get("type") == "reasoning" for i in items if isinstance(i, dict)
+    ):
+        assert "reasoning.encrypted_content" in (body.get("include") or [])
+
+
 PROVIDERS: tuple[ProviderAdapter, ...] = (
     OpenAIProvider(),
     AnthropicProvider(),
     GeminiProvider(),
+    ResponsesProvider(),
     CompatibleProvider(),
 )

@@ -28,9 +28,10 @@ FRONTEND_TITLES = {
     "gemini": "Gemini",
 }
 BACKEND_TITLES = {
-    "openai": "OpenAI",
+    "openai": "OpenAI Chat",
     "anthropic": "Anthropic",
     "gemini": "Gemini",
+    "responses": "OpenAI Responses",
     "compat": "OpenAI-compatible",
 }
 NOT_BUILT = "not built"

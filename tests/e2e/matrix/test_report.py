@@ -34,7 +34,7 @@ def _results() -> dict[str, object]:
 def test_render_counts_passes_names_failures_and_marks_what_is_not_built() -> None:
     table = render(_results()).splitlines()
 
-    assert table[0] == "| front-end | mode | OpenAI | Anthropic |"
+    assert table[0] == "| front-end | mode | OpenAI Chat | Anthropic |"
     assert table[2] == "| OpenAI Chat | whole | ✓ 2/2 | not built |"
     assert table[3] == "| OpenAI Chat | stream | 1/2 ✗ usage | not built |"
     assert table[4] == "| Gemini | whole | not built | not built |"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.errors import BadRequest, NotFound
+from engine.errors import BadRequest
 from engine.frontends.base import Call
 from engine.frontends.openai_responses import FRONTEND
 from engine.model import Message, TextPart, ToolCallPart, ToolResultPart
@@ -50,14 +50,18 @@ async def test_prepare_prepends_the_stored_conversation_and_names_tool_results()
     assert isinstance(result, ToolResultPart) and result.name == "get_weather"
 
 
-@pytest.mark.parametrize(("previous", "error"), [("resp_gone", NotFound), (7, BadRequest)])
-async def test_prepare_refuses_an_unknown_or_malformed_id(
-    previous: Any, error: type[Exception]
-) -> None:
+async def test_prepare_refuses_a_malformed_id() -> None:
     assert FRONTEND.prepare is not None
-    with pytest.raises(error) as caught:
-        await FRONTEND.prepare(decode(previous_response_id=previous), server())
-    assert getattr(caught.value, "param", None) == "previous_response_id"
+    with pytest.raises(BadRequest) as caught:
+        await FRONTEND.prepare(decode(previous_response_id=7), server())
+    assert caught.value.param == "previous_response_id"
+
+
+async def test_an_id_the_proxy_does_not_hold_is_left_to_the_provider() -> None:
+    assert FRONTEND.prepare is not None
+    prepared = await FRONTEND.prepare(decode(previous_response_id="resp_upstream"), server())
+    assert prepared.continuation == "resp_upstream"
+    assert [m.text() for m in prepared.messages] == ["hi"]
 
 
 @pytest.mark.parametrize(
