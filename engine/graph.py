@@ -115,11 +115,13 @@ class Graph:
             return [Target(backend, rest)]
         return [Target(t.backend, t.model or model) for t in route.targets]
 
-    def model_ids(self) -> list[str]:
-        """Every model name the graph advertises: backends' models and stage aliases."""
+    def model_ids(self, discovered: Mapping[str, list[str]] | None = None) -> list[str]:
+        """Every model name the graph advertises: each backend's declared models (else
+        those `discovered` from its upstream), as `BACKEND:MODEL`, and stage aliases."""
         ids: dict[str, None] = {}
         for name, backend in self.backends.items():
-            ids.update({f"{name}:{model}": None for model in backend.models()})
+            models = backend.models() or (discovered or {}).get(name, [])
+            ids.update({f"{name}:{model}": None for model in models})
         for route in self.routes:
             for bound in route.request:
                 ids.update(dict.fromkeys(bound.stage.models()))

@@ -10,13 +10,20 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_events
+from engine.backends.upstream import (
+    DISCOVERY_TIMEOUT,
+    get_json,
+    model_ids,
+    post_json,
+    stream_events,
+)
 from engine.codecs import anthropic
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
 VERSION = "2023-06-01"
+MAX_PAGES = 10  # of a model listing
 
 
 class AnthropicConfig(BackendConfig):
@@ -55,6 +62,7 @@ class AnthropicBackend(Backend):
         base = self.config.base_url.rstrip("/")
         self.url = f"{base}/v1/messages"
         self.count_url = f"{base}/v1/messages/count_tokens"
+        self.models_url = f"{base}/v1/models"
         self.headers = {
             "content-type": "application/json",
             "anthropic-version": self.config.anthropic_version,
@@ -83,6 +91,26 @@ class AnthropicBackend(Backend):
             request, model, default_max_tokens=self.config.default_max_tokens, dropped=dropped
         )
         return dumps(body).encode()
+
+    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
+        """`GET /v1/models`, page after page (Anthropic's `after_id`)."""
+        found: list[str] = []
+        params = {"limit": "1000"}
+        for _ in range(MAX_PAGES):
+            body = await get_json(
+                http,
+                self.models_url,
+                self.headers,
+                DISCOVERY_TIMEOUT,
+                anthropic.decode_error,
+                params,
+            )
+            page = model_ids(body.get("data") if isinstance(body, dict) else None, "id")
+            found.extend(page)
+            if not page or not body.get("has_more"):
+                break
+            params = {"limit": "1000", "after_id": page[-1]}
+        return found
 
     async def count_tokens(self, request: ChatRequest, model: str, http: httpx.AsyncClient) -> int:
         """Ask the upstream how many input tokens `request` has."""

@@ -54,8 +54,25 @@ class Backend(ABC):
         self.timeout = httpx.Timeout(config.timeout_secs, connect=config.connect_timeout_secs)
 
     def models(self) -> list[str]:
-        """The model names this backend advertises."""
+        """The model names the routing file declares for this backend."""
         return list(self.config.models)
+
+    def can_list_models(self) -> bool:
+        """Whether asking the upstream for its models can work: it has a key, or it is a
+        server of the user's own (a base_url other than the kind's default)."""
+        base_url = getattr(self.config, "base_url", None)
+        if base_url is None:
+            return False
+        default = type(self.config).model_fields["base_url"].default
+        return bool(getattr(self.config, "api_key", None)) or base_url != default
+
+    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
+        """The model names the upstream's own list endpoint reports ([] when it has none).
+
+        Raises ProxyError when the upstream cannot be asked; callers treat that as
+        "unknown for now", never as an error of theirs.
+        """
+        return []
 
     @abstractmethod
     def send(

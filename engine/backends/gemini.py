@@ -11,11 +11,19 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_events
+from engine.backends.upstream import (
+    DISCOVERY_TIMEOUT,
+    get_json,
+    model_ids,
+    post_json,
+    stream_events,
+)
 from engine.codecs import gemini
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
+
+MAX_PAGES = 10  # of a model listing
 
 
 class GeminiConfig(BackendConfig):
@@ -49,6 +57,33 @@ class GeminiBackend(Backend):
         model = model.removeprefix("models/")
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{self.root}/models/{quote(model, safe='-._~@')}:{action}"
+
+    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
+        """`GET …/models`, page after page; only the models that generate content."""
+        found: list[str] = []
+        params = {"pageSize": "1000"}
+        for _ in range(MAX_PAGES):
+            body = await get_json(
+                http,
+                f"{self.root}/models",
+                self.headers,
+                DISCOVERY_TIMEOUT,
+                gemini.decode_error,
+                params,
+            )
+            body = body if isinstance(body, dict) else {}
+            entries = [
+                m
+                for m in body.get("models") or ()
+                if isinstance(m, dict)
+                and "generateContent"
+                in (m.get("supportedGenerationMethods") or ["generateContent"])
+            ]
+            found.extend(model_ids(entries, "name", "models/"))
+            if not body.get("nextPageToken"):
+                break
+            params = {"pageSize": "1000", "pageToken": str(body["nextPageToken"])}
+        return found
 
     async def send(
         self,

@@ -10,7 +10,13 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_events
+from engine.backends.upstream import (
+    DISCOVERY_TIMEOUT,
+    get_json,
+    model_ids,
+    post_json,
+    stream_events,
+)
 from engine.codecs import openai_chat
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
@@ -76,6 +82,12 @@ class OpenAIBackend(Backend):
     def stream_decoder(self) -> openai_chat.StreamDecoder:
         """A decoder for one streamed response."""
         return openai_chat.StreamDecoder()
+
+    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
+        """`GET /models`: the ids of its `data`."""
+        url = self.config.base_url.rstrip("/") + "/models"
+        body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, openai_chat.decode_error)
+        return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
 
     async def send(
         self,

@@ -11,7 +11,13 @@ import httpx
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.backends.upstream import post_json, stream_events
+from engine.backends.upstream import (
+    DISCOVERY_TIMEOUT,
+    get_json,
+    model_ids,
+    post_json,
+    stream_events,
+)
 from engine.codecs.openai_responses import upstream
 from engine.codecs.sse import dumps
 from engine.model import ChatRequest, Event
@@ -45,6 +51,12 @@ class OpenAIResponsesBackend(Backend):
         self.headers = {"content-type": "application/json", **self.config.headers}
         if self.config.api_key:
             self.headers["authorization"] = f"Bearer {self.config.api_key}"
+
+    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
+        """`GET /models`, as the Chat Completions connector asks it."""
+        url = self.config.base_url.rstrip("/") + "/models"
+        body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, upstream.decode_error)
+        return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
 
     async def send(
         self,

@@ -14,6 +14,17 @@ from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.model import ErrorEvent, Event
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
+# Model listings are background work: a slow upstream must not hold them long.
+DISCOVERY_TIMEOUT = httpx.Timeout(15, connect=5)
+
+
+def model_ids(entries: Any, key: str, prefix: str = "") -> list[str]:
+    """The model names in a list endpoint's entries (`entry[key]`, without `prefix`)."""
+    return [
+        str(entry[key]).removeprefix(prefix)
+        for entry in (entries if isinstance(entries, list) else ())
+        if isinstance(entry, dict) and isinstance(entry.get(key), str) and entry[key]
+    ]
 
 
 # Response headers of an upstream error that clients' SDKs read to decide when to retry.
@@ -76,6 +87,29 @@ async def post_json(
     """POST and return the decoded JSON body; an error status raises its decoded error."""
     async with _mapped_failures(url):
         response = await http.post(url, content=body, headers=headers, timeout=timeout)
+    if response.status_code >= 400:
+        raise _error(response, decode_error)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise UpstreamError(
+            502,
+            f"the upstream sent invalid JSON: {response.text[:200]!r}",
+            code="upstream_invalid_json",
+        ) from exc
+
+
+async def get_json(
+    http: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    decode_error: ErrorDecoder,
+    params: dict[str, str] | None = None,
+) -> Any:
+    """GET and return the decoded JSON body; an error status raises its decoded error."""
+    async with _mapped_failures(url):
+        response = await http.get(url, headers=headers, params=params, timeout=timeout)
     if response.status_code >= 400:
         raise _error(response, decode_error)
     try:

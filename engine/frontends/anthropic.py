@@ -114,13 +114,13 @@ def mount(app: Quart, server: Server) -> None:
     @app.get("/anthropic/v1/models")
     async def anthropic_models() -> Response:
         try:
-            return server.json(_page(server.holder.graph.model_ids(), request.args))
+            return server.json(_page(server.model_ids(), request.args))
         except ProxyError as error:
             return server.refuse(FRONTEND, error)
 
     @app.get("/anthropic/v1/models/<path:model>")
     async def anthropic_model(model: str) -> Response:
-        if model not in server.holder.graph.model_ids():
+        if model not in server.model_ids():
             error = NotFound(f"model: {model}")
             return server.refuse(FRONTEND, error)
         return server.json(_model_object(model))

@@ -106,12 +106,12 @@ def mount(app: Quart, server: Server) -> None:
         return response
 
     def listing() -> Response:
-        models = [_model_object(m) for m in server.holder.graph.model_ids()]
+        models = [_model_object(m) for m in server.model_ids()]
         return server.json({"models": models})
 
     def one(model: str) -> Response:
         model = model.removeprefix("models/")
-        if model not in server.holder.graph.model_ids():
+        if model not in server.model_ids():
             return error(NotFound(f"model models/{model} is not listed", code="NOT_FOUND"))
         return server.json(_model_object(model))
 

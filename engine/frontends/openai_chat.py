@@ -32,12 +32,12 @@ def mount(app: Quart, server: Server) -> None:
 
     @app.get("/v1/models")
     async def models() -> Response:
-        data = [_model_object(model) for model in server.holder.graph.model_ids()]
+        data = [_model_object(model) for model in server.model_ids()]
         return server.json({"object": "list", "data": data})
 
     @app.get("/v1/models/<path:model>")
     async def model(model: str) -> Response:
-        if model not in server.holder.graph.model_ids():
+        if model not in server.model_ids():
             error = NotFound(f"model {model!r} is not listed", code="model_not_found")
             return server.refuse(FRONTEND, error)
         return server.json(_model_object(model))

@@ -14,6 +14,7 @@ import httpx
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from engine.catalog import ModelCatalog
 from engine.codecs.validation import parse_body
 from engine.errors import ProxyError
 from engine.executor import Execution, execute
@@ -63,8 +64,11 @@ class Server:
         self.watch = watch
         self.sessions = SessionStore()
         self.responses = ResponseStore()
+        self.catalog = ModelCatalog()
+        holder.listeners.append(self.catalog.graph_changed)
         self.http: httpx.AsyncClient | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._discovery: asyncio.Task[None] | None = None
         self._dropped_seen: set[tuple[str, str]] = set()
 
     async def start(self) -> None:
@@ -74,11 +78,15 @@ class Server:
         )
         if self.watch:
             self._watcher = asyncio.create_task(self.holder.watch())
+        self._discovery = asyncio.create_task(
+            self.catalog.run(lambda: self.holder.graph, self.http)
+        )
 
     async def stop(self) -> None:
-        """Stop watching and close the pool."""
-        if self._watcher is not None:
-            self._watcher.cancel()
+        """Stop watching and discovering, and close the pool."""
+        for task in (self._watcher, self._discovery):
+            if task is not None:
+                task.cancel()
         if self.http is not None:
             await self.http.aclose()
 
@@ -214,6 +222,10 @@ class Server:
         )
         response.timeout = None
         return response
+
+    def model_ids(self) -> list[str]:
+        """The models the current graph lists (see `engine.catalog`)."""
+        return self.catalog.model_ids(self.holder.graph)
 
     def json(
         self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None

@@ -91,7 +91,7 @@ def test_models_list(client: openai.OpenAI) -> None:
 
     ids = [m.id for m in models]
     # Each backend's declared models as BACKEND:MODEL, the mock's default, then aliases.
-    assert ids == ["fake:fake-large", "fake:fake-small", "mock:mock-1", "smart"]
+    assert ids == ["fake:fake-large", "fake:fake-small", "other:big-model", "mock:mock-1", "smart"]
     owners = {m.id: m.owned_by for m in models}
     assert owners["fake:fake-large"] == "fake"
     assert owners["mock:mock-1"] == "mock"

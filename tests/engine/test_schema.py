@@ -209,7 +209,8 @@ def _route(**fields: Any) -> dict[str, Any]:
             [
                 SchemaProblem(
                     ("backends", "m", "kind"),
-                    "kind 'opnai' is not one of: anthropic, gemini, mock, openai, openai_responses, openrouter",
+                    "kind 'opnai' is not one of: anthropic, gemini, mock, openai, "
+                    "openai_responses, openrouter",
                     "unknown-kind",
                     False,
                     "did you mean 'openai'?",

@@ -397,6 +397,25 @@ class FakeAnthropic(ScriptedFake[Reply, Recorded]):
                 return record
             return await self._next(record).serve(record.json)
 
+        @app.get("/v1/models")
+        async def models() -> Response:
+            # Anthropic's pages: `limit`, `after_id`, `has_more`, `first_id`, `last_id`.
+            listed = self.listed_models
+            start = listed.index(request.args["after_id"]) + 1 if "after_id" in request.args else 0
+            page = listed[start : start + int(request.args.get("limit", 20))]
+            data = [
+                {"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"}
+                for m in page
+            ]
+            return _json_response(
+                {
+                    "data": data,
+                    "has_more": start + len(page) < len(listed),
+                    "first_id": page[0] if page else None,
+                    "last_id": page[-1] if page else None,
+                }
+            )
+
         @app.post("/v1/messages/count_tokens")
         async def count_tokens() -> Response:
             record = await recorded("/v1/messages/count_tokens")

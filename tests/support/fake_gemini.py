@@ -350,6 +350,19 @@ class FakeGemini(ScriptedFake[Reply, Recorded]):
         app = Quart("fake_gemini")
         app.config.update(RESPONSE_TIMEOUT=None)
 
+        @app.get("/<version>/models")
+        async def models(version: str) -> Response:
+            entries = [
+                {
+                    "name": f"models/{m}",
+                    "displayName": m,
+                    "supportedGenerationMethods": ["generateContent", "countTokens"],
+                }
+                for m in self.listed_models
+            ]
+            embedding = {"name": "models/embed-x", "supportedGenerationMethods": ["embedContent"]}
+            return _json_response({"models": [*entries, embedding]})
+
         @app.post("/<version>/models/<path:target>")
         async def generate(version: str, target: str) -> Response:
             model, _, action = target.rpartition(":")

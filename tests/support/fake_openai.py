@@ -567,4 +567,12 @@ class FakeProvider(ScriptedFake[Reply, Recorded]):
             reply = self._next(Recorded(f"/{prefix}/chat/completions", headers, body))
             return await reply.serve(Call(body))
 
+        @app.get("/<path:prefix>/models")
+        async def models(prefix: str) -> Response:
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                for m in self.listed_models
+            ]
+            return _json_response({"object": "list", "data": data})
+
         return app

@@ -446,4 +446,12 @@ class FakeResponses(ScriptedFake[Reply, Recorded]):
             headers = {name.lower(): value for name, value in request.headers.items()}
             return await self._next(Recorded("/v1/responses", headers, body)).serve(body)
 
+        @app.get("/v1/models")
+        async def models() -> Response:
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
+                for m in self.listed_models
+            ]
+            return _json_response({"object": "list", "data": data})
+
         return app

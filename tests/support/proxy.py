@@ -31,6 +31,7 @@ backends:
     base_url: "${FAKE_URL}/other/v1"
     api_key: other-key
     headers: {x-backend: other}
+    models: [big-model]
   mock: {kind: mock}
 routes:
   - name: default

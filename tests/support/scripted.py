@@ -28,6 +28,8 @@ class ScriptedFake(ABC, Generic[ReplyT, RecordedT]):
     name = "fake"
 
     def __init__(self) -> None:
+        # What the fake's model-list endpoint reports, in its protocol's shape.
+        self.listed_models: list[str] = ["model-a", "model-b"]
         self.requests: list[RecordedT] = []
         self._script: deque[ReplyT] = deque()
         self._served: list[ReplyT] = []
