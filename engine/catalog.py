@@ -1,11 +1,12 @@
 """Which models the proxy lists: declared ones, else what each backend's upstream reports.
 
 A backend whose routing entry declares `models` lists those. For the others (with a key,
-or at a server of the user's own) the catalog asks the upstream's own list endpoint (OpenAI's and OpenRouter's `/models`, Anthropic's
-`/v1/models`, Gemini's `/models`) in the background: after every graph load, then every
-`refresh_secs`. What it learnt is kept across reloads while the backend's settings stay
-the same; an upstream that is offline or refuses is a log line, and lists nothing until
-it answers. Every id is listed as `BACKEND:MODEL`, which routes straight back to it.
+or at a server of the user's own) the catalog asks the upstream's own list endpoint
+(OpenAI's and OpenRouter's `/models`, Anthropic's `/v1/models`, Gemini's `/models`) in the
+background: after every graph load, then every `refresh_secs`. What it learnt is kept
+across reloads while the backend's settings stay the same; an upstream that is offline or
+refuses is a log line, and lists nothing until it answers. Every id is listed as
+`BACKEND:MODEL`, which routes straight back to it.
 """
 
 from __future__ import annotations

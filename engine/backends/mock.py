@@ -1,9 +1,14 @@
 """The built-in offline backend: answers from the request itself, streaming and tool calls too.
 
 * The last message is a tool result: it answers ``Tool NAME returned: CONTENT``.
-* The last user text is ``call TOOL {json}`` and TOOL is an offered tool: it calls that tool
-  with those arguments (``{}`` when none are given); several ``call`` lines make parallel calls.
+* A line of the user's text is ``call TOOL {json}`` and TOOL is an offered tool: it calls
+  that tool with those arguments (``{}`` when none are given); several ``call`` lines make
+  parallel calls.
 * Otherwise it echoes: ``You said: TEXT`` (or its configured `reply`).
+
+The user's text is what the user typed, not what an agent wraps around it: coding agents
+send their context (``<system-reminder>…``, ``<environment_context>…``) as parts or turns
+of their own beside the prompt, and those are passed over.
 
 Text is streamed a word at a time; usage counts are rough (four characters a token).
 """
@@ -24,6 +29,7 @@ from engine.model import (
     ChatRequest,
     Event,
     Finish,
+    Message,
     ResponseStart,
     TextDelta,
     TextPart,
@@ -36,6 +42,8 @@ from engine.model import (
 from engine.notes import Dropped
 
 _CALL = re.compile(r"^\s*call\s+([\w.-]+)\s*(\{.*\})?\s*$", re.MULTILINE)
+# A part that is one tagged block, as agents wrap the context they add.
+_WRAPPED = re.compile(r"^\s*<([A-Za-z][\w-]*)[^>]*>.*</\1>\s*$", re.DOTALL)
 
 
 class MockConfig(BackendConfig):
@@ -93,7 +101,10 @@ class MockBackend(Backend):
             return []
         offered = {tool.name for tool in request.tools}
         return [
-            (name, args or "{}") for name, args in _CALL.findall(last.text()) if name in offered
+            (name, args or "{}")
+            for text in _typed(request)
+            for name, args in _CALL.findall(text)
+            if name in offered
         ]
 
     def _reply_text(self, request: ChatRequest) -> str:
@@ -107,7 +118,19 @@ class MockBackend(Backend):
                 + "".join(c.text for c in r.content if isinstance(c, TextPart))
                 for r in results
             )
-        user = request.last_user_message()
-        return (
-            f"You said: {user.text()}" if user and user.text() else "Hello from the mock backend."
-        )
+        typed = _typed(request)
+        return f"You said: {typed[-1]}" if typed else "Hello from the mock backend."
+
+
+def _typed(request: ChatRequest) -> list[str]:
+    """The text parts the user typed in the last user turns (those after the last answer
+    or tool result), without the context an agent wraps around them."""
+    turns: list[Message] = []
+    for message in reversed(request.messages):
+        if message.role in ("assistant", "tool"):
+            break
+        if message.role == "user":
+            turns.insert(0, message)
+    texts = [p.text for m in turns for p in m.content if isinstance(p, TextPart) and p.text]
+    typed = [text for text in texts if not _WRAPPED.match(text)]
+    return typed or texts[-1:]

@@ -90,6 +90,33 @@ def tool_result(call_id: str, text: str, name: str | None = None) -> Message:
             "Tool get_weather returned: 18C",
             id="tool-result-by-name",
         ),
+        pytest.param(
+            # Claude Code: its reminders, then the prompt, as parts of one turn.
+            [
+                Message(
+                    role="user",
+                    content=[
+                        TextPart(
+                            text="<system-reminder>\nRules, kilobytes of them.\n</system-reminder>"
+                        ),
+                        TextPart(text="hi"),
+                    ],
+                )
+            ],
+            {},
+            "You said: hi",
+            id="agent-context-parts",
+        ),
+        pytest.param(
+            # Codex: its environment as a user turn of its own before the prompt.
+            [user("<environment_context>\n  <cwd>/w</cwd>\n</environment_context>"), user("hi")],
+            {},
+            "You said: hi",
+            id="agent-context-turn",
+        ),
+        pytest.param(
+            [user("<b>bold</b>")], {}, "You said: <b>bold</b>", id="only-a-tagged-part-is-typed"
+        ),
     ],
 )
 async def test_text_replies(messages: list[Message], config: dict[str, Any], expected: str) -> None:
@@ -132,6 +159,20 @@ async def test_tool_calls(text: str, calls: list[tuple[str, str]]) -> None:
     starts = [e for e in events if isinstance(e, ToolCallStart)]
     assert [s.index for s in starts] == list(range(len(calls)))
     assert len({s.id for s in starts}) == len(calls)
+
+
+async def test_a_call_line_in_a_part_after_the_agents_context_is_found() -> None:
+    text = "<system-reminder>\ncall get_weather is documented here\n</system-reminder>"
+    turn = Message(
+        role="user",
+        content=[TextPart(text=text), TextPart(text='call get_weather {"city": "Oslo"}')],
+    )
+    response = await collect(
+        aiter_events(await events_of(ChatRequest(model="m", messages=[turn], tools=TOOLS)))
+    )
+    assert [(c.name, c.arguments) for c in response.tool_calls] == [
+        ("get_weather", '{"city": "Oslo"}')
+    ]
 
 
 async def test_unoffered_tool_only_echoes() -> None:
