@@ -5,6 +5,9 @@
   that tool with those arguments (``{}`` when none are given); several ``call`` lines make
   parallel calls.
 * Otherwise it echoes: ``You said: TEXT`` (or its configured `reply`).
+* Asked for structured output (JSON mode or a JSON schema), it answers JSON: a small value
+  that fits the schema, its strings saying the reply, its numbers 1 or their minimum
+  (Gemini CLI's model router and Claude Code's session titles ask for it).
 
 The user's text is what the user typed, not what an agent wraps around it: coding agents
 send their context (``<system-reminder>…``, ``<environment_context>…``) as parts or turns
@@ -16,10 +19,11 @@ Text is streamed a word at a time; usage counts are rough (four characters a tok
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncGenerator, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import Field
@@ -81,7 +85,7 @@ class MockBackend(Backend):
         """The events of the answer to `request`."""
         yield ResponseStart(id=f"mock-{uuid.uuid4().hex[:12]}", model=model)
         calls = self._tool_calls(request)
-        text = "" if calls else self._reply_text(request)
+        text = "" if calls else _structured(request.response_format, self._reply_text(request))
         for word in re.findall(r"\S+\s*", text):
             yield TextDelta(text=word)
         for index, (name, arguments) in enumerate(calls):
@@ -96,8 +100,7 @@ class MockBackend(Backend):
         yield Finish(reason="tool_calls" if calls else "stop")
 
     def _tool_calls(self, request: ChatRequest) -> list[tuple[str, str]]:
-        last = request.messages[-1] if request.messages else None
-        if not request.tools or last is None or last.role != "user":
+        if not request.tools:
             return []
         offered = {tool.name for tool in request.tools}
         return [
@@ -110,7 +113,8 @@ class MockBackend(Backend):
     def _reply_text(self, request: ChatRequest) -> str:
         if self.config.reply is not None:
             return self.config.reply
-        last = request.messages[-1] if request.messages else None
+        turns = [m for m in request.messages if m.role != "system"]
+        last = turns[-1] if turns else None
         if last is not None and last.role == "tool":
             results = [p for p in last.content if isinstance(p, ToolResultPart)]
             return " ".join(
@@ -123,8 +127,8 @@ class MockBackend(Backend):
 
 
 def _typed(request: ChatRequest) -> list[str]:
-    """The text parts the user typed in the last user turns (those after the last answer
-    or tool result), without the context an agent wraps around them."""
+    """The text parts the user typed in the last user turns (none when an answer or a
+    tool result came after them), without the context an agent wraps around them."""
     turns: list[Message] = []
     for message in reversed(request.messages):
         if message.role in ("assistant", "tool"):
@@ -134,3 +138,50 @@ def _typed(request: ChatRequest) -> list[str]:
     texts = [p.text for m in turns for p in m.content if isinstance(p, TextPart) and p.text]
     typed = [text for text in texts if not _WRAPPED.match(text)]
     return typed or texts[-1:]
+
+
+def _structured(response_format: dict[str, Any] | None, text: str) -> str:
+    """`text`, or a JSON value carrying it when the request asks for JSON output."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return json.dumps({"reply": text})
+    if kind == "json_schema":
+        schema: Any = ((response_format or {}).get("json_schema") or {}).get("schema")
+        return json.dumps(example(schema if isinstance(schema, dict) else {}, text))
+    return text
+
+
+def example(schema: dict[str, Any], text: str, depth: int = 0) -> Any:
+    """The smallest value that fits a JSON schema, its strings being `text`."""
+    if depth > 20:
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return example(schema[key][0], text, depth + 1)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    kind = str(kind).lower()  # Gemini's clients write OBJECT, STRING…
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        required = schema.get("required") or list(properties)
+        return {
+            name: example(properties.get(name) or {}, text, depth + 1)
+            for name in required
+            if isinstance(name, str)
+        }
+    if kind == "array":
+        items = schema.get("items")
+        item: dict[str, Any] = items if isinstance(items, dict) else {}
+        return [example(item, text, depth + 1) for _ in range(int(schema.get("minItems") or 0))]
+    if kind in ("integer", "number"):  # 1 unless the schema says: scores rarely start at 0
+        return schema.get("minimum", min(1, schema.get("maximum", 1)))
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    return text

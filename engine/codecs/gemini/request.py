@@ -425,7 +425,8 @@ def _decode_sampling(generation: dict[str, Any]) -> Sampling:
 
 def _decode_response_format(generation: dict[str, Any]) -> dict[str, Any] | None:
     mime = generation.get("responseMimeType")
-    schema = generation.get("responseJsonSchema")
+    # Gemini takes OBJECT and STRING for JSON Schema's types too; other providers do not.
+    schema = _lower_types(generation.get("responseJsonSchema"))
     if schema is None and generation.get("responseSchema") is not None:
         schema = _lower_types(generation["responseSchema"])
     if schema is not None:

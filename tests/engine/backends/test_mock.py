@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -175,6 +176,20 @@ async def test_a_call_line_in_a_part_after_the_agents_context_is_found() -> None
     ]
 
 
+async def test_a_call_is_made_when_a_system_turn_follows_the_users() -> None:
+    # Claude Code sends its environment as a system turn after the user's prompt.
+    request = ChatRequest(
+        model="m",
+        messages=[
+            user("call get_weather {}"),
+            Message(role="system", content=[TextPart(text="env")]),
+        ],
+        tools=TOOLS,
+    )
+    response = await collect(aiter_events(await events_of(request)))
+    assert [c.name for c in response.tool_calls] == ["get_weather"]
+
+
 async def test_unoffered_tool_only_echoes() -> None:
     request = ChatRequest(model="m", messages=[user("call nope {}")], tools=TOOLS)
     assert await reply(request) == "You said: call nope {}"
@@ -245,3 +260,51 @@ def test_models_and_kind() -> None:
     assert KINDS["mock"] is MockBackend
     assert mock().models() == ["mock-1"]
     assert mock(models=["a", "b"]).models() == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("response_format", "expected"),
+    [
+        ({"type": "json_object"}, {"reply": "You said: hi"}),
+        (
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "route",
+                    # Gemini CLI's model router, upper-case types and all
+                    "schema": {
+                        "type": "OBJECT",
+                        "properties": {
+                            "complexity_reasoning": {"type": "STRING"},
+                            "complexity_score": {"type": "INTEGER"},
+                        },
+                        "required": ["complexity_reasoning", "complexity_score"],
+                    },
+                },
+            },
+            {"complexity_reasoning": "You said: hi", "complexity_score": 1},
+        ),
+        (
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "kind": {"enum": ["a", "b"]},
+                            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                            "done": {"type": ["boolean", "null"]},
+                            "n": {"type": "number", "minimum": 5},
+                        },
+                    }
+                },
+            },
+            {"kind": "a", "tags": ["You said: hi"], "done": False, "n": 5},
+        ),
+    ],
+)
+async def test_structured_output_is_json_that_fits(
+    response_format: dict[str, Any], expected: Any
+) -> None:
+    request = ChatRequest(model="m", messages=[user("hi")], response_format=response_format)
+    assert json.loads(await reply(request)) == expected
