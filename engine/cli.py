@@ -76,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = Config()
     config.bind = [f"{args.host}:{args.port}"]
     config.accesslog = None  # engine.access logs each request, with its route and backend
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our handler, once
     config.keep_alive_timeout = 75
     app = create_app(graph, args.routes, watch=not args.no_reload)
     log.info(
