@@ -71,7 +71,7 @@ class RequestContext:
     state: dict[str, Any] = field(default_factory=dict)
     route: str | None = None  # set by the executor: the route that matched
     served_by: Target | None = None  # set by the executor: the target that answered
-    dropped: Dropped = field(default_factory=Dropped)  # … and what its request left out
+    dropped: Dropped | None = None  # … and what its request left out
 
 
 @dataclass

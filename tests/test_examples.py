@@ -40,7 +40,7 @@ EXPECTED_OUTPUT = {
         "'!/model' -> gpt-4o-mini: Model override: mock:mock-1.",
         "'Which model is this?' -> mock-1: You said: Which model is this?",
     ],
-    "curl.sh": ['"content": "You said: Hello from curl"', "data: [DONE]", '"id": "mock:mock-1"'],
+    "curl.sh": ['"content":"You said: Hello from curl"', "data: [DONE]", '"id":"mock:mock-1"'],
     "gemini_sdk.py": [
         "plain: You said: Hello, Gemini proxy!",
         "streamed: You said: Stream this back",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from engine.codecs.sse import SSEMessage, parse_sse
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
@@ -45,8 +45,8 @@ def _error(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
 
 def _body(response: httpx.Response) -> Any:
     try:
-        return response.json()
-    except ValueError:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         return response.text
 
 
@@ -90,8 +90,8 @@ async def post_json(
     if response.status_code >= 400:
         raise _error(response, decode_error)
     try:
-        return response.json()
-    except ValueError as exc:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
         raise UpstreamError(
             502,
             f"the upstream sent invalid JSON: {response.text[:200]!r}",
@@ -113,8 +113,8 @@ async def get_json(
     if response.status_code >= 400:
         raise _error(response, decode_error)
     try:
-        return response.json()
-    except ValueError as exc:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
         raise UpstreamError(
             502,
             f"the upstream sent invalid JSON: {response.text[:200]!r}",
@@ -176,8 +176,8 @@ async def decode_messages(
             decoder.done = True
         else:
             try:
-                data = json.loads(message.data)
-            except ValueError:
+                data = orjson.loads(message.data)
+            except orjson.JSONDecodeError:
                 yield ErrorEvent(
                     status=502,
                     code="upstream_invalid_json",

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 
 @dataclass(slots=True)
 class SSEMessage:
@@ -40,11 +42,20 @@ async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEMessage]:
 
 def dumps(obj: Any) -> str:
     """Compact JSON, as providers send it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return dumps_bytes(obj).decode()
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes (orjson; the standard library for what orjson refuses:
+    integers beyond 64 bits, keys that are not strings)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def frame(data: Any, event: str | None = None) -> bytes:
     """One SSE message carrying `data` as JSON (or a raw string) and an optional event name."""
-    payload = data if isinstance(data, str) else dumps(data)
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {payload}\n\n".encode()
+    payload = data.encode() if isinstance(data, str) else dumps_bytes(data)
+    head = b"event: " + event.encode() + b"\n" if event else b""
+    return head + b"data: " + payload + b"\n\n"

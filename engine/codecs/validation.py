@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -47,10 +47,11 @@ def expect(
     template: str = "'{param}' must be {what}",
 ) -> Any:
     """`value` when it is a `kind` (a bool is no number); else BadRequest naming `param`."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kinds):
-        raise BadRequest(template.format(param=param, what=what), param=param)
-    return value
+    if isinstance(value, kind) and (
+        value.__class__ is not bool or kind is bool or (isinstance(kind, tuple) and bool in kind)
+    ):
+        return value
+    raise BadRequest(template.format(param=param, what=what), param=param)
 
 
 def optional(
@@ -79,6 +80,10 @@ def expect_number(
 ) -> Any:
     """`value` when it is a number (an integer if `integer`) within the bounds, which
     are inclusive; else BadRequest naming `param` and saying what it must be."""
+    kind: type | tuple[type, ...] = int if integer else (int, float)
+    typed = isinstance(value, kind) and value.__class__ is not bool
+    if typed and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value
     what = "an integer" if integer else "a number"
     if minimum is not None and maximum is not None:
         what += f" from {minimum:g} to {maximum:g}"
@@ -86,22 +91,28 @@ def expect_number(
         what += f" of at least {minimum:g}"
     elif maximum is not None:
         what += f" of at most {maximum:g}"
-    expect(value, int if integer else (int, float), param, what, template=template)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise BadRequest(template.format(param=param, what=what), param=param)
-    return value
+    raise BadRequest(template.format(param=param, what=what), param=param)
 
 
-@contextmanager
-def refusals_are_bad_requests() -> Iterator[None]:
+class _Refusals(AbstractContextManager[None]):
+    """See `refusals_are_bad_requests`; a class, not a generator: it is on every request."""
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, ValidationError):
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
+
+
+_REFUSALS = _Refusals()
+
+
+def refusals_are_bad_requests() -> AbstractContextManager[None]:
     """Turn the canonical model's refusal of a value into a 400.
 
     A value of the right JSON type that the model still refuses (an unknown reasoning
     effort, non-string metadata…) is the client's mistake, not a server error.
     """
-    try:
-        yield
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadRequest(f"invalid request: {where}: {error['msg']}") from None
+    return _REFUSALS

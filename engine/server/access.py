@@ -40,7 +40,7 @@ class AccessLog:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):  # --quiet
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

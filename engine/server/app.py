@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from engine.catalog import ModelCatalog
+from engine.codecs.sse import dumps_bytes
 from engine.codecs.validation import parse_body
 from engine.errors import ProxyError
 from engine.executor import Execution, execute
@@ -23,6 +23,7 @@ from engine.graph import Graph
 from engine.logs import install as install_log_redaction
 from engine.model import ChatRequest, Finish
 from engine.notes import HEADER as DROPPED_HEADER
+from engine.notes import Dropped
 from engine.reload import GraphHolder
 from engine.response import collect
 from engine.server.access import note, noted
@@ -49,7 +50,7 @@ def _json(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(
-        json.dumps(body, ensure_ascii=False),
+        dumps_bytes(body),
         status=status,
         content_type="application/json",
         headers=headers,
@@ -141,7 +142,7 @@ class Server:
         headers = {"server-timing": execution.timings.header()}
         if ctx.dropped:
             headers[DROPPED_HEADER] = ctx.dropped.header()
-            self._note_dropped(ctx)
+            self._note_dropped(ctx, ctx.dropped)
         if chat.stream:
             return self._stream(frontend, chat, execution, headers)
         started = time.perf_counter()
@@ -152,21 +153,20 @@ class Server:
         await self._complete(frontend, chat, body)
         return _json(body, headers=headers)
 
-    def _note_dropped(self, ctx: RequestContext) -> None:
+    def _note_dropped(self, ctx: RequestContext, dropped: Dropped) -> None:
         """Log what a backend's request left out: at INFO the first time for that backend
         and those names, at DEBUG after (an agent sends the same fields on every turn)."""
-        key = (str(ctx.served_by), ctx.dropped.header())
+        key = (str(ctx.served_by), dropped.header())
         first = key not in self._dropped_seen
         if first and len(self._dropped_seen) < 10_000:
             self._dropped_seen.add(key)
         log.log(
             logging.INFO if first else logging.DEBUG,
-            "route %s: %s cannot carry what the %s client sent: %s (dropped%s)",
+            "route %s: %s left out what the %s client sent and its protocol cannot carry: %s",
             ctx.route,
             ctx.served_by,
             ctx.frontend,
-            ctx.dropped.header(),
-            "" if not first else "; said once, then at DEBUG",
+            dropped.header(),
         )
 
     async def _complete(self, frontend: Frontend, chat: ChatRequest, body: dict[str, Any]) -> None:

@@ -8,6 +8,9 @@ Starts the fake upstream (`tests.bench.upstream`) and, one after the other, two 
 of it, then loads each scenario with wrk (when on PATH) or the Python generator:
 
 * `direct`: straight to the fake upstream, the floor the proxy is measured against;
+* `null`: through a null proxy on the engine's own stack (`tests.bench.null_proxy`: Quart on
+  hypercorn, one shared httpx client, bytes in and bytes out), the yardstick: the table
+  gives each proxy scenario's requests/s as a ratio of the null proxy's;
 * `empty`: through the proxy with an empty pipeline (`request: []`, `response: []`): the
   cost of the front-end codec, the executor and the OpenAI connector alone;
 * `default`: through the proxy with the pipeline of `routes/default.yaml` (`commands`, then
@@ -54,7 +57,7 @@ from tests.bench.load import LoadResult, have_wrk, run_load
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("direct", "empty", "default")
+SCENARIOS = ("direct", "null", "empty", "default")
 MODES = ("json", "stream")
 READY_TIMEOUT = 30.0
 CLIENT_MODEL = "fast"  # what the benchmark client asks for
@@ -328,14 +331,17 @@ def table(rows: list[Row]) -> str:
     head = ["scenario", "mode", "req/s", "p50 ms", "p99 ms", "errors"]
     if ttfb:
         head += ["TTFB p50 ms"]
-    head += ["proxy CPU ms/req", "upstream conns"]
+    head += ["proxy CPU ms/req", "upstream conns", "vs null"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    null = {row.mode: row.result.rps for row in rows if row.scenario == "null"}
     for row in rows:
         r = row.result
         cells = [row.scenario, row.mode, f"{r.rps:.0f}", _ms(r.p50), _ms(r.p99), str(r.errors)]
         if ttfb:
             cells.append(_ms(r.ttfb_p50))
         cells += [_ms(row.cpu_ms_per_request), str(row.upstream_connections)]
+        base = null.get(row.mode)
+        cells.append(f"{r.rps / base:.2f}x" if base and row.scenario != "direct" else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -437,30 +443,34 @@ def main(argv: list[str] | None = None) -> int:
                         args, scenario, f"{base_url}/chat/completions", None, generator, base_url
                     )
                     continue
-                routes = work / scenario
-                routes.mkdir()
-                template = EMPTY_ROUTES if scenario == "empty" else DEFAULT_ROUTES
-                (routes / "bench.yaml").write_text(
-                    template.format(
-                        base_url=base_url, model=UPSTREAM_MODEL, client_model=CLIENT_MODEL
-                    )
-                )
                 port = free_port()
-                proxy_cmd = [
-                    python,
-                    "-m",
-                    "engine",
-                    "serve",
-                    "--routes",
-                    str(routes),
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                    "--no-reload",
-                    "--log-level",
-                    args.proxy_log_level,
-                ]
+                if scenario == "null":
+                    proxy_cmd = [python, "-m", "tests.bench.null_proxy", "--port", str(port)]
+                    proxy_cmd += ["--upstream", base_url]
+                else:
+                    routes = work / scenario
+                    routes.mkdir()
+                    template = EMPTY_ROUTES if scenario == "empty" else DEFAULT_ROUTES
+                    (routes / "bench.yaml").write_text(
+                        template.format(
+                            base_url=base_url, model=UPSTREAM_MODEL, client_model=CLIENT_MODEL
+                        )
+                    )
+                    proxy_cmd = [
+                        python,
+                        "-m",
+                        "engine",
+                        "serve",
+                        "--routes",
+                        str(routes),
+                        "--host",
+                        HOST,
+                        "--port",
+                        str(port),
+                        "--no-reload",
+                        "--log-level",
+                        args.proxy_log_level,
+                    ]
                 log = work / f"proxy-{scenario}.log"
                 with started(proxy_cmd, port, log, f"the proxy ({scenario})") as proc:
                     if proxy_cpus is not None:
