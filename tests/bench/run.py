@@ -162,14 +162,14 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def started(
-    command: list[str], port: int, log: Path, what: str
+    command: list[str], port: int, log: Path, what: str, timeout: float = READY_TIMEOUT
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `command` (listening on `port`) for the duration of the block, output to `log`."""
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
             try:
-                wait_for_port(port, proc, READY_TIMEOUT, what)
+                wait_for_port(port, proc, timeout, what)
             except RuntimeError:
                 out.flush()
                 tail = log.read_text(errors="replace")[-3000:]

@@ -1,0 +1,103 @@
+"""Instructions the proxy executes per request: a measure that noise does not move.
+
+    python -m tests.bench.instructions [--requests N] [--modes json stream]
+
+Runs `engine serve` (an empty pipeline, an `openai` backend on the fake upstream of
+`tests.bench.upstream`) under valgrind's callgrind, sends N requests of a mode one after
+the other, and subtracts a run that served only the warm-up requests: what is left is the
+proxy's own work for N requests, start-up excluded. Wall-clock figures on a shared
+machine move by a quarter from run to run; these move by well under a percent, so a
+change on the hot path can be compared with the tree before it (run this in each).
+Needs valgrind (`apt-get install valgrind`); takes a minute or two per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from tests.bench.run import HEADERS, HOST, ROOT, free_port, request_body, started
+
+WARMUP = 3
+START_SECS = 300.0  # valgrind makes start-up some fifty times slower
+ROUTES = """\
+version: 1
+backends:
+  upstream: {{kind: openai, base_url: "{base_url}", api_key: bench, models: [bench-model]}}
+routes:
+  - {{name: empty, match: {{model: "*"}}, backend: {{targets: [upstream]}}}}
+"""
+
+
+def _instructions(work: Path, base_url: str, mode: str, requests: int) -> int:
+    """Instructions of a proxy run that served WARMUP + `requests` requests of `mode`."""
+    routes = work / "routes"
+    routes.mkdir(exist_ok=True)
+    (routes / "bench.yaml").write_text(ROUTES.format(base_url=base_url))
+    out = work / f"callgrind-{mode}-{requests}.out"
+    port = free_port()
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        "-m",
+        "engine",
+        "serve",
+        "--routes",
+        str(routes),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-reload",
+        "--log-level",
+        "warning",
+    ]
+    body = request_body(stream=mode == "stream")
+    with (
+        started(command, port, work / f"proxy-{mode}-{requests}.log", "the proxy", START_SECS),
+        httpx.Client(timeout=300) as client,
+    ):
+        for _ in range(WARMUP + requests):
+            response = client.post(
+                f"http://{HOST}:{port}/v1/chat/completions", content=body, headers=HEADERS
+            )
+            response.read()
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+    found = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(), re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no instruction count in {out}")
+    return int(found[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure; print one line per mode."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.instructions")
+    parser.add_argument("--requests", type=int, default=40, help="measured requests per mode")
+    parser.add_argument(
+        "--modes", nargs="+", choices=["json", "stream"], default=["json", "stream"]
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="engine-instructions-") as tmp:
+        work = Path(tmp)
+        port = free_port()
+        upstream = [sys.executable, "-m", "tests.bench.upstream", f"--port={port}", "--chunks=20"]
+        base_url = f"http://{HOST}:{port}/v1"
+        with started(upstream, port, work / "upstream.log", "the fake upstream"):
+            for mode in args.modes:
+                idle = _instructions(work, base_url, mode, 0)
+                busy = _instructions(work, base_url, mode, args.requests)
+                per = (busy - idle) / args.requests
+                print(f"{mode:6} {per / 1e6:7.2f} M instructions per request ({ROOT.name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
