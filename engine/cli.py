@@ -63,8 +63,10 @@ def _serve(args: argparse.Namespace) -> int:
     from engine import logs
     from engine.server.access import AccessLog
     from engine.server.app import create_app
+    from engine.server.memory import return_large_blocks_to_the_system
 
     logs.configure(args.log_level)
+    return_large_blocks_to_the_system()
     if args.quiet:
         logging.getLogger("engine.access").setLevel(logging.WARNING)
     graph, diagnostics = load_graph([args.routes])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 import socket
 import threading
 from collections.abc import Iterator
@@ -109,3 +110,9 @@ def test_a_connection_the_client_closes_is_closed_at_once(served: Proxy) -> None
             received += chunk
 
     assert received.startswith(b"HTTP/1.1 200") and received.endswith(b"}")
+
+
+def test_large_freed_blocks_go_back_to_the_system_on_glibc() -> None:
+    from engine.server.memory import return_large_blocks_to_the_system
+
+    assert return_large_blocks_to_the_system() is (platform.libc_ver()[0] == "glibc")
