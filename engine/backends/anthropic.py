@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Literal
 
 import httpx
@@ -12,13 +11,13 @@ from pydantic import Field
 from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
+    exchange,
     get_json,
     model_ids,
     post_json,
-    stream_events,
 )
 from engine.codecs import anthropic
-from engine.codecs.sse import dumps
+from engine.codecs.sse import dumps_bytes
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
@@ -90,7 +89,7 @@ class AnthropicBackend(Backend):
         body = anthropic.encode_request(
             request, model, default_max_tokens=self.config.default_max_tokens, dropped=dropped
         )
-        return dumps(body).encode()
+        return dumps_bytes(body)
 
     async def list_models(self, http: httpx.AsyncClient) -> list[str]:
         """`GET /v1/models`, page after page (Anthropic's `after_id`)."""
@@ -122,14 +121,14 @@ class AnthropicBackend(Backend):
         answer = await post_json(
             http,
             self.count_url,
-            dumps(body).encode(),
+            dumps_bytes(body),
             headers,
             self.timeout,
             anthropic.decode_error,
         )
         return int(answer.get("input_tokens") or 0)
 
-    async def send(
+    def send(
         self,
         request: ChatRequest,
         model: str,
@@ -137,21 +136,17 @@ class AnthropicBackend(Backend):
         dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        call = (
+        return exchange(
+            http,
             self.url,
-            self.encode(request, model, dropped),
+            lambda: self.encode(request, model, dropped),
             self.request_headers(request),
             self.timeout,
             anthropic.decode_error,
+            stream=request.stream,
+            decode_response=anthropic.decode_response,
+            stream_decoder=anthropic.StreamDecoder,
         )
-        if not request.stream:
-            for event in anthropic.decode_response(await post_json(http, *call)):
-                yield event
-            return
-        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
-        async with aclosing(stream_events(http, *call, anthropic.StreamDecoder())) as events:
-            async for event in events:
-                yield event
 
 
 __all__ = ["AnthropicBackend", "AnthropicConfig"]

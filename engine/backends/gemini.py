@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Literal
 from urllib.parse import quote
 
@@ -13,13 +12,12 @@ from pydantic import Field
 from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
+    exchange,
     get_json,
     model_ids,
-    post_json,
-    stream_events,
 )
 from engine.codecs import gemini
-from engine.codecs.sse import dumps
+from engine.codecs.sse import dumps_bytes
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
@@ -85,7 +83,7 @@ class GeminiBackend(Backend):
             params = {"pageSize": "1000", "pageToken": str(body["nextPageToken"])}
         return found
 
-    async def send(
+    def send(
         self,
         request: ChatRequest,
         model: str,
@@ -93,17 +91,17 @@ class GeminiBackend(Backend):
         dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        body = dumps(gemini.encode_request(request, dropped=dropped)).encode()
-        url = self.url(model, stream=request.stream)
-        call = (url, body, self.headers, self.timeout, gemini.decode_error)
-        if not request.stream:
-            for event in gemini.decode_response(await post_json(http, *call)):
-                yield event
-            return
-        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
-        async with aclosing(stream_events(http, *call, gemini.StreamDecoder())) as events:
-            async for event in events:
-                yield event
+        return exchange(
+            http,
+            self.url(model, stream=request.stream),
+            lambda: dumps_bytes(gemini.encode_request(request, dropped=dropped)),
+            self.headers,
+            self.timeout,
+            gemini.decode_error,
+            stream=request.stream,
+            decode_response=gemini.decode_response,
+            stream_decoder=gemini.StreamDecoder,
+        )
 
 
 __all__ = ["GeminiBackend", "GeminiConfig"]

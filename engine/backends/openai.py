@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
-from contextlib import aclosing
 from typing import Any, Literal
 
 import httpx
@@ -12,13 +11,12 @@ from pydantic import Field
 from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
+    exchange,
     get_json,
     model_ids,
-    post_json,
-    stream_events,
 )
 from engine.codecs import openai_chat
-from engine.codecs.sse import dumps
+from engine.codecs.sse import dumps_bytes
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
@@ -89,7 +87,7 @@ class OpenAIBackend(Backend):
         body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, openai_chat.decode_error)
         return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
 
-    async def send(
+    def send(
         self,
         request: ChatRequest,
         model: str,
@@ -97,18 +95,18 @@ class OpenAIBackend(Backend):
         dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
-        body = dumps(self.encode(request, model, dropped)).encode()
-        call = (self.url, body, self.headers, self.timeout, openai_chat.decode_error)
-        if not request.stream:
-            for event in self.decode_response(await post_json(http, *call)):
-                yield event
-            return
-        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
-        async with aclosing(
-            stream_events(http, *call, self.stream_decoder(), done_marker="[DONE]")
-        ) as events:
-            async for event in events:
-                yield event
+        return exchange(
+            http,
+            self.url,
+            lambda: dumps_bytes(self.encode(request, model, dropped)),
+            self.headers,
+            self.timeout,
+            openai_chat.decode_error,
+            stream=request.stream,
+            decode_response=self.decode_response,
+            stream_decoder=self.stream_decoder,
+            done_marker="[DONE]",
+        )
 
 
 __all__ = ["OpenAIBackend", "OpenAIConfig"]

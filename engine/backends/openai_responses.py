@@ -4,7 +4,6 @@ and a lossless path for Responses clients (see `engine.codecs.openai_responses.u
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Literal
 
 import httpx
@@ -13,13 +12,12 @@ from pydantic import Field
 from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
+    exchange,
     get_json,
     model_ids,
-    post_json,
-    stream_events,
 )
 from engine.codecs.openai_responses import upstream
-from engine.codecs.sse import dumps
+from engine.codecs.sse import dumps_bytes
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
@@ -58,7 +56,7 @@ class OpenAIResponsesBackend(Backend):
         body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, upstream.decode_error)
         return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
 
-    async def send(
+    def send(
         self,
         request: ChatRequest,
         model: str,
@@ -66,16 +64,17 @@ class OpenAIResponsesBackend(Backend):
         dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the event stream into events."""
-        body = dumps(upstream.encode_request(request, model, dropped=dropped)).encode()
-        call = (self.url, body, self.headers, self.timeout, upstream.decode_error)
-        if not request.stream:
-            for event in upstream.decode_response(await post_json(http, *call)):
-                yield event
-            return
-        # aclosing: when our reader stops early, the upstream call ends now, not at GC.
-        async with aclosing(stream_events(http, *call, upstream.StreamDecoder())) as events:
-            async for event in events:
-                yield event
+        return exchange(
+            http,
+            self.url,
+            lambda: dumps_bytes(upstream.encode_request(request, model, dropped=dropped)),
+            self.headers,
+            self.timeout,
+            upstream.decode_error,
+            stream=request.stream,
+            decode_response=upstream.decode_response,
+            stream_decoder=upstream.StreamDecoder,
+        )
 
 
 __all__ = ["OpenAIResponsesBackend", "OpenAIResponsesConfig"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Protocol
 
@@ -87,16 +87,7 @@ async def post_json(
     """POST and return the decoded JSON body; an error status raises its decoded error."""
     async with _mapped_failures(url):
         response = await http.post(url, content=body, headers=headers, timeout=timeout)
-    if response.status_code >= 400:
-        raise _error(response, decode_error)
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamError(
-            502,
-            f"the upstream sent invalid JSON: {response.text[:200]!r}",
-            code="upstream_invalid_json",
-        ) from exc
+    return _json_of(response, decode_error)
 
 
 async def get_json(
@@ -110,6 +101,10 @@ async def get_json(
     """GET and return the decoded JSON body; an error status raises its decoded error."""
     async with _mapped_failures(url):
         response = await http.get(url, headers=headers, params=params, timeout=timeout)
+    return _json_of(response, decode_error)
+
+
+def _json_of(response: httpx.Response, decode_error: ErrorDecoder) -> Any:
     if response.status_code >= 400:
         raise _error(response, decode_error)
     try:
@@ -224,3 +219,35 @@ async def stream_events(
             raise
         # The response was whole: failing to read the rest of the body costs only the
         # pooled connection, and the client must not see an error after its finish.
+
+
+async def exchange(
+    http: httpx.AsyncClient,
+    url: str,
+    encode: Callable[[], bytes],
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    decode_error: ErrorDecoder,
+    *,
+    stream: bool,
+    decode_response: Callable[[Any], Iterable[Event]],
+    stream_decoder: Callable[[], StreamDecoder],
+    done_marker: str | None = None,
+) -> AsyncGenerator[Event, None]:
+    """One call to a provider, as events: the whole JSON body decoded, or the SSE stream
+    (see `stream_events`). The body is encoded when the first event is asked for, so that
+    what goes wrong there goes wrong where the caller handles upstream failures."""
+    body = encode()
+    if not stream:
+        for event in decode_response(
+            await post_json(http, url, body, headers, timeout, decode_error)
+        ):
+            yield event
+        return
+    # aclosing: when our reader stops early, the upstream call ends now, not at GC.
+    events = stream_events(
+        http, url, body, headers, timeout, decode_error, stream_decoder(), done_marker=done_marker
+    )
+    async with aclosing(events):
+        async for event in events:
+            yield event

@@ -92,11 +92,13 @@ def mount(app: Quart, server: Server) -> None:
         return server.refuse(FRONTEND, exc)
 
     async def generate(target: str) -> Response:
+        # Read before answering even an unknown action: a body left unread ends the
+        # kept-alive connection, and the client's next request on it would fail.
+        raw = await request.get_data()
         try:
             model, action = _split(target)
             if action == "countTokens":
-                body = parse_body(await request.get_data())
-                return server.json(count_tokens(body, model))
+                return server.json(count_tokens(parse_body(raw), model))
         except ProxyError as exc:
             return error(exc)
         response = await server.handle(FRONTEND, model=model, action=action)

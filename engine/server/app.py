@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -258,8 +259,16 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
         frontend = max(FRONTENDS, key=lambda f: f.claim(path))
         return frontend if frontend.claim(path) else DEFAULT
 
+    async def drain() -> None:
+        # A body left unread ends the kept-alive connection (hypercorn cannot recycle
+        # it), and the client's next request on it would fail.
+        with contextlib.suppress(Exception):
+            await request.get_data()
+
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
+        if error.code != 413:  # too large: it is not read
+            await drain()
         status = error.code or 500
         message = f"{request.method} {request.path}: {error.description or error.name}"
         code = error.name.lower().replace(" ", "_")
@@ -268,6 +277,7 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
     @app.errorhandler(Exception)
     async def internal_error(error: Exception) -> Response:
         log.exception("%s %s failed", request.method, request.path)
+        await drain()
         message = f"internal error: {type(error).__name__}: {error}"
         return server.refuse(owner(request.path), ProxyError(500, message, code="internal"))
 
