@@ -21,7 +21,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.bench.run import HEADERS, HOST, ROOT, free_port, request_body, started
+from tests.bench.run import (
+    HEADERS,
+    HOST,
+    ROOT,
+    engine_command,
+    free_port,
+    request_body,
+    started,
+)
 
 WARMUP = 3
 START_SECS = 300.0  # valgrind makes start-up some fifty times slower
@@ -41,24 +49,8 @@ def _instructions(work: Path, base_url: str, mode: str, requests: int) -> int:
     (routes / "bench.yaml").write_text(ROUTES.format(base_url=base_url))
     out = work / f"callgrind-{mode}-{requests}.out"
     port = free_port()
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        sys.executable,
-        "-m",
-        "engine",
-        "serve",
-        "--routes",
-        str(routes),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-reload",
-        "--log-level",
-        "warning",
-    ]
+    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    command = [*valgrind, *engine_command(routes, port, "warning")]
     body = request_body(stream=mode == "stream")
     with (
         started(command, port, work / f"proxy-{mode}-{requests}.log", "the proxy", START_SECS),

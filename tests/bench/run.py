@@ -179,6 +179,25 @@ def started(
             stop(proc)
 
 
+def engine_command(routes: Path, port: int, log_level: str) -> list[str]:
+    """`engine serve` on `routes`, as the benchmarks run it."""
+    return [
+        sys.executable,
+        "-m",
+        "engine",
+        "serve",
+        "--routes",
+        str(routes),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-reload",
+        "--log-level",
+        log_level,
+    ]
+
+
 def can_pin() -> bool:
     """Whether this machine can give the proxy a CPU of its own."""
     return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
@@ -456,21 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                             base_url=base_url, model=UPSTREAM_MODEL, client_model=CLIENT_MODEL
                         )
                     )
-                    proxy_cmd = [
-                        python,
-                        "-m",
-                        "engine",
-                        "serve",
-                        "--routes",
-                        str(routes),
-                        "--host",
-                        HOST,
-                        "--port",
-                        str(port),
-                        "--no-reload",
-                        "--log-level",
-                        args.proxy_log_level,
-                    ]
+                    proxy_cmd = engine_command(routes, port, args.proxy_log_level)
                 log = work / f"proxy-{scenario}.log"
                 with started(proxy_cmd, port, log, f"the proxy ({scenario})") as proc:
                     if proxy_cpus is not None:
