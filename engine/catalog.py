@@ -68,14 +68,15 @@ class ModelCatalog:
         identity = _identity(backend)
         try:
             models = await backend.list_models(http)
-        except ProxyError as error:
+        except Exception as error:  # one connector's failure is not the round's
             if identity not in self._failed:
                 self._failed.add(identity)
+                reason = error.message if isinstance(error, ProxyError) else repr(error)
                 log.info(
                     "backend %s: its models could not be listed (%s); they will be asked "
                     "again in %.0f s",
                     backend.name,
-                    error.message,
+                    reason,
                     self.refresh_secs,
                 )
             return

@@ -22,6 +22,8 @@ class ProxyError(Exception):
         self.param = param
         # Response headers the client should see with the error (an upstream's Retry-After).
         self.headers = headers or {}
+        # Set once the error is in the log (with its traceback): it is not logged again.
+        self.logged = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.message!r}, code={self.code!r})"

@@ -74,9 +74,11 @@ async def _aclose(events: AsyncIterator[Event]) -> None:
 
 def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:
     log.exception("stage %s failed", bound.label)
-    return ProxyError(
+    error = ProxyError(
         500, f"stage {bound.label!r} failed: {type(exc).__name__}: {exc}", code="stage_error"
     )
+    error.logged = True
+    return error
 
 
 async def _guarded(

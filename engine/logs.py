@@ -15,24 +15,41 @@ from typing import Any
 
 MASK = "***"
 _MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words
+MAX_MESSAGE_CHARS = 16_384  # longer messages are cut: client text can be megabytes
+_SCHEMES = r"(?:bearer|basic|token|bot|digest)"
 
+# Every pattern is linear in its input: nothing in them can backtrack over a long run.
 _PATTERNS = [
     # userinfo in URLs: scheme://user:password@host
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@:]*(?::[^/\s@]*)?@", re.IGNORECASE), rf"\1{MASK}@"),
+    (
+        re.compile(r"(\b[a-z][a-z0-9+.-]{0,31}://)[^/\s]{0,256}@", re.IGNORECASE),
+        rf"\1{MASK}@",
+    ),
     # query parameters that carry keys
     (
         re.compile(
-            r"([?&;](?:key|api[_-]?key|apikey|token|access[_-]?token|auth|signature|sig|"
-            r"password|secret|client[_-]?secret)=)[^&#\s'\"]+",
+            r"([?&;](?:key|api[_-]?key|apikey|token|access[_-]?token|refresh[_-]?token|auth|"
+            r"signature|sig|x-amz-signature|password|secret|client[_-]?secret)=)[^&#\s'\"]+",
             re.IGNORECASE,
         ),
         rf"\1{MASK}",
     ),
-    # credential headers as they appear in reprs and dumps
+    # credential headers as they appear in reprs and dumps (also as bytes: b'…')
     (
         re.compile(
             r"((?:authorization|proxy-authorization|x-api-key|x-goog-api-key|api-key)"
-            r"['\"]?\s*[:=,]\s*['\"]?(?:bearer\s+|basic\s+)?)[^\s'\",}]+",
+            rf"['\"]?\s*[:=,]\s*b?['\"]?(?:{_SCHEMES}\s+)?)[^\s'\",}}]+",
+            re.IGNORECASE,
+        ),
+        rf"\1{MASK}",
+    ),
+    # credentials after an auth scheme, wherever they stand (an upstream echoing them)
+    (re.compile(rf"\b({_SCHEMES})\s+[A-Za-z0-9._~+/=-]{{8,}}", re.IGNORECASE), rf"\1 {MASK}"),
+    # keyword arguments and fields named for secrets (reprs of configs in tracebacks)
+    (
+        re.compile(
+            r"\b((?:api_?key|access_token|refresh_token|client_secret|password|secret)"
+            r"\s*[=:]\s*['\"]?)[^\s'\",)}]+",
             re.IGNORECASE,
         ),
         rf"\1{MASK}",
@@ -52,17 +69,24 @@ _secret_pattern: re.Pattern[str] | None = None
 
 
 def register_secret(value: str | None) -> None:
-    """Mask `value` wherever it appears in a log line from now on."""
+    """Mask `value` wherever it appears in a log line from now on: as it is, without the
+    whitespace around it, and as Python would print it escaped."""
     global _secret_pattern
-    if not value or len(value) < _MIN_SECRET_CHARS or value in _secrets:
+    if not value:
         return
-    _secrets.add(value)
+    forms = {value, value.strip(), repr(value)[1:-1]}
+    forms = {f for f in forms if len(f) >= _MIN_SECRET_CHARS and f not in _secrets}
+    if not forms:
+        return
+    _secrets.update(forms)
     ordered = sorted(_secrets, key=len, reverse=True)
     _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
 def redact(text: str) -> str:
-    """`text` with every credential it shows masked."""
+    """`text` with every credential it shows masked (cut at MAX_MESSAGE_CHARS)."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}… ({len(text) - MAX_MESSAGE_CHARS} more characters)"
     # Shapes first: a registered secret that is part of a longer key must not cut the key
     # into pieces no shape matches.
     for pattern, replacement in _PATTERNS:
@@ -70,6 +94,17 @@ def redact(text: str) -> str:
     if _secret_pattern is not None:
         text = _secret_pattern.sub(MASK, text)
     return text
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
+_CONTROL[0x7F] = "\\x7f"
+
+
+def clean(value: object, limit: int = 200) -> str:
+    """A value a client chose (a path, a model name) as it may appear in one log line:
+    control characters escaped, so that it cannot forge lines, and cut at `limit`."""
+    text = str(value).translate(_CONTROL)
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 _formatter = logging.Formatter()
@@ -88,8 +123,8 @@ def install() -> None:
         record = make(*args, **kwargs)
         try:
             message = record.getMessage()
-        except Exception:  # a bad format string: leave it to the handler to report
-            return record
+        except Exception:  # a bad format string: keep what there is, scrubbed
+            message = f"{record.msg} (arguments: {record.args!r})"
         record.msg, record.args = redact(message), None
         if record.exc_info and record.exc_info[0] is not None:
             record.exc_text = redact(_formatter.formatException(record.exc_info))

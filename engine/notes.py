@@ -8,12 +8,23 @@ the server sends the names to the client in the `x-engine-dropped` header and lo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator
 from typing import Any
 
 from engine.model import ChatRequest, OpaquePart
 
 HEADER = "x-engine-dropped"
+MAX_NAME_CHARS = 64
+MAX_HEADER_CHARS = 1024
+# Names come from the client (its field names, block types): in a header, only printable
+# ASCII without commas may stand; anything else is shown as `?`.
+_UNSAFE = re.compile(r"[^\x21-\x2b\x2d-\x7e ]")
+
+
+def _safe(name: str) -> str:
+    name = _UNSAFE.sub("?", name)
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 3] + "..."
 
 
 class Dropped:
@@ -24,7 +35,7 @@ class Dropped:
 
     def add(self, *names: str) -> None:
         """Note these as left out."""
-        self._names.update(dict.fromkeys(names))
+        self._names.update(dict.fromkeys(_safe(name) for name in names))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -36,8 +47,15 @@ class Dropped:
         return len(self._names)
 
     def header(self) -> str:
-        """The `x-engine-dropped` header value."""
-        return ", ".join(self._names)
+        """The `x-engine-dropped` header value (at most MAX_HEADER_CHARS, ASCII)."""
+        shown: list[str] = []
+        size = 0
+        for name in self._names:
+            if size + len(name) + 2 > MAX_HEADER_CHARS - 16:
+                return ", ".join([*shown, f"+{len(self._names) - len(shown)} more"])
+            shown.append(name)
+            size += len(name) + 2
+        return ", ".join(shown)
 
 
 def client_fields(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.config import StrictModel
 from engine.logs import register_secret
@@ -35,6 +35,22 @@ class BackendConfig(StrictModel):
         default=10.0, gt=0, description="longest wait to open a connection to the upstream"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_credentials(cls, data: Any) -> Any:
+        """Keys read from files or `.env` files often end in a newline, which no HTTP
+        client would send: the whitespace around keys and header values is not theirs."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("api_key"), str):
+            data["api_key"] = data["api_key"].strip()
+        if isinstance(data.get("headers"), dict):
+            data["headers"] = {
+                k: v.strip() if isinstance(v, str) else v for k, v in data["headers"].items()
+            }
+        return data
+
 
 class Backend(ABC):
     """A named, configured upstream. Instances are built once per graph load."""
@@ -51,6 +67,9 @@ class Backend(ABC):
         for header, value in config.headers.items():
             if _CREDENTIAL_HEADER.search(header):
                 register_secret(value)
+        base_url = getattr(config, "base_url", None)
+        if isinstance(base_url, str):  # a password in the URL's userinfo
+            register_secret(httpx.URL(base_url).password)
         self.timeout = httpx.Timeout(config.timeout_secs, connect=config.connect_timeout_secs)
 
     def models(self) -> list[str]:

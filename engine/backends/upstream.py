@@ -11,6 +11,7 @@ import orjson
 
 from engine.codecs.sse import SSEMessage, parse_sse
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
+from engine.logs import redact
 from engine.model import ErrorEvent, Event
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
@@ -35,6 +36,7 @@ _PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 def _error(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
     """The upstream's error, carrying its retry and rate-limit headers for the client."""
     error = decode_error(response.status_code, _body(response))
+    error.message = redact(error.message)  # an upstream may echo the key it refused
     error.headers.update(
         (name, value)
         for name, value in response.headers.items()
@@ -68,11 +70,25 @@ async def _mapped_failures(url: str) -> AsyncIterator[None]:
             f"the upstream at {url} did not answer in time ({type(exc).__name__})",
             code="upstream_timeout",
         ) from exc
+    except httpx.LocalProtocolError as exc:
+        # Its text quotes the header it refused, which may be a key: say which, not what.
+        raise UpstreamUnavailable(
+            502,
+            f"the request to the upstream at {url} could not be sent: the HTTP client "
+            "refused a header or the body (check the backend's api_key and headers)",
+            code="upstream_unreachable",
+        ) from exc
     except httpx.TransportError as exc:
         raise UpstreamUnavailable(
             502,
-            f"could not reach the upstream at {url}: {exc or type(exc).__name__}",
+            f"could not reach the upstream at {url}: {redact(str(exc)) or type(exc).__name__}",
             code="upstream_unreachable",
+        ) from exc
+    except httpx.RequestError as exc:  # a body it could not decode, too many redirects…
+        raise UpstreamUnavailable(
+            502,
+            f"could not read the answer of the upstream at {url}: {type(exc).__name__}",
+            code="upstream_bad_answer",
         ) from exc
 
 
@@ -87,7 +103,7 @@ async def post_json(
     """POST and return the decoded JSON body; an error status raises its decoded error."""
     async with _mapped_failures(url):
         response = await http.post(url, content=body, headers=headers, timeout=timeout)
-    return _json_of(response, decode_error)
+        return _json_of(response, decode_error)
 
 
 async def get_json(
@@ -101,7 +117,7 @@ async def get_json(
     """GET and return the decoded JSON body; an error status raises its decoded error."""
     async with _mapped_failures(url):
         response = await http.get(url, headers=headers, params=params, timeout=timeout)
-    return _json_of(response, decode_error)
+        return _json_of(response, decode_error)
 
 
 def _json_of(response: httpx.Response, decode_error: ErrorDecoder) -> Any:

@@ -133,11 +133,13 @@ async def _count(server: Server) -> int:
     graph = server.holder.graph
     ctx = server.context(FRONTEND.name, chat, graph, headers)
     route = graph.match(FRONTEND.name, chat.model)
+    server.note(route=route.name)
     # The request stages decide the model (aliases, a session's `!/model`), as for a message;
     # a request they answer themselves has nothing to ask a backend.
     if await run_request_stages(route, ctx, Timings()) is None:
         target = targets_for(graph, route, ctx)[0]
         backend = graph.backends[target.backend]
+        server.note(backend=str(target))
         if isinstance(backend, AnthropicBackend):
             assert server.http is not None, "the server has not started"
             try:

@@ -14,6 +14,8 @@ from typing import Any
 
 from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
 
+from engine.logs import clean
+
 log = logging.getLogger("engine.access")
 
 KEY = "engine.access"  # where a request's route and backend wait in its ASGI scope
@@ -45,7 +47,7 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 0
-        done = False
+        done = failed = False
 
         async def watch(message: Any) -> None:
             nonlocal status, done
@@ -57,15 +59,26 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, watch)
+        except BaseException:
+            failed = True
+            raise
         finally:
             fields = noted(scope)
+            if failed:
+                outcome = " (failed)"
+            elif not done:
+                outcome = " (client gone)"
+            elif "failed" in fields:
+                outcome = f" (stream error {fields['failed']})"
+            else:
+                outcome = ""
             log.info(
                 "%s %s %s%s route=%s backend=%s %.1f ms",
                 scope["method"],
-                scope["path"],
+                clean(scope["path"]),
                 status or "-",
-                "" if done or not status else " (client gone)",
-                fields.get("route", "-"),
-                fields.get("backend", "-"),
+                outcome,
+                clean(fields.get("route", "-")),
+                clean(fields.get("backend", "-")),
                 (time.perf_counter() - started) * 1000,
             )

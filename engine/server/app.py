@@ -21,8 +21,9 @@ from engine.errors import ProxyError
 from engine.executor import Execution, execute
 from engine.frontends import DEFAULT, FRONTENDS, Call, Frontend
 from engine.graph import Graph
+from engine.logs import clean
 from engine.logs import install as install_log_redaction
-from engine.model import ChatRequest, Finish
+from engine.model import ChatRequest, ErrorEvent, Finish
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
 from engine.reload import GraphHolder
@@ -100,18 +101,19 @@ class Server:
             return self.refuse(frontend, error)
 
     def refuse(self, frontend: Frontend, error: ProxyError) -> Response:
-        """The error response in `frontend`'s shape, logged once at WARNING."""
-        fields = noted(request.scope)
-        log.warning(
-            "%s %s: %d %s: %s (front-end %s, route %s)",
-            request.method,
-            request.path,
-            error.status,
-            error.code,
-            error.message,
-            frontend.name,
-            fields.get("route", "-"),
-        )
+        """The error response in `frontend`'s shape, logged once at WARNING (unless it
+        was logged already, with its traceback)."""
+        if not error.logged:
+            log.warning(
+                "%s %s: %d %s: %s (front-end %s, route %s)",
+                request.method,
+                clean(request.path),
+                error.status,
+                error.code,
+                clean(error.message, 1000),
+                frontend.name,
+                clean(noted(request.scope).get("route", "-")),
+            )
         return _json(frontend.encode_error(error), error.status, headers=error.headers)
 
     def context(
@@ -139,7 +141,7 @@ class Server:
         try:
             execution = await execute(graph, ctx, self.http)
         finally:
-            note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
+            self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
         headers = {"server-timing": execution.timings.header()}
         if ctx.dropped:
             headers[DROPPED_HEADER] = ctx.dropped.header()
@@ -154,6 +156,21 @@ class Server:
         await self._complete(frontend, chat, body)
         return _json(body, headers=headers)
 
+    def _stream_failed(
+        self, frontend: Frontend, scope: Any, where: str, status: int, code: str, message: str
+    ) -> None:
+        """Log an error sent inside a stream (its HTTP status was already 200), once."""
+        note(scope, failed=f"{status} {code}")
+        log.warning(
+            "%s: %d %s in the stream: %s (front-end %s, route %s)",
+            where,
+            status,
+            code,
+            clean(message, 1000),
+            frontend.name,
+            clean(noted(scope).get("route", "-")),
+        )
+
     def _note_dropped(self, ctx: RequestContext, dropped: Dropped) -> None:
         """Log what a backend's request left out: at INFO the first time for that backend
         and those names, at DEBUG after (an agent sends the same fields on every turn)."""
@@ -164,8 +181,8 @@ class Server:
         log.log(
             logging.INFO if first else logging.DEBUG,
             "route %s: %s left out what the %s client sent and its protocol cannot carry: %s",
-            ctx.route,
-            ctx.served_by,
+            clean(ctx.route),
+            clean(ctx.served_by),
             ctx.frontend,
             dropped.header(),
         )
@@ -183,12 +200,17 @@ class Server:
         self, frontend: Frontend, chat: ChatRequest, execution: Execution, headers: dict[str, str]
     ) -> Response:
         encoder = frontend.stream_encoder(chat)
+        # The body is sent after this handler returned, outside the request's context.
+        scope, where = request.scope, f"{request.method} {clean(request.path)}"
 
         async def body() -> AsyncIterator[bytes]:
             completed = finished = False
             try:
                 async for event in execution.events():
                     finished = finished or isinstance(event, Finish)
+                    if isinstance(event, ErrorEvent):
+                        failure = (event.status, event.code, event.message)
+                        self._stream_failed(frontend, scope, where, *failure)
                     data = encoder.event(event)
                     # Completed before the client sees the end, so that its next request
                     # finds whatever `complete` stored.
@@ -202,18 +224,15 @@ class Server:
             except Exception as exc:
                 error = exc if isinstance(exc, ProxyError) else None
                 if error is None:
-                    log.exception("stream failed")
+                    log.exception("%s: the stream failed", frontend.name)
                     error = ProxyError(500, f"internal error: {exc}", code="internal")
+                    error.logged = True
                 if finished:  # the client has its whole answer: an error now would break it
-                    log.warning("error after the response finished: %s", error.message)
+                    log.warning("error after the response finished: %s", clean(error.message))
                 else:
-                    log.warning(
-                        "%s: %d %s in the stream: %s",
-                        frontend.name,
-                        error.status,
-                        error.code,
-                        error.message,
-                    )
+                    if not error.logged:
+                        failure = (error.status, error.code, error.message)
+                        self._stream_failed(frontend, scope, where, *failure)
                     yield encoder.error(error)
 
         response = Response(
@@ -223,6 +242,10 @@ class Server:
         )
         response.timeout = None
         return response
+
+    def note(self, **fields: str | None) -> None:
+        """Say which route or backend serves the current request (its access line)."""
+        note(request.scope, **fields)
 
     def model_ids(self) -> list[str]:
         """The models the current graph lists (see `engine.catalog`)."""
@@ -276,9 +299,11 @@ def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
 
     @app.errorhandler(Exception)
     async def internal_error(error: Exception) -> Response:
-        log.exception("%s %s failed", request.method, request.path)
+        log.exception("%s %s failed", request.method, clean(request.path))
         await drain()
         message = f"internal error: {type(error).__name__}: {error}"
-        return server.refuse(owner(request.path), ProxyError(500, message, code="internal"))
+        failure = ProxyError(500, message, code="internal")
+        failure.logged = True
+        return server.refuse(owner(request.path), failure)
 
     return app

@@ -8,6 +8,7 @@ network but the proxy's loopback port) and a workspace folder for its tools.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -41,7 +42,15 @@ def _lock_digest() -> str:
 
 
 def install_agents() -> None:
-    """`npm ci` the pinned agents unless this lockfile's install is already there."""
+    """`npm ci` the pinned agents unless this lockfile's install is already there (one
+    process at a time: others wait for it)."""
+    AGENTS.joinpath(".install.lock").touch()
+    with (AGENTS / ".install.lock").open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install()
+
+
+def _install() -> None:
     if STAMP.exists() and STAMP.read_text() == _lock_digest():
         return
     npm = shutil.which("npm")

@@ -86,24 +86,33 @@ def ask(agent: str, prompt: str, served: Served, model: str | None, places: dict
     return reply
 
 
-def no_errors(served: Served) -> None:
-    """No request the agents made was refused or failed in the proxy."""
-    bad = [line for line in served.log if " ERROR " in line or "WARNING engine.server" in line]
-    assert not bad, "\n".join(bad)
+@pytest.fixture
+def no_errors(served: Served) -> Callable[[], None]:
+    """`no_errors()`: no request the agent made in this test was refused or failed."""
+    start = len(served.log)
+
+    def check() -> None:
+        lines = served.log[start:]
+        bad = [line for line in lines if " ERROR " in line or "WARNING engine.server" in line]
+        assert not bad, "\n".join(bad)
+
+    return check
 
 
 AGENTS = pytest.mark.parametrize("agent", ["claude", "codex", "gemini"])
 
 
 @AGENTS
-def test_a_text_reply_from_the_mock(agent: str, served: Served, places: dict[str, Path]) -> None:
+def test_a_text_reply_from_the_mock(
+    agent: str, served: Served, places: dict[str, Path], no_errors: Callable[[], None]
+) -> None:
     assert ask(agent, "hi", served, MOCK_MODEL[agent], places) == "You said: hi"
-    no_errors(served)
+    no_errors()
 
 
 @AGENTS
 def test_a_tool_round_trip_with_the_mock(
-    agent: str, served: Served, places: dict[str, Path]
+    agent: str, served: Served, places: dict[str, Path], no_errors: Callable[[], None]
 ) -> None:
     name, arguments = SHELL[agent]
     prompt = f"call {name} {json.dumps(arguments)}"
@@ -113,7 +122,7 @@ def test_a_tool_round_trip_with_the_mock(
     # The mock answers a tool result with `Tool NAME returned: OUTPUT`.
     assert reply.startswith(f"Tool {name} returned:"), reply
     assert TOOL_OUTPUT in reply
-    no_errors(served)
+    no_errors()
 
 
 def _scripted_text(upstream: str, fakes: Any, text: str) -> Any:
@@ -163,7 +172,12 @@ UPSTREAMS = pytest.mark.parametrize("upstream", ["anthropic", "openai"])
 @AGENTS
 @UPSTREAMS
 def test_a_text_reply_from_an_upstream(
-    agent: str, upstream: str, served: Served, fakes: Any, places: dict[str, Path]
+    agent: str,
+    upstream: str,
+    served: Served,
+    fakes: Any,
+    places: dict[str, Path],
+    no_errors: Callable[[], None],
 ) -> None:
     for fake in fakes:
         fake.reset()
@@ -172,13 +186,18 @@ def test_a_text_reply_from_an_upstream(
     reply = ask(agent, "hi", served, f"via-{upstream}", places)
 
     assert reply == f"Hello from {upstream}."
-    no_errors(served)
+    no_errors()
 
 
 @AGENTS
 @UPSTREAMS
 def test_a_tool_round_trip_through_an_upstream(
-    agent: str, upstream: str, served: Served, fakes: Any, places: dict[str, Path]
+    agent: str,
+    upstream: str,
+    served: Served,
+    fakes: Any,
+    places: dict[str, Path],
+    no_errors: Callable[[], None],
 ) -> None:
     for fake in fakes:
         fake.reset()
@@ -191,4 +210,4 @@ def test_a_tool_round_trip_through_an_upstream(
     assert reply == "Done."
     results = _tool_results(upstream, fakes)[seen:]
     assert results and TOOL_OUTPUT in results[-1], results
-    no_errors(served)
+    no_errors()

@@ -518,3 +518,35 @@ routes:
 
     assert caught.value.status_code == 503
     assert [r.path for r in fake.requests] == ["/primary/v1/chat/completions"]
+
+
+def test_an_error_inside_a_stream_is_logged_once_at_warning(
+    served: Proxy, fake: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.script(StreamError("Half of it", "Something broke upstream."))
+    body = {"model": "m", "messages": ask("hi"), "stream": True}
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        text = httpx.post(f"{served.url}/chat/completions", json=body).text
+
+    assert "Something broke upstream." in text
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.server"]
+    assert len(lines) == 1 and "in the stream: Something broke upstream." in lines[0]
+
+
+def test_a_hostile_block_type_is_left_out_with_a_header_that_can_be_sent(
+    served: Proxy, fake: FakeProvider
+) -> None:
+    # An Anthropic client's block of an unknown type goes to the OpenAI backend as a note;
+    # its name holds characters no header may carry.
+    body = {
+        "model": "m",
+        "max_tokens": 20,
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "x\u0000y\r\n"}]}
+        ],
+    }
+    response = httpx.post(f"{served.base_url}/anthropic/v1/messages", json=body)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-engine-dropped"] == "x?y?? block"
+    assert fake.last.messages == [{"role": "user", "content": "hi"}]

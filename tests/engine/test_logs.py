@@ -68,3 +68,36 @@ def test_a_registered_secret_inside_a_longer_key_does_not_unmask_the_rest() -> N
     logs.register_secret("sk-ant-api")
     line = "a key sk-ant-api03-0123456789abcdefABCDEF in the text"
     assert logs.redact(line) == "a key *** in the text"
+
+
+@pytest.mark.parametrize(
+    ("line", "hidden"),
+    [
+        ("[(b'authorization', b'Bearer xyz123456')]", "xyz123456"),  # h2 header dumps
+        ("Authorization: Token abc123456789", "abc123456789"),
+        ("Incorrect API key provided: Basic YWxpY2U6VXNlcmluZm9Qdzk5", "YWxpY2U6VXNlcmluZm9Qdzk5"),
+        ("https://user:pa@ss@host/x", "pa@ss"),
+        ("OpenAIConfig(api_key='live-1234567', base_url='x')", "live-1234567"),
+        ("GET /cb?refresh_token=rt-1234567&x=1", "rt-1234567"),
+    ],
+)
+def test_redact_masks_credentials_in_other_spellings(line: str, hidden: str) -> None:
+    assert hidden not in logs.redact(line)
+
+
+def test_a_secret_with_trailing_whitespace_is_masked_as_python_prints_it() -> None:
+    logs.register_secret("NewlineKey-0123456789\n")
+    assert "NewlineKey" not in logs.redact(
+        "Illegal header value b'Bearer NewlineKey-0123456789\\n'"
+    )
+
+
+def test_a_huge_message_is_cut_before_it_is_scrubbed() -> None:
+    scrubbed = logs.redact("a." * 500_000)
+    assert len(scrubbed) < logs.MAX_MESSAGE_CHARS + 100
+    assert scrubbed.endswith(f"({1_000_000 - logs.MAX_MESSAGE_CHARS} more characters)")
+
+
+def test_clean_escapes_what_could_forge_a_line() -> None:
+    assert logs.clean("x\nFORGED\r\x00end") == "x\\x0aFORGED\\x0d\\x00end"
+    assert logs.clean("m" * 300, limit=10) == "m" * 10 + "…"

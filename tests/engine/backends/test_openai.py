@@ -411,3 +411,38 @@ async def test_closing_the_event_stream_early_closes_the_upstream_response(
         assert isinstance(await anext(events), ResponseStart)
         await events.aclose()
     assert body.closed
+
+
+async def test_a_key_read_with_its_newline_is_sent_without_it(upstream: respx.MockRouter) -> None:
+    route = upstream.post(URL).mock(return_value=httpx.Response(200, json=COMPLETION))
+
+    await send(backend(api_key="sk-from-a-file-0123\n", headers={"x-team": " blue\r\n"}), chat())
+
+    sent = route.calls.last.request.headers
+    assert sent["authorization"] == "Bearer sk-from-a-file-0123" and sent["x-team"] == "blue"
+
+
+async def test_an_upstream_echoing_the_key_it_refused_does_not_show_it_to_the_client(
+    upstream: respx.MockRouter,
+) -> None:
+    message = "Incorrect API key provided: sk-echoed-0123456789abcdef. Check it."
+    upstream.post(URL).mock(return_value=httpx.Response(401, json={"error": {"message": message}}))
+
+    with pytest.raises(UpstreamError) as caught:
+        await send(backend(api_key="sk-echoed-0123456789abcdef"), chat())
+
+    assert caught.value.status == 401
+    assert "sk-echoed" not in caught.value.message and "Incorrect API key" in caught.value.message
+
+
+async def test_a_body_that_cannot_be_decoded_is_a_502(upstream: respx.MockRouter) -> None:
+    upstream.post(URL).mock(
+        return_value=httpx.Response(
+            200, stream=httpx.ByteStream(b"this is not gzip"), headers={"content-encoding": "gzip"}
+        )
+    )
+
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await send(backend(), chat())
+
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_answer")

@@ -7,12 +7,16 @@ import platform
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from engine.compiler import load_graph
 from engine.server.access import AccessLog
-from tests.support.proxy import Proxy
+from engine.server.app import create_app
+from tests.support.fake_openai import FakeProvider
+from tests.support.proxy import FAKE_ROUTES, Proxy
 from tests.support.servers import ServerThread
 from tests.support.signals import DEFAULT_TIMEOUT_SECS
 
@@ -45,7 +49,8 @@ def access_lines() -> Iterator[AccessLines]:
     handler = AccessLines()
     logger = logging.getLogger("engine.access")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)
     try:
         yield handler
     finally:
@@ -54,9 +59,13 @@ def access_lines() -> Iterator[AccessLines]:
 
 
 @pytest.fixture
-def logged(served: Proxy) -> Iterator[ServerThread]:
-    """The proxy serving FAKE_ROUTES behind the access-log middleware, as `engine serve` runs."""
-    thread = ServerThread(AccessLog(served.app), name="access")
+def logged(tmp_path: Path, fake: FakeProvider) -> Iterator[ServerThread]:
+    """A proxy of its own on FAKE_ROUTES behind the access-log middleware, as `engine
+    serve` runs it."""
+    (tmp_path / "routes.yaml").write_text(FAKE_ROUTES, encoding="utf-8")
+    graph, diagnostics = load_graph([tmp_path])
+    assert graph is not None, diagnostics
+    thread = ServerThread(AccessLog(create_app(graph, tmp_path, watch=False)), name="access")
     thread.start()
     try:
         yield thread
@@ -96,6 +105,15 @@ def test_a_stream_is_logged_once_with_its_status(
     assert text.rstrip().endswith("data: [DONE]")
     lines = access_lines.wait(1)
     assert len(lines) == 1 and " 200 route=default backend=mock:mock-1 " in lines[0]
+
+
+def test_a_path_cannot_forge_log_lines(logged: ServerThread, access_lines: AccessLines) -> None:
+    forged = "/v1/responses/x%0A2026-12-01%2010:00:00,000%20INFO%20engine.access:%20FORGED"
+    response = httpx.get(logged.base_url + forged)
+
+    assert response.status_code == 404
+    (line,) = access_lines.wait(1)
+    assert "\n" not in line and "x\\x0a2026-12-01" in line
 
 
 def test_a_connection_the_client_closes_is_closed_at_once(served: Proxy) -> None:
