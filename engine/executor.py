@@ -111,14 +111,16 @@ async def _from_backends(
 ) -> AsyncIterator[Event]:
     """The events of the first target that answers; `failover` tries the next on failure."""
     tried = targets if route.strategy == "failover" else targets[:1]
-    for i, target in enumerate(tried):
-        backend = graph.backends[target.backend]
-        if ctx.request.continuation and not backend.continues_responses:
+    if ctx.request.continuation:  # held by a provider: only a backend that continues can
+        tried = [t for t in tried if graph.backends[t.backend].continues_responses]
+        if not tried:
             raise NotFound(
                 f"Previous response with id '{ctx.request.continuation}' not found.",
                 code="previous_response_not_found",
                 param="previous_response_id",
             )
+    for i, target in enumerate(tried):
+        backend = graph.backends[target.backend]
         dropped = Dropped()
         stream = backend.send(ctx.request, target.model, http, dropped)
         try:

@@ -26,6 +26,11 @@ class TextPart(_Model):
 
     type: Literal["text"] = "text"
     text: str
+    phase: str | None = Field(
+        default=None,
+        description="the Responses API's phase of the assistant message it is "
+        "(`commentary`, `final_answer`), which Responses models want back",
+    )
 
 
 class ImagePart(_Model):
@@ -171,7 +176,7 @@ class ToolChoice(_Model):
 class Reasoning(_Model):
     """Reasoning settings: an effort level (OpenAI style) and/or a token budget (Anthropic)."""
 
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     budget_tokens: int | None = None
 
 
@@ -256,6 +261,9 @@ class TextDelta(_Model):
 
     type: Literal["text_delta"] = "text_delta"
     text: str
+    phase: str | None = Field(
+        default=None, description="set when the text starts a message of that phase"
+    )
 
 
 class ReasoningDelta(_Model):

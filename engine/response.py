@@ -65,10 +65,11 @@ class Collector:
                 self.response.id, self.response.model = event.id, event.model
                 self.response.created = event.created
             case TextDelta():
-                if content and isinstance(content[-1], TextPart):
-                    content[-1].text += event.text
+                last = content[-1] if content else None
+                if isinstance(last, TextPart) and event.phase in (None, last.phase):
+                    last.text += event.text
                 else:
-                    content.append(TextPart(text=event.text))
+                    content.append(TextPart(text=event.text, phase=event.phase))
             case ReasoningDelta():
                 last = content[-1] if content else None
                 # A signed or redacted part is complete: what follows is another block;
@@ -120,7 +121,7 @@ def replay(response: ChatResponse) -> Iterable[Event]:
     index = 0
     for part in response.content:
         if isinstance(part, TextPart):
-            yield TextDelta(text=part.text)
+            yield TextDelta(text=part.text, phase=part.phase)
         elif isinstance(part, OpaquePart):
             yield OpaqueBlock(protocol=part.protocol, data=part.data)
         elif isinstance(part, ReasoningPart):

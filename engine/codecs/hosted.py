@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.model import HostedTool
+from engine.notes import Dropped
 
 _LOCATION_KEYS = ("city", "region", "country", "timezone")
 
@@ -27,11 +28,21 @@ def web_search_options(tool: HostedTool) -> dict[str, Any]:
         if isinstance(value, list) and value:
             out[key] = [str(domain) for domain in value]
     location = data.get("user_location")
+    if isinstance(location, dict) and isinstance(location.get("approximate"), dict):
+        location = location["approximate"]  # Chat Completions' `web_search_options`
     if isinstance(location, dict):
         found = {k: location[k] for k in _LOCATION_KEYS if isinstance(location.get(k), str)}
         if found:
             out["user_location"] = found
+    if isinstance(data.get("max_uses"), int):
+        out["max_uses"] = data["max_uses"]
     return out
+
+
+def offline_only(tool: HostedTool) -> bool:
+    """Whether a web search may only read the provider's cached index (the Responses
+    API's `external_web_access: false`): another provider's live search is not that."""
+    return tool.data.get("external_web_access") is False
 
 
 def split(
@@ -40,6 +51,13 @@ def split(
     """`tools` for a backend of `protocol`: the declarations it takes verbatim, the web
     searches it must declare its own way, and the rest, which it cannot run."""
     own = [t.data for t in tools if t.protocol == protocol]
-    searches = [t for t in tools if t.protocol != protocol and t.kind == "web_search"]
-    others = [t for t in tools if t.protocol != protocol and t.kind != "web_search"]
+    foreign = [t for t in tools if t.protocol != protocol]
+    searches = [t for t in foreign if t.kind == "web_search" and not offline_only(t)]
+    others = [t for t in foreign if t not in searches]
     return own, searches, others
+
+
+def unwritten(options: dict[str, Any], written: set[str], dropped: Dropped | None) -> None:
+    """Note the web search options a backend's own declaration has no place for."""
+    if dropped is not None:
+        dropped.add(*(f"web_search {key}" for key in options if key not in written))

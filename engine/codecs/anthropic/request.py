@@ -19,6 +19,7 @@ from typing import Any, Literal
 from engine import notes
 from engine.codecs import hosted
 from engine.codecs.sse import dumps
+from engine.codecs.tools import offered
 from engine.codecs.validation import expect, expect_number, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
@@ -46,7 +47,14 @@ MESSAGES = "messages"  # within FIELDS: system messages' own fields (output_conf
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024
 # Thinking budgets for OpenAI-style effort levels; Anthropic's minimum budget is 1024.
-EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32768}
+EFFORT_BUDGETS = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 32768,
+    "max": 63999,
+}
 
 _MODELED = {
     "model",
@@ -113,6 +121,7 @@ def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:
     unmodeled = {k: v for k, v in body.items() if k not in _MODELED}
     reasoning = _decode_thinking(body.get("thinking"), unmodeled)
     output_config = _expect(body.get("output_config") or {}, dict, "output_config", "an object")
+    reasoning = _decode_effort(_turn_output_config(body["messages"])) or reasoning
     reasoning = reasoning or _decode_effort(output_config)
     tool_choice, parallel = _decode_tool_choice(body.get("tool_choice"))
     extra: dict[str, dict[str, Any]] = {PROTOCOL: unmodeled}
@@ -209,7 +218,7 @@ def _decode_thinking(raw: Any, extra: dict[str, Any]) -> Reasoning | None:
     return None
 
 
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "xhigh"}
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 
 
 def _decode_effort(raw: dict[str, Any]) -> Reasoning | None:
@@ -222,6 +231,17 @@ def _decode_effort(raw: dict[str, Any]) -> Reasoning | None:
     _expect(effort, str, "output_config.effort", "a string")
     level = _EFFORTS.get(effort)
     return Reasoning(effort=level) if level else None  # type: ignore[arg-type]
+
+
+def _turn_output_config(messages: list[Any]) -> dict[str, Any]:
+    """The `output_config` of a system turn since the last answer: this turn's settings."""
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") == "assistant":
+            break
+        config = message.get("output_config")
+        if message.get("role") == "system" and isinstance(config, dict):
+            return config
+    return {}
 
 
 def _decode_format(raw: Any) -> dict[str, Any] | None:
@@ -263,6 +283,8 @@ def _decode_messages(raw: list[Any], kept: dict[str, Any]) -> list[Message]:
                 param=f"{where}.role",
             )
         content = message.get("content")
+        if role == "system" and content is None:
+            content = []  # a system turn may say only its per-turn settings (output_config)
         if isinstance(content, str):
             out.append(Message(role=role, content=[TextPart(text=content)]))
             blocks: list[Any] = [{"type": "text", "text": content}]
@@ -587,6 +609,7 @@ def encode_request(
 ) -> dict[str, Any]:
     """The Messages body asking `model` for `request`; what it cannot carry is named in
     `dropped`."""
+    request = offered(request, dropped, defers=True)  # `defer_loading` stays with its tool
     kept = request.extra.get(FIELDS, {})
     body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model}
     budget, max_tokens = thinking_budget(request, default_max_tokens)
@@ -623,6 +646,8 @@ def encode_request(
     _encode_format(request, body, dropped)
     if request.metadata.get("user_id"):
         body["metadata"] = {"user_id": request.metadata["user_id"]}  # the only key it takes
+    if set(request.metadata) - {"user_id"} and dropped is not None:
+        dropped.add("metadata")
     if request.stream:
         body["stream"] = True
     notes.client_fields(request, PROTOCOL, dropped)
@@ -653,7 +678,7 @@ def _encode_hosted(request: ChatRequest, dropped: notes.Dropped | None) -> list[
         options = hosted.web_search_options(searches[0])
         if "user_location" in options:
             options["user_location"] = {"type": "approximate", **options["user_location"]}
-        own.append({"type": WEB_SEARCH_TOOL, "name": "web_search", **options})
+        own.append({"type": WEB_SEARCH_TOOL, "name": "web_search", **options})  # takes all
     if dropped is not None:
         dropped.add(*(f"{tool.kind} tool" for tool in others))
     return own
@@ -679,17 +704,26 @@ def _encode_messages(
         blocks = [b for part in message.content if (b := _encode_part(part, dropped)) is not None]
         if role == "system" and not in_place:
             role, blocks = "user", [_reminder(b) for b in blocks]
-        if not blocks:
-            continue
         if role == "system":  # a turn of its own, with its fields (output_config, clear_at)
             own = fields.get(_turn_key(message))
-            turns.append({"role": "system", "content": blocks, **(own.pop(0) if own else {})})
+            settings = own.pop(0) if own else {}
+            if blocks or settings:  # content may be left out when settings are all it says
+                turns.append(
+                    {"role": "system", **({"content": blocks} if blocks else {}), **settings}
+                )
+            continue
+        if not blocks:
+            continue
         elif turns and turns[-1]["role"] == role:  # Anthropic wants the roles to alternate
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
     pending = {key: list(found) for key, found in kept.get(BLOCKS, {}).items()}
     for turn in turns:
+        if "content" not in turn:
+            continue
+        if turn["role"] == "user":  # Anthropic wants a turn's tool results before the rest
+            turn["content"].sort(key=lambda block: block.get("type") != "tool_result")
         for block in turn["content"]:
             found = pending.get(_block_key(turn["role"], block))
             if found:

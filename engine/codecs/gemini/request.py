@@ -18,6 +18,7 @@ from typing import Any
 from engine import notes
 from engine.codecs import hosted
 from engine.codecs.sse import dumps
+from engine.codecs.tools import offered
 from engine.codecs.validation import expect, expect_number, refusals_are_bad_requests
 from engine.errors import BadRequest
 from engine.model import (
@@ -61,6 +62,7 @@ _GENERATION_MODELED = {
     "thinkingConfig",
 }
 # Effort levels as thinking budgets, which Gemini 2.5 and 3 both take (only 3 knows levels).
+# xhigh and max are Gemini's dynamic budget (-1): the most each model allows differs.
 _EFFORT_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 _LEVELS = {"minimal", "low", "medium", "high"}
 # The dummy signature Gemini documents for calls it did not make itself (history from
@@ -467,6 +469,7 @@ def encode_request(request: ChatRequest, *, dropped: notes.Dropped | None = None
     """The GenerateContentRequest body for `request` (the model goes in the URL); what it
     cannot carry is named in `dropped`. System turns in the conversation join the system
     instruction: Gemini has no other place for instructions."""
+    request = offered(request, dropped)
     extra = request.extra.get(PROTOCOL, {})
     body: dict[str, Any] = {"contents": encode_contents(request.messages, dropped)}
     system = [p.text for p in request.system] + [
@@ -479,11 +482,8 @@ def encode_request(request: ChatRequest, *, dropped: notes.Dropped | None = None
     if system:
         body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     tools: list[dict[str, Any]] = []
-    offered = [tool for tool in request.tools if not tool.deferred]
-    if len(offered) < len(request.tools) and dropped is not None:
-        dropped.add("deferred tools")
-    if offered:
-        tools.append({"functionDeclarations": [_encode_tool(tool) for tool in offered]})
+    if request.tools:
+        tools.append({"functionDeclarations": [_encode_tool(tool) for tool in request.tools]})
     tools.extend(_encode_hosted(request, dropped))
     if tools:
         body["tools"] = tools
@@ -496,6 +496,8 @@ def encode_request(request: ChatRequest, *, dropped: notes.Dropped | None = None
     if generation:
         body["generationConfig"] = generation
     body.update({k: v for k, v in extra.items() if k not in _MODELED})
+    if request.metadata and dropped is not None:
+        dropped.add("metadata")  # generateContent has no place for it
     notes.client_fields(request, PROTOCOL, dropped)
     return body
 
@@ -515,6 +517,7 @@ def _encode_hosted(request: ChatRequest, dropped: notes.Dropped | None) -> list[
     own, searches, others = hosted.split(request.hosted_tools, PROTOCOL)
     if searches and not request.tools and not any(_SEARCH_TOOLS[0] in tool for tool in own):
         own.append({_SEARCH_TOOLS[0]: {}})
+        hosted.unwritten(hosted.web_search_options(searches[0]), set(), dropped)
     elif searches:
         others += searches
     if dropped is not None:

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from typing import Any
 
 from engine import notes
+from engine.codecs.tools import offered
 from engine.codecs.validation import (
     expect,
     expect_number,
@@ -79,7 +80,11 @@ def _decode_request(body: Any) -> ChatRequest:
     decoded: list[Message] = []
     for i, raw in enumerate(messages):
         message = _decode_message(expect(raw, dict, f"messages[{i}]", "an object"), i)
-        if message.role == "system" and not decoded:
+        if (
+            message.role == "system"
+            and not decoded
+            and all(isinstance(p, TextPart) for p in message.content)
+        ):  # leading system turns of text are the system prompt
             system.extend(p for p in message.content if isinstance(p, TextPart))
         else:
             decoded.append(message)
@@ -93,6 +98,9 @@ def _decode_request(body: Any) -> ChatRequest:
     if search is not None:
         hosted.append(HostedTool(kind="web_search", protocol=PROTOCOL, data=search))
     unmodeled = {k: v for k, v in body.items() if k not in _MODELED}
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        unmodeled["tool_choice"] = choice  # for a Chat backend, as it was
     return ChatRequest(
         model=model,
         system=system,
@@ -117,7 +125,7 @@ def _decode_request(body: Any) -> ChatRequest:
         metadata=optional(body, "metadata", dict, "an object") or {},
         extra={PROTOCOL: unmodeled},
         client_protocol=PROTOCOL,
-        client_only=list(unmodeled),
+        client_only=[k if k != "tool_choice" else "tool_choice allowed_tools" for k in unmodeled],
     )
 
 
@@ -280,6 +288,7 @@ def encode_request(
     servers know only `max_tokens`. `drop_fields` are body fields left out, for servers
     that refuse them (OpenAI's own API refuses `top_k`, which vLLM and OpenRouter take).
     """
+    request = offered(request, dropped)
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": _encode_text(request.system)})
@@ -298,9 +307,7 @@ def encode_request(
     body.update({k: shared[k] for k in SHARED_WITH_RESPONSES if k in shared})
     sampling = request.sampling.model_dump(exclude_none=True)
     body.update({max_tokens_field if k == "max_tokens" else k: v for k, v in sampling.items()})
-    tools = [_encode_tool(tool) for tool in request.tools if not tool.deferred]
-    if len(tools) < len(request.tools) and dropped is not None:
-        dropped.add("deferred tools")
+    tools = [_encode_tool(tool) for tool in request.tools]
     tools += _encode_hosted(request, body, dropped)
     if tools:
         body["tools"] = tools
@@ -311,14 +318,20 @@ def encode_request(
             if choice.mode == "tool"
             else choice.mode
         )
+        own = request.extra.get(PROTOCOL, {}).get("tool_choice")
+        if own is not None and choice.mode in ("auto", "required"):
+            body["tool_choice"] = own  # a Chat client's allowed_tools, which the mode stands for
     if request.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.reasoning is not None and request.reasoning.effort:
         body["reasoning_effort"] = request.reasoning.effort
     if request.response_format is not None:
         body["response_format"] = request.response_format
-    if request.metadata:
+    if request.metadata and request.client_protocol in (PROTOCOL, None):
         body["metadata"] = request.metadata
+    elif request.metadata and dropped is not None:
+        # OpenAI takes metadata only with `store: true`, which is the client's to ask for.
+        dropped.add("metadata")
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -68,6 +68,10 @@ _MODELED = {
 # CUSTOM_TOOLS.
 CUSTOM_INPUT = "input"
 CUSTOM_TOOLS = "openai_responses/custom_tools"
+# A function tool's fields the canonical model does not carry (`output_schema`,
+# `allowed_callers`, `async`…), by flat name, for a Responses backend.
+TOOL_FIELDS = "openai_responses/tool_fields"
+_FUNCTION_KEYS = {"type", "name", "description", "parameters", "strict", "defer_loading"}
 # `encrypted_content` is opaque to clients, so it carries the canonical signature verbatim
 # (whichever provider signed it) and marks redacted reasoning, which has only a signature.
 _REDACTED = "redacted:"
@@ -83,8 +87,9 @@ def _decode_request(body: Any) -> ChatRequest:
     expect(body, dict, "body", "a JSON object")
     model = expect(body.get("model"), str, "model", "a string naming the model")
     raw_input = body.get("input")
-    if raw_input is None:
+    if raw_input is None and not any(body.get(k) for k in _INPUT_ELSEWHERE):
         raise BadRequest("'input' is required: a string or an array of items", param="input")
+    raw_input = [] if raw_input is None else raw_input
     items = (
         [{"type": "message", "role": "user", "content": raw_input}]
         if isinstance(raw_input, str)
@@ -97,7 +102,8 @@ def _decode_request(body: Any) -> ChatRequest:
         if text:
             system.append(TextPart(text=text))
     messages = decode_items(items)
-    while messages and messages[0].role == "system":  # leading system turns are the system
+    # Leading system turns of text are the system prompt; one with an image stays a turn.
+    while messages and messages[0].role == "system" and _all_text(messages[0]):
         system.extend(p for p in messages.pop(0).content if isinstance(p, TextPart))
     reasoning = optional(body, "reasoning", dict, "an object") or {}
     effort = _EFFORTS.get(
@@ -112,9 +118,11 @@ def _decode_request(body: Any) -> ChatRequest:
     # not say (reasoning `summary`, text `verbosity`, a hosted tool choice…).
     unmodeled.update({k: body[k] for k in _ALSO_KEPT if body.get(k) is not None})
     extra: dict[str, dict[str, Any]] = {PROTOCOL: unmodeled}
-    custom = {t["name"]: t for t in raw_tools if t.get("type") == "custom"}
+    custom = _custom_tools(raw_tools)
     if custom:  # their names, and their definitions for a Responses backend
         extra[CUSTOM_TOOLS] = {"names": list(custom), "definitions": custom}
+    if fields := _tool_fields(raw_tools):
+        extra[TOOL_FIELDS] = fields
     return ChatRequest(
         model=model,
         system=system,
@@ -136,7 +144,15 @@ def _decode_request(body: Any) -> ChatRequest:
 
 
 _ALSO_KEPT = ("reasoning", "text", "tool_choice")
-_EFFORTS = {e: e for e in ("none", "minimal", "low", "medium", "high", "xhigh")} | {"max": "xhigh"}
+# What may stand for `input`: a stored prompt, a conversation, an earlier response.
+_INPUT_ELSEWHERE = ("prompt", "conversation", "previous_response_id")
+
+
+def _all_text(message: Message) -> bool:
+    return all(isinstance(part, TextPart) for part in message.content)
+
+
+_EFFORTS = {e: e for e in ("none", "minimal", "low", "medium", "high", "xhigh", "max")}
 # Fields the proxy serves itself, or that other backends get in another form.
 _SERVED = {
     "previous_response_id",
@@ -151,6 +167,9 @@ _SERVED = {
 def _client_only(unmodeled: dict[str, Any]) -> list[str]:
     """What the client sent that only a Responses backend carries, by the names it used."""
     names = [k for k in unmodeled if k not in _SERVED]
+    choice = unmodeled.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") not in ("function", "custom"):
+        names.append(f"tool_choice {choice.get('type')}")  # a hosted tool, allowed_tools…
     if unmodeled.get("truncation") == "disabled":
         names.remove("truncation")  # what every other backend does anyway
     return names
@@ -181,10 +200,15 @@ def decode_items(items: list[Any], where: str = "input") -> list[Message]:
         param = f"{where}[{i}]"
         item = expect(raw, dict, param, "an object")
         kind = item.get("type", "message" if "role" in item else None)
+        if kind is None and "id" in item:
+            kind = "item_reference"  # its `type` may be left out
         if kind == "message":
             role = item.get("role")
             content = _decode_content(item.get("content"), param, role)
             if role == "assistant":
+                phase = item.get("phase")
+                if isinstance(phase, str) and content and isinstance(content[0], TextPart):
+                    content[0] = content[0].model_copy(update={"phase": phase})
                 turn("assistant").content.extend(content)
             elif role in ("system", "developer"):
                 messages.append(Message(role="system", content=content))
@@ -300,7 +324,11 @@ def _decode_content(content: Any, where: str, role: Any) -> list[Part]:
         param = f"{where}.content[{j}]"
         kind = expect(raw, dict, param, "an object").get("type")
         if kind in ("input_text", "output_text", "text", "summary_text"):
-            parts.append(TextPart(text=expect(raw.get("text"), str, f"{param}.text", "a string")))
+            text = expect(raw.get("text"), str, f"{param}.text", "a string")
+            if kind == "input_text" and len(raw) > 2:  # a prompt_cache_breakpoint, say
+                parts.append(OpaquePart(protocol=PROTOCOL, data=dict(raw), text=text))
+            else:
+                parts.append(TextPart(text=text))
         elif kind == "refusal":
             parts.append(TextPart(text=str(raw.get("refusal", ""))))
         elif kind == "input_image" and role in ("user", "tool") and not raw.get("file_id"):
@@ -328,6 +356,35 @@ def _decode_tool(raw: Any, i: int) -> list[Tool | HostedTool]:
     expect(kind, str, f"{param}.type", "a string")
     web = kind.startswith("web_search")
     return [HostedTool(kind="web_search" if web else kind, protocol=PROTOCOL, data=raw)]
+
+
+def _custom_tools(raw_tools: list[Any]) -> dict[str, dict[str, Any]]:
+    """The freeform tools' definitions by flat name, namespaced ones included."""
+    found: dict[str, dict[str, Any]] = {}
+    for raw in raw_tools:
+        if raw.get("type") == "custom":
+            found[str(raw.get("name"))] = raw
+        elif raw.get("type") == "namespace" and isinstance(raw.get("tools"), list):
+            for tool in raw["tools"]:
+                if isinstance(tool, dict) and tool.get("type") == "custom":
+                    found[flat_name(str(raw.get("name")), str(tool.get("name")))] = tool
+    return found
+
+
+def _tool_fields(raw_tools: list[Any]) -> dict[str, dict[str, Any]]:
+    """The fields of each function tool beyond what `Tool` says, by flat name."""
+    found: dict[str, dict[str, Any]] = {}
+    for raw in raw_tools:
+        group = raw.get("name") if raw.get("type") == "namespace" else None
+        members = raw.get("tools") if group is not None else [raw]
+        for tool in members if isinstance(members, list) else ():
+            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+                continue
+            fields = {k: v for k, v in tool.items() if k not in _FUNCTION_KEYS}
+            name = str(tool.get("name"))
+            if fields:
+                found[flat_name(str(group), name) if group is not None else name] = fields
+    return found
 
 
 def _decode_function(raw: dict[str, Any], param: str, namespace: Namespace | None = None) -> Tool:

@@ -165,7 +165,7 @@ class ResponseBuilder:
     def _event(self, event: Event) -> bytes:
         match event:
             case TextDelta():
-                return self._text(event.text)
+                return self._text(event)
             case ReasoningDelta():
                 return self._reasoning(event)
             case ToolCallStart():
@@ -257,18 +257,22 @@ class ResponseBuilder:
             out += self._emit("response.reasoning_summary_part.done", **common, part=summary)
         return out + self._done(item, status)
 
-    def _text(self, text: str) -> bytes:
+    def _text(self, event: TextDelta) -> bytes:
         out = b""
-        if self._open is None or self._open["type"] != "message":
+        item = self._open
+        starts = event.phase is not None and (item is None or item.get("phase") != event.phase)
+        if item is None or item["type"] != "message" or starts:
             out += self._close_open()
             part: dict[str, Any] = {"type": "output_text", "text": "", "annotations": []}
-            item: dict[str, Any] = {
+            item = {
                 "id": self._item_id("msg"),
                 "type": "message",
                 "status": "in_progress",
                 "role": "assistant",
                 "content": [],
             }
+            if event.phase is not None:
+                item["phase"] = event.phase
             self._open = item
             out += self._add(item)
             item["content"].append(part)
@@ -279,15 +283,13 @@ class ResponseBuilder:
                 content_index=0,
                 part=dict(part),
             )
-        item = self._open
-        assert item is not None
-        item["content"][0]["text"] += text
+        item["content"][0]["text"] += event.text
         return out + self._emit(
             "response.output_text.delta",
             item_id=item["id"],
             output_index=self._positions[item["id"]],
             content_index=0,
-            delta=text,
+            delta=event.text,
             logprobs=[],
         )
 
@@ -301,6 +303,7 @@ class ResponseBuilder:
             or item["type"] != "reasoning"
             or "encrypted_content" in item
             or event.redacted
+            or (event.id is not None and item["id"] != event.id)
         ):
             out += self._close_open()
             item = {
@@ -329,6 +332,7 @@ class ResponseBuilder:
 
     def _call_start(self, event: ToolCallStart) -> bytes:
         out = self._close_open()
+        namespace = self._namespaces.get(event.name)
         if event.name in self._custom_names:
             self._custom_arguments[event.index] = []
             custom = {
@@ -339,6 +343,8 @@ class ResponseBuilder:
                 "name": event.name,
                 "input": "",
             }
+            if namespace is not None:
+                custom["name"], custom["namespace"] = namespace.member, namespace.name
             self._calls[event.index] = custom
             return out + self._add(custom)
         item = {
@@ -349,7 +355,6 @@ class ResponseBuilder:
             "name": event.name,
             "arguments": "",
         }
-        namespace = self._namespaces.get(event.name)
         if namespace is not None:
             item["name"], item["namespace"] = namespace.member, namespace.name
         self._calls[event.index] = item

@@ -29,9 +29,11 @@ from engine.codecs.openai_responses.request import (
     CUSTOM_INPUT,
     CUSTOM_TOOLS,
     PROTOCOL,
+    TOOL_FIELDS,
     custom_input,
     encode_text_format,
 )
+from engine.codecs.tools import offered
 from engine.model import (
     ChatRequest,
     ErrorEvent,
@@ -70,11 +72,20 @@ _SERVED = {"previous_response_id", "stream_options", "background"}
 __all__ = ["StreamDecoder", "decode_error", "decode_response", "encode_request"]
 
 
-def untag(signature: str | None) -> str | None:
-    """The encrypted reasoning in a canonical signature; None when another provider's."""
-    if signature is not None and signature.startswith(TAG):
-        return signature[len(TAG) :]
-    return None
+def tag(encrypted: str, item_id: str | None) -> str:
+    """Encrypted reasoning as a canonical signature, its item id inside: clients of other
+    protocols keep the signature but not the id, which the Responses API wants back."""
+    return f"{TAG}{item_id}:{encrypted}" if item_id else TAG + encrypted
+
+
+def untag(signature: str | None) -> tuple[str | None, str] | None:
+    """The item id and encrypted reasoning in a canonical signature; None when it is
+    another provider's."""
+    if signature is None or not signature.startswith(TAG):
+        return None
+    rest = signature[len(TAG) :]
+    item_id, sep, encrypted = rest.partition(":")
+    return (item_id, encrypted) if sep and item_id.startswith("rs_") else (None, rest)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -86,6 +97,7 @@ def encode_request(
     """The Responses body asking `model` for `request`; what it cannot carry is named in
     `dropped`."""
     own = request.extra.get(PROTOCOL, {}) if request.client_protocol == PROTOCOL else {}
+    request = offered(request, dropped, defers=_searches(request))
     body: dict[str, Any] = {k: v for k, v in own.items() if k not in _SERVED}
     body["model"] = model
     if request.client_protocol == CHAT_PROTOCOL:
@@ -155,6 +167,7 @@ def _encode_reasoning(request: ChatRequest, own: Any) -> dict[str, Any]:
 def _encode_items(
     request: ChatRequest, custom: dict[str, Any], dropped: notes.Dropped | None
 ) -> list[dict[str, Any]]:
+    own = request.client_protocol == PROTOCOL
     groups = {t.name: t.namespace for t in request.tools if t.namespace is not None}
     custom_calls = {
         p.id
@@ -165,7 +178,7 @@ def _encode_items(
     items: list[dict[str, Any]] = []
     for message in request.messages:
         if message.role == "assistant":
-            items.extend(_assistant_items(message.content, custom, groups, dropped))
+            items.extend(_assistant_items(message.content, custom, groups, own, dropped))
         elif message.role == "tool":
             for part in message.content:
                 if isinstance(part, ToolResultPart):
@@ -222,21 +235,26 @@ def _assistant_items(
     content: list[Part],
     custom: dict[str, Any],
     groups: dict[str, Any],
+    own: bool,
     dropped: notes.Dropped | None,
 ) -> Iterator[dict[str, Any]]:
     texts: list[str] = []
+    phase: list[str | None] = [None]  # of the message being gathered
 
     def message() -> Iterator[dict[str, Any]]:
         if texts:
-            yield {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": "".join(texts), "annotations": []}],
-            }
+            item: dict[str, Any] = {"type": "message", "role": "assistant"}
+            if phase[0] is not None:
+                item["phase"] = phase[0]
+            text = "".join(texts)
+            yield {**item, "content": [{"type": "output_text", "text": text, "annotations": []}]}
             texts.clear()
 
     for part in content:
         if isinstance(part, TextPart):
+            if part.phase is not None and part.phase != phase[0]:  # another message
+                yield from message()
+                phase[0] = part.phase
             texts.append(part.text)
             continue
         if isinstance(part, OpaquePart) and part.protocol != PROTOCOL:
@@ -246,11 +264,9 @@ def _assistant_items(
             continue
         yield from message()
         if isinstance(part, ReasoningPart):
-            encrypted = untag(part.signature)
-            if encrypted is not None:  # others' reasoning means nothing to OpenAI
-                summary = [{"type": "summary_text", "text": part.text}] if part.text else []
-                item = {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
-                yield {"id": part.id, **item} if part.id else item
+            item = _reasoning_item(part, own)
+            if item is not None:
+                yield item
         elif isinstance(part, ToolCallPart):
             yield _call_item(part, custom, groups)
         elif isinstance(part, OpaquePart) and _is_item(part.data):
@@ -258,20 +274,37 @@ def _assistant_items(
     yield from message()
 
 
+def _reasoning_item(part: ReasoningPart, own: bool) -> dict[str, Any] | None:
+    """A reasoning item for OpenAI: its encrypted form, or, from a Responses client, an
+    item OpenAI holds (by its `rs_` id) or encrypted content OpenAI gave it directly;
+    reasoning signed by another provider means nothing to OpenAI."""
+    found = untag(part.signature)
+    item_id = part.id
+    if found is not None:
+        item_id, encrypted = found[0] or item_id, found[1]
+    elif own and item_id and item_id.startswith("rs_"):
+        encrypted = part.signature or ""
+    else:
+        return None
+    summary = [{"type": "summary_text", "text": part.text}] if part.text else []
+    item: dict[str, Any] = {"type": "reasoning", "summary": summary}
+    if item_id:
+        item = {"id": item_id, **item}
+    if encrypted:
+        item["encrypted_content"] = encrypted
+    return item
+
+
 def _call_item(
     part: ToolCallPart, custom: dict[str, Any], groups: dict[str, Any]
 ) -> dict[str, Any]:
-    if part.name in custom:
-        return {
-            "type": "custom_tool_call",
-            "call_id": part.id,
-            "name": part.name,
-            "input": custom_input(part.arguments),
-        }
-    item = {"type": "function_call", "call_id": part.id, "name": part.name}
+    kind = "custom_tool_call" if part.name in custom else "function_call"
+    item: dict[str, Any] = {"type": kind, "call_id": part.id, "name": part.name}
     group = groups.get(part.name)
     if group is not None:
         item.update(name=group.member, namespace=group.name)
+    if kind == "custom_tool_call":
+        return {**item, "input": custom_input(part.arguments)}
     return {**item, "arguments": part.arguments or "{}"}
 
 
@@ -291,19 +324,13 @@ def _encode_tools(
     request: ChatRequest, custom: dict[str, Any], dropped: notes.Dropped | None
 ) -> list[dict[str, Any]]:
     own, searches, others = hosted.split(request.hosted_tools, PROTOCOL)
-    can_search = request.client_protocol == PROTOCOL and any(
-        t.get("type") == "tool_search" for t in own
-    )
     tools: list[dict[str, Any]] = []
     namespaces: dict[str, dict[str, Any]] = {}
+    fields = request.extra.get(TOOL_FIELDS, {}) if request.client_protocol == PROTOCOL else {}
     for tool in request.tools:
-        if tool.deferred and not can_search:
-            if dropped is not None:
-                dropped.add("deferred tools")
-            continue
         group = tool.namespace
         if group is None:
-            tools.append(custom.get(tool.name) or _function(tool, tool.name))
+            tools.append(custom.get(tool.name) or _function(tool, tool.name, fields))
             continue
         if group.name not in namespaces:
             namespaces[group.name] = {"type": "namespace", "name": group.name}
@@ -311,7 +338,8 @@ def _encode_tools(
                 namespaces[group.name]["description"] = group.description
             namespaces[group.name]["tools"] = []
             tools.append(namespaces[group.name])
-        namespaces[group.name]["tools"].append(_function(tool, group.member))
+        member = custom.get(tool.name) or _function(tool, group.member, fields)
+        namespaces[group.name]["tools"].append(member)
     tools.extend(own)
     if searches and not any(str(t.get("type", "")).startswith("web_search") for t in own):
         options = hosted.web_search_options(searches[0])
@@ -320,27 +348,36 @@ def _encode_tools(
             search["filters"] = {"allowed_domains": options["allowed_domains"]}
         if "user_location" in options:
             search["user_location"] = {"type": "approximate", **options["user_location"]}
+        hosted.unwritten(options, {"allowed_domains", "user_location"}, dropped)
         tools.append(search)
     if dropped is not None:
         dropped.add(*(f"{tool.kind} tool" for tool in others))
     return tools
 
 
-def _function(tool: Tool, name: str) -> dict[str, Any]:
+def _searches(request: ChatRequest) -> bool:
+    """Whether the request brings the Responses API's tool search, which loads deferred
+    tools (only a Responses client's own can)."""
+    return any(t.protocol == PROTOCOL and t.kind == "tool_search" for t in request.hosted_tools)
+
+
+def _function(tool: Tool, name: str, fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "function", "name": name}
     if tool.description is not None:
         out["description"] = tool.description
     out["parameters"] = tool.parameters
-    out["strict"] = bool(tool.strict)
+    if tool.strict is not None:  # unsaid, the API's own default (strict) holds
+        out["strict"] = tool.strict
     if tool.deferred:
         out["defer_loading"] = True
-    return out
+    return {**out, **fields.get(tool.name, {})}
 
 
 def _encode_tool_choice(request: ChatRequest, own: dict[str, Any]) -> Any:
     choice = request.tool_choice
-    if choice is None:
-        return own.get("tool_choice")  # a Responses client's hosted tool choice, if any
+    mine = own.get("tool_choice")
+    if choice is None or (isinstance(mine, dict) and mine.get("type") == "allowed_tools"):
+        return mine  # a Responses client's hosted tool choice or allowed_tools, as it was
     if choice.mode != "tool":
         return choice.mode
     group = next((t.namespace for t in request.tools if t.name == choice.name), None)
@@ -388,8 +425,14 @@ def _summary(item: dict[str, Any]) -> str:
 
 def _reasoning(item: dict[str, Any], text: str) -> ReasoningDelta:
     encrypted = item.get("encrypted_content")
-    signature = TAG + encrypted if isinstance(encrypted, str) and encrypted else None
-    return ReasoningDelta(text=text, signature=signature, id=item.get("id"))
+    item_id = item.get("id") if isinstance(item.get("id"), str) else None
+    signature = tag(encrypted, item_id) if isinstance(encrypted, str) and encrypted else None
+    return ReasoningDelta(text=text, signature=signature, id=item_id)
+
+
+def _phase(item: dict[str, Any]) -> str | None:
+    phase = item.get("phase")
+    return phase if isinstance(phase, str) else None
 
 
 def _message_text(item: dict[str, Any]) -> str:
@@ -433,7 +476,7 @@ def decode_response(body: dict[str, Any]) -> Iterator[Event]:
         kind = item.get("type")
         if kind == "message":
             if text := _message_text(item):
-                yield TextDelta(text=text)
+                yield TextDelta(text=text, phase=_phase(item))
         elif kind == "reasoning":
             yield _reasoning(item, _summary(item))
         elif kind in ("function_call", "custom_tool_call"):
@@ -459,6 +502,7 @@ class StreamDecoder:
         self._started = False
         self._calls: dict[str, int] = {}  # item id (or call id) → tool call index
         self._streamed: set[str] = set()  # items whose content came as deltas
+        self._phases: dict[str, str] = {}  # message item id → its phase, until its text
         self._called = False
 
     def chunk(self, data: dict[str, Any]) -> Iterator[Event]:
@@ -470,8 +514,11 @@ class StreamDecoder:
             yield from self._start({})
             yield from self._added(data.get("item") or {})
         elif kind in ("response.output_text.delta", "response.refusal.delta"):
-            self._streamed.add(str(data.get("item_id")))
-            yield TextDelta(text=str(data.get("delta") or ""))
+            item_id = str(data.get("item_id"))
+            first = item_id not in self._streamed
+            self._streamed.add(item_id)
+            phase = self._phases.pop(item_id, None) if first else None
+            yield TextDelta(text=str(data.get("delta") or ""), phase=phase)
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             self._streamed.add(str(data.get("item_id")))
             yield ReasoningDelta(text=str(data.get("delta") or ""), id=data.get("item_id"))
@@ -512,6 +559,8 @@ class StreamDecoder:
         return str(item.get("id") or item.get("call_id"))
 
     def _added(self, item: dict[str, Any]) -> Iterator[Event]:
+        if item.get("type") == "message" and (phase := _phase(item)) is not None:
+            self._phases[self._key(item)] = phase
         if item.get("type") == "function_call":
             index = self._calls[self._key(item)] = len(self._calls)
             self._called = True
@@ -523,7 +572,7 @@ class StreamDecoder:
         streamed = key in self._streamed
         if kind == "message":
             if not streamed and (text := _message_text(item)):
-                yield TextDelta(text=text)
+                yield TextDelta(text=text, phase=_phase(item))
         elif kind == "reasoning":
             event = _reasoning(item, "" if streamed else _summary(item))
             if event.text or event.signature:

@@ -188,7 +188,7 @@ async def test_a_stream_with_reasoning_and_a_call(upstream: respx.MockRouter) ->
     assert events == [
         ResponseStart(id="resp_s", model="gpt-up"),
         ReasoningDelta(text="Think.", id="rs_1"),
-        ReasoningDelta(signature="openai:ENC", id="rs_1"),
+        ReasoningDelta(signature="openai:rs_1:ENC", id="rs_1"),
         ToolCallStart(index=0, id="call_1", name="f"),
         ToolCallDelta(index=0, arguments='{"a":'),
         ToolCallDelta(index=0, arguments="1}"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from engine.codecs import anthropic, gemini, openai_chat, openai_responses
-from engine.model import ChatRequest
+from engine.model import ChatRequest, ToolChoice
 from engine.notes import Dropped
 
 CLIENTS = Path(__file__).parents[2] / "golden" / "clients"
@@ -68,7 +68,8 @@ def test_claude_code_decodes_its_system_turn_adaptive_thinking_and_deferred_tool
 def test_claude_code_to_other_protocols_drops_what_only_anthropic_does(backend: str) -> None:
     body, dropped = encoded(claude_code(), backend)
 
-    assert dropped == ["deferred tools", "context_management", "cache_control"]
+    # OpenAI takes metadata only with `store: true`; Gemini has no place for it.
+    assert dropped == ["deferred tools", "metadata", "context_management", "cache_control"]
     assert "DeferredToolPlaceholder" not in json.dumps(body)
     assert "cache_control" not in json.dumps(body)
 
@@ -106,7 +107,8 @@ def test_codex_tools_become_flat_functions_and_its_web_search_a_hosted_tool() ->
     ("backend", "expected"),
     [
         ("openai_chat", ["web_search tool", "client_metadata"]),
-        ("anthropic", ["prompt_cache_key", "client_metadata"]),
+        # Codex's read-only sandbox asks for a search of the cached index only.
+        ("anthropic", ["web_search tool", "prompt_cache_key", "client_metadata"]),
         ("gemini", ["web_search tool", "prompt_cache_key", "client_metadata"]),
     ],
 )
@@ -117,7 +119,24 @@ def test_codex_to_other_protocols_says_what_it_drops(backend: str, expected: lis
     assert "multi_agent_v1__close_agent" in json.dumps(body)
 
 
-def test_codex_web_search_is_anthropics_own_web_search() -> None:
-    body, _ = encoded(codex(), "anthropic")
+def test_codex_live_web_search_is_anthropics_own_web_search() -> None:
+    raw = captured("codex_0.171.0.json")
+    raw["tools"][-1]["external_web_access"] = True  # as Codex sends it with full access
+    body, _ = encoded(openai_responses.decode_request(raw), "anthropic")
 
     assert body["tools"][-1] == {"type": "web_search_20250305", "name": "web_search"}
+
+
+@pytest.mark.parametrize("backend", ["openai_chat", "gemini", "anthropic"])
+def test_a_forced_tool_is_always_one_the_backend_is_offered(backend: str) -> None:
+    deferred = claude_code().model_copy(
+        update={"tool_choice": ToolChoice(mode="tool", name="DeferredToolPlaceholder")}
+    )
+    unknown = claude_code().model_copy(
+        update={"tool_choice": ToolChoice(mode="tool", name="no_such_tool")}
+    )
+
+    body, _ = encoded(deferred, backend)
+    assert "DeferredToolPlaceholder" in json.dumps(body.get("tools"))  # forced: offered after all
+    body, dropped = encoded(unknown, backend)
+    assert "tool_choice" in dropped and "no_such_tool" not in json.dumps(body)

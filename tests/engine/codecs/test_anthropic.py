@@ -137,7 +137,7 @@ def test_count_tokens_bodies_need_no_max_tokens() -> None:
     assert request.sampling.max_tokens is None
 
 
-def test_user_turn_mixing_tool_results_and_text_keeps_order() -> None:
+def test_user_turn_mixing_tool_results_and_text_keeps_them_with_results_first() -> None:
     raw = body(
         messages=[
             {"role": "user", "content": "go"},
@@ -164,14 +164,15 @@ def test_user_turn_mixing_tool_results_and_text_keeps_order() -> None:
         ToolResultPart(tool_call_id="t2", is_error=True),
     ]
     assert request.messages[1].content == [ToolCallPart(id="t1", name="ls", arguments='{"d":"/"}')]
-    # Encoding merges the tool results and the text around them back into one user turn.
+    # Encoding merges the tool results and the text around them back into one user turn,
+    # the results first: Anthropic refuses a turn where text comes before them.
     turns = anthropic.encode_request(request, "m")["messages"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
-    assert [b["type"] for b in turns[2]["content"]] == [
-        "text",
+    assert [b.get("text", b["type"]) for b in turns[2]["content"]] == [
         "tool_result",
         "tool_result",
-        "text",
+        "before",
+        "after",
     ]
 
 
@@ -642,7 +643,7 @@ def test_stream_encoder_error_method() -> None:
 
 def test_output_config_effort_is_a_reasoning_effort_for_other_backends() -> None:
     request = anthropic.decode_request(body(output_config={"effort": "max"}))
-    assert request.reasoning == Reasoning(effort="xhigh")
+    assert request.reasoning == Reasoning(effort="max")
     # An Anthropic upstream gets the client's own output_config, not a derived budget.
     encoded = anthropic.encode_request(request, "m")
     assert encoded["output_config"] == {"effort": "max"}

@@ -24,6 +24,7 @@ from engine.model import (
     ResponseStart,
     TextDelta,
     TextPart,
+    Tool,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallPart,
@@ -460,6 +461,7 @@ def test_tool_choice_and_images_encode() -> None:
                 ],
             )
         ],
+        tools=[Tool(name="f")],
         tool_choice=ToolChoice(mode="tool", name="f"),
         response_format={"type": "json_object"},
     )

@@ -140,7 +140,9 @@ def requests(draw: st.DrawFn) -> ChatRequest:
     choice = draw(
         st.none()
         | st.builds(ToolChoice, mode=st.sampled_from(["auto", "none", "required"]))
-        | st.builds(ToolChoice, mode=st.just("tool"), name=st.sampled_from(call_names))
+        | st.builds(ToolChoice, mode=st.just("tool"), name=st.sampled_from(call_names)).filter(
+            lambda choice: choice.name in {t.name for t in tools}
+        )  # forced: an offered one
     )
     sampling = Sampling(
         temperature=draw(st.none() | st.floats(0, 2)),  # Gemini's own bounds

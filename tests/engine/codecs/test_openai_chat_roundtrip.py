@@ -134,11 +134,18 @@ tools = st.builds(
     ),
     strict=st.none() | st.booleans(),
 )
-tool_choices = (
-    st.none()
-    | st.builds(ToolChoice, mode=st.sampled_from(["auto", "none", "required"]))
-    | st.builds(ToolChoice, mode=st.just("tool"), name=names)
-)
+
+
+def tool_choices(offered: list[Tool]) -> st.SearchStrategy[ToolChoice | None]:
+    """A tool choice; a forced one names an offered tool (others are never sent)."""
+    forced = [ToolChoice(mode="tool", name=t.name) for t in offered]
+    return (
+        st.none()
+        | st.builds(ToolChoice, mode=st.sampled_from(["auto", "none", "required"]))
+        | st.sampled_from(forced or [None])
+    )
+
+
 samplings = st.builds(
     Sampling,
     temperature=st.none() | st.floats(0, 2),  # OpenAI's own bounds
@@ -162,8 +169,8 @@ def requests(draw: st.DrawFn) -> ChatRequest:
         model=draw(names),
         system=draw(st.lists(text_parts, max_size=2)),
         messages=draw(conversations()),
-        tools=draw(st.lists(tools, max_size=2)),
-        tool_choice=draw(tool_choices),
+        tools=(offered := draw(st.lists(tools, max_size=2))),
+        tool_choice=draw(tool_choices(offered)),
         parallel_tool_calls=draw(st.none() | st.booleans()),
         sampling=draw(samplings),
         reasoning=Reasoning(effort=effort) if effort else None,

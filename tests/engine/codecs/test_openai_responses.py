@@ -189,7 +189,7 @@ def test_a_reasoning_effort_newer_than_the_codec_goes_to_responses_backends_only
         "effort": "enormous",
         "summary": "auto",
     }
-    assert decode(reasoning={"effort": "max"}).reasoning == Reasoning(effort="xhigh")
+    assert decode(reasoning={"effort": "max"}).reasoning == Reasoning(effort="max")
 
 
 @pytest.mark.parametrize(
