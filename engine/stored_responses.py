@@ -26,19 +26,29 @@ class StoredResponse:
     id: str
     body: dict[str, Any]
     messages: list[Message] = field(default_factory=list)
+    # The provider-held response the conversation continues, when it began from one the
+    # proxy does not hold (`ChatRequest.continuation`).
+    continuation: str | None = None
 
 
 _MESSAGES = TypeAdapter(list[Message])
 
 
-def _serialize(stored: StoredResponse) -> tuple[bytes, bytes]:
-    return orjson.dumps(stored.body), _MESSAGES.dump_json(stored.messages, exclude_none=True)
+_Serialized = tuple[bytes, bytes, str | None]
 
 
-def _deserialize(response_id: str, data: tuple[bytes, bytes]) -> StoredResponse:
-    body, messages = data
+def _serialize(stored: StoredResponse) -> _Serialized:
+    messages = _MESSAGES.dump_json(stored.messages, exclude_none=True)
+    return orjson.dumps(stored.body), messages, stored.continuation
+
+
+def _deserialize(response_id: str, data: _Serialized) -> StoredResponse:
+    body, messages, continuation = data
     return StoredResponse(
-        id=response_id, body=orjson.loads(body), messages=_MESSAGES.validate_json(messages)
+        id=response_id,
+        body=orjson.loads(body),
+        messages=_MESSAGES.validate_json(messages),
+        continuation=continuation,
     )
 
 
@@ -49,7 +59,7 @@ class ResponseStore:
     def __init__(self, max_responses: int = 2_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_responses = max_responses
         self.max_bytes = max_bytes
-        self._responses: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
+        self._responses: OrderedDict[str, _Serialized] = OrderedDict()
         self._bytes = 0
 
     async def get(self, response_id: str) -> StoredResponse | None:

@@ -3,7 +3,8 @@
 Completed responses are kept in the server's response store (unless the request says
 `store: false`) with the conversation that led to them; a request naming one as
 `previous_response_id` continues that conversation. As with OpenAI, the earlier request's
-`instructions` are not carried over.
+`instructions` are not carried over, but its system and developer input items are; a
+continuation's own system items stay where they are, after the earlier turns.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from engine.codecs import openai_responses
 from engine.codecs.openai_responses import PROTOCOL
 from engine.errors import BadRequest, NotFound
 from engine.frontends.base import Call, Frontend
-from engine.model import ChatRequest
+from engine.model import ChatRequest, Message, TextPart
 from engine.response import ChatResponse
 from engine.stored_responses import StoredResponse
 
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
 
     from engine.server.app import Server
 
-_ID = "response_id"  # where the id this request's response will carry is kept
+# The front-end's own state in `ChatRequest.extra` (outside the codec's key, whose fields a
+# Responses backend is sent): the id this request's response will carry, and how many of
+# `request.system`'s parts come from `instructions` (those after them are input items).
+_STATE = "openai_responses/frontend"
 
 
 def mount(app: Quart, server: Server) -> None:
@@ -53,7 +57,11 @@ def mount(app: Quart, server: Server) -> None:
 
 def _decode(body: Any, call: Call) -> ChatRequest:
     request = openai_responses.decode_request(body)
-    request.extra[PROTOCOL][_ID] = openai_responses.new_response_id()
+    instructions = body.get("instructions")
+    request.extra[_STATE] = {
+        "id": openai_responses.new_response_id(),
+        "instructions": 1 if instructions else 0,  # the decoder checked it is a string
+    }
     return request
 
 
@@ -69,9 +77,22 @@ async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
     stored = await server.responses.get(previous)
     if stored is None:
         return request.model_copy(update={"continuation": previous})
-    messages = [*stored.messages, *request.messages]
+    instructions, new_system = _split_system(request)
+    earlier = stored.messages
+    earlier_system: list[TextPart] = []  # the first request's system items, stored as a turn
+    if earlier and earlier[0].role == "system":
+        parts = earlier[0].content
+        if all(isinstance(p, TextPart) for p in parts):
+            earlier_system, earlier = [p for p in parts if isinstance(p, TextPart)], earlier[1:]
+    messages = [*earlier, *_system_turn(new_system), *request.messages]
     openai_responses.name_tool_results(messages)
-    return request.model_copy(update={"messages": messages})
+    return request.model_copy(
+        update={
+            "system": [*instructions, *earlier_system],
+            "messages": messages,
+            "continuation": stored.continuation,
+        }
+    )
 
 
 async def _complete(request: ChatRequest, body: dict[str, Any], server: Server) -> None:
@@ -79,17 +100,33 @@ async def _complete(request: ChatRequest, body: dict[str, Any], server: Server) 
     if body.get("status") not in ("completed", "incomplete") or not body.get("store", True):
         return
     output = openai_responses.decode_items(body.get("output") or [], "output")
+    _, system_items = _split_system(request)
     await server.responses.put(
-        StoredResponse(id=body["id"], body=body, messages=[*request.messages, *output])
+        StoredResponse(
+            id=body["id"],
+            body=body,
+            messages=[*_system_turn(system_items), *request.messages, *output],
+            continuation=request.continuation,
+        )
     )
 
 
+def _split_system(request: ChatRequest) -> tuple[list[TextPart], list[TextPart]]:
+    """`request.system` as the parts from `instructions` and those from input items."""
+    count = request.extra[_STATE]["instructions"]
+    return request.system[:count], request.system[count:]
+
+
+def _system_turn(parts: list[TextPart]) -> list[Message]:
+    return [Message(role="system", content=[*parts])] if parts else []
+
+
 def _encode(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
-    return openai_responses.encode_response(response, request, request.extra[PROTOCOL][_ID])
+    return openai_responses.encode_response(response, request, request.extra[_STATE]["id"])
 
 
 def _stream_encoder(request: ChatRequest) -> openai_responses.StreamEncoder:
-    return openai_responses.StreamEncoder(request, request.extra[PROTOCOL][_ID])
+    return openai_responses.StreamEncoder(request, request.extra[_STATE]["id"])
 
 
 FRONTEND = Frontend(

@@ -414,6 +414,56 @@ class Hang(Reply):
         return self._sse([*events[:cut], self._hang, *events[cut:]])
 
 
+# The top-level request parameters OpenAI accepts; any other is a 400, as there.
+KNOWN_PARAMETERS = frozenset(
+    {
+        "background",
+        "client_metadata",
+        "context_management",
+        "conversation",
+        "include",
+        "input",
+        "instructions",
+        "max_output_tokens",
+        "max_tool_calls",
+        "metadata",
+        "model",
+        "parallel_tool_calls",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "reasoning",
+        "safety_identifier",
+        "service_tier",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "text",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "truncation",
+        "user",
+    }
+)
+
+
+def _unknown_parameter(body: dict[str, Any]) -> Response | None:
+    unknown = next((key for key in body if key not in KNOWN_PARAMETERS), None)
+    if unknown is None:
+        return None
+    error = {
+        "message": f"Unknown parameter: '{unknown}'.",
+        "type": "invalid_request_error",
+        "param": unknown,
+        "code": "unknown_parameter",
+    }
+    return _json_response({"error": error}, 400)
+
+
 def _json_response(body: Any, status: int = 200) -> Response:
     return Response(
         json.dumps(body),
@@ -444,7 +494,8 @@ class FakeResponses(ScriptedFake[Reply, Recorded]):
                 error = {"message": "bad JSON", "type": "invalid_request_error"}
                 return _json_response({"error": {**error, "param": None, "code": None}}, 400)
             headers = {name.lower(): value for name, value in request.headers.items()}
-            return await self._next(Recorded("/v1/responses", headers, body)).serve(body)
+            reply = self._next(Recorded("/v1/responses", headers, body))
+            return _unknown_parameter(body) or await reply.serve(body)
 
         @app.get("/v1/models")
         async def models() -> Response:

@@ -26,7 +26,7 @@ def decode(**body: Any) -> Any:
 
 def test_each_request_gets_its_own_response_id() -> None:
     first, second = decode(), decode()
-    ids = {r.extra["openai_responses"]["response_id"] for r in (first, second)}
+    ids = {r.extra["openai_responses/frontend"]["id"] for r in (first, second)}
     assert len(ids) == 2 and all(i.startswith("resp_") for i in ids)
 
 
@@ -95,3 +95,52 @@ async def test_complete_skips_failed_responses() -> None:
     assert FRONTEND.complete is not None
     await FRONTEND.complete(request, {"id": "resp_x", "status": "failed", "output": []}, srv)
     assert len(srv.responses) == 0
+
+
+def reply(text: str) -> ChatResponse:
+    return ChatResponse(id="u", model="m", content=[TextPart(text=text)], finish_reason="stop")
+
+
+async def turn(srv: Any, **body: Any) -> tuple[Any, dict[str, Any]]:
+    """One request through the hooks as the server runs them: prepare, encode, complete."""
+    assert FRONTEND.prepare is not None and FRONTEND.complete is not None
+    request = await FRONTEND.prepare(decode(**body), srv)
+    response = FRONTEND.encode_response(reply("ok"), request)
+    await FRONTEND.complete(request, response, srv)
+    return request, response
+
+
+def developer(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "developer", "content": text}
+
+
+async def test_system_input_items_carry_over_a_chain_and_instructions_do_not() -> None:
+    srv = server()
+    _, first = await turn(srv, instructions="be brief", input=[developer("rules")])
+    second, reply2 = await turn(
+        srv,
+        instructions="be kind",
+        previous_response_id=first["id"],
+        input=[developer("more rules"), {"role": "user", "content": "and?"}],
+    )
+
+    assert [p.text for p in second.system] == ["be kind", "rules"]
+    # The continuation's own system item stays after the earlier turns.
+    assert [(m.role, m.text()) for m in second.messages] == [
+        ("assistant", "ok"),
+        ("system", "more rules"),
+        ("user", "and?"),
+    ]
+
+    third, _ = await turn(srv, previous_response_id=reply2["id"], input="again")
+    assert [p.text for p in third.system] == ["rules"]
+    assert [m.role for m in third.messages] == ["assistant", "system", "user", "assistant", "user"]
+
+
+async def test_a_chain_begun_from_a_provider_held_response_keeps_continuing_it() -> None:
+    srv = server()
+    first, reply1 = await turn(srv, previous_response_id="resp_upstream", input="one")
+    second, _ = await turn(srv, previous_response_id=reply1["id"], input="two")
+
+    assert first.continuation == second.continuation == "resp_upstream"
+    assert [m.text() for m in second.messages] == ["one", "ok", "two"]
