@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field
@@ -11,6 +11,7 @@ from pydantic import Field
 from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
+    ErrorDecoder,
     exchange,
     get_json,
     model_ids,
@@ -21,17 +22,44 @@ from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
 
-class OpenAIConfig(BackendConfig):
-    """An OpenAI-compatible Chat Completions endpoint."""
+class OpenAIEndpointConfig(BackendConfig):
+    """Where an OpenAI API (or a server that speaks one) is, and its key."""
 
-    kind: Literal["openai"] = Field(
-        default="openai", description="OpenAI Chat Completions or any compatible server"
-    )
     base_url: str = Field(
         default="https://api.openai.com/v1",
         description="as the OpenAI SDK takes it, with the `/v1` suffix",
     )
     api_key: str | None = Field(default=None, description="sent as `Authorization: Bearer`")
+
+
+class OpenAIEndpoint(Backend):
+    """What the connectors to OpenAI's APIs share: the URL of `path` under `base_url`, the
+    bearer key, and model discovery by `GET /models`."""
+
+    config: OpenAIEndpointConfig
+    path: ClassVar[str]
+    decode_error: ErrorDecoder  # the codec's, as a staticmethod
+
+    def __init__(self, name: str, config: BackendConfig) -> None:
+        super().__init__(name, config)
+        self.url = self.config.base_url.rstrip("/") + self.path
+        self.headers = {"content-type": "application/json", **self.config.headers}
+        if self.config.api_key:
+            self.headers["authorization"] = f"Bearer {self.config.api_key}"
+
+    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
+        """`GET /models`: the ids of its `data`."""
+        url = self.config.base_url.rstrip("/") + "/models"
+        body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, self.decode_error)
+        return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
+
+
+class OpenAIConfig(OpenAIEndpointConfig):
+    """An OpenAI-compatible Chat Completions endpoint."""
+
+    kind: Literal["openai"] = Field(
+        default="openai", description="OpenAI Chat Completions or any compatible server"
+    )
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = Field(
         default=None,
         description="the body field for the output limit; by default `max_completion_tokens` "
@@ -39,25 +67,23 @@ class OpenAIConfig(BackendConfig):
     )
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(OpenAIEndpoint):
     """Speaks Chat Completions to `base_url`."""
 
     kind = "openai"
     Config = OpenAIConfig
     config: OpenAIConfig
+    path = "/chat/completions"
+    decode_error = staticmethod(openai_chat.decode_error)
 
     def __init__(self, name: str, config: BackendConfig) -> None:
         super().__init__(name, config)
-        self.url = self.config.base_url.rstrip("/") + "/chat/completions"
         official = httpx.URL(self.config.base_url).host == "api.openai.com"
         self.max_tokens_field = self.config.max_tokens_field or (
             "max_completion_tokens" if official else "max_tokens"
         )
         # OpenAI's own API refuses arguments it does not know; compatible servers take top_k.
         self.drop_fields: tuple[str, ...] = ("top_k",) if official else ()
-        self.headers = {"content-type": "application/json", **self.config.headers}
-        if self.config.api_key:
-            self.headers["authorization"] = f"Bearer {self.config.api_key}"
 
     # Hooks for OpenAI-compatible services whose dialect differs (see openrouter.py).
 
@@ -81,12 +107,6 @@ class OpenAIBackend(Backend):
         """A decoder for one streamed response."""
         return openai_chat.StreamDecoder()
 
-    async def list_models(self, http: httpx.AsyncClient) -> list[str]:
-        """`GET /models`: the ids of its `data`."""
-        url = self.config.base_url.rstrip("/") + "/models"
-        body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, openai_chat.decode_error)
-        return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
-
     def send(
         self,
         request: ChatRequest,
@@ -101,7 +121,7 @@ class OpenAIBackend(Backend):
             lambda: dumps_bytes(self.encode(request, model, dropped)),
             self.headers,
             self.timeout,
-            openai_chat.decode_error,
+            self.decode_error,
             stream=request.stream,
             decode_response=self.decode_response,
             stream_decoder=self.stream_decoder,
