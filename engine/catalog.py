@@ -3,16 +3,16 @@
 A backend whose routing entry declares `models` lists those. For the others (with a key,
 or at a server of the user's own) the catalog asks the upstream's own list endpoint
 (OpenAI's and OpenRouter's `/models`, Anthropic's `/v1/models`, Gemini's `/models`) in the
-background: after every graph load, then every `refresh_secs`. What it learnt is kept
-across reloads while the backend's settings stay the same; an upstream that is offline or
-refuses is a log line, and lists nothing until it answers. Every id is listed as
+background: every `refresh_secs`, and for the backends a graph load brings that it has not
+asked yet. What it learnt is kept across reloads while the backend's settings stay the same;
+an upstream that is offline, refuses or takes longer than `deadline_secs` is a log line,
+and lists nothing until it answers. Every id is listed as
 `BACKEND:MODEL`, which routes straight back to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
@@ -25,6 +25,7 @@ from engine.graph import Graph
 log = logging.getLogger("engine.catalog")
 
 REFRESH_SECS = 600.0
+DEADLINE_SECS = 60.0  # for one backend's whole listing: a trickling upstream holds no round
 
 
 def _identity(backend: Backend) -> str:
@@ -35,8 +36,11 @@ def _identity(backend: Backend) -> str:
 class ModelCatalog:
     """The models each backend offers, discovered where the routing file says none."""
 
-    def __init__(self, refresh_secs: float = REFRESH_SECS) -> None:
+    def __init__(
+        self, refresh_secs: float = REFRESH_SECS, deadline_secs: float = DEADLINE_SECS
+    ) -> None:
         self.refresh_secs = refresh_secs
+        self.deadline_secs = deadline_secs
         self._found: dict[str, list[str]] = {}
         self._failed: set[str] = set()  # identities whose last attempt failed (logged once)
         self._reloaded = asyncio.Event()
@@ -59,19 +63,34 @@ class ModelCatalog:
         """A GraphHolder listener: look again at the new graph's backends soon."""
         self._reloaded.set()
 
-    async def refresh(self, graph: Graph, http: httpx.AsyncClient) -> None:
-        """Ask every backend without declared models for its list, all at once."""
+    async def refresh(
+        self, graph: Graph, http: httpx.AsyncClient, *, only_new: bool = False
+    ) -> None:
+        """Ask every backend without declared models for its list, all at once (with
+        `only_new`, those not asked yet); forget what backends no longer in `graph` said."""
         wanted = [b for b in graph.backends.values() if not b.models() and b.can_list_models()]
+        if only_new:
+            wanted = [b for b in wanted if _identity(b) not in self._found]
+        else:
+            current = {_identity(b) for b in wanted}
+            self._found = {k: v for k, v in self._found.items() if k in current}
+            self._failed &= current
         await asyncio.gather(*(self._ask(backend, http) for backend in wanted))
 
     async def _ask(self, backend: Backend, http: httpx.AsyncClient) -> None:
         identity = _identity(backend)
         try:
-            models = await backend.list_models(http)
+            async with asyncio.timeout(self.deadline_secs):
+                models = await backend.list_models(http)
         except Exception as error:  # one connector's failure is not the round's
             if identity not in self._failed:
                 self._failed.add(identity)
-                reason = error.message if isinstance(error, ProxyError) else repr(error)
+                if isinstance(error, TimeoutError):
+                    reason = f"no whole answer within {self.deadline_secs:.0f} s"
+                elif isinstance(error, ProxyError):
+                    reason = error.message
+                else:
+                    reason = repr(error)
                 log.info(
                     "backend %s: its models could not be listed (%s); they will be asked "
                     "again in %.0f s",
@@ -86,14 +105,19 @@ class ModelCatalog:
         self._found[identity] = models
 
     async def run(self, graph: Callable[[], Graph], http: httpx.AsyncClient) -> None:
-        """Refresh after each graph load and every `refresh_secs`, until cancelled."""
+        """Refresh every `refresh_secs`, and after each graph load for the backends it
+        brings, until cancelled."""
+        only_new = False
         while True:
             self._reloaded.clear()
             try:
-                await self.refresh(graph(), http)
+                await self.refresh(graph(), http, only_new=only_new)
             except Exception:  # a connector bug must not end discovery for good
                 log.exception("model discovery failed")
             for listener in self.listeners:
                 listener()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._reloaded.wait(), self.refresh_secs)
+                only_new = True
+            except TimeoutError:
+                only_new = False

@@ -17,6 +17,7 @@ import httpx
 
 from engine.errors import NotFound, ProxyError
 from engine.graph import BoundStage, CompiledRoute, Graph
+from engine.logs import redact
 from engine.model import ErrorEvent, Event
 from engine.notes import Dropped
 from engine.response import aiter_events
@@ -75,7 +76,9 @@ async def _aclose(events: AsyncIterator[Event]) -> None:
 def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:
     log.exception("stage %s failed", bound.label)
     error = ProxyError(
-        500, f"stage {bound.label!r} failed: {type(exc).__name__}: {exc}", code="stage_error"
+        500,
+        redact(f"stage {bound.label!r} failed: {type(exc).__name__}: {exc}"),
+        code="stage_error",
     )
     error.logged = True
     return error
@@ -115,7 +118,8 @@ async def _from_backends(
         tried = [t for t in tried if graph.backends[t.backend].continues_responses]
         if not tried:
             raise NotFound(
-                f"Previous response with id '{ctx.request.continuation}' not found.",
+                f"Previous response with id '{ctx.request.continuation}' not found: the "
+                f"provider holds it, and no backend of route '{route.name}' can continue it.",
                 code="previous_response_not_found",
                 param="previous_response_id",
             )

@@ -15,6 +15,9 @@ from typing import Any
 
 MASK = "***"
 _MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words
+# A value under this length with no digit is a placeholder (Ollama's `ollama`, `lm-studio`,
+# `not-needed`), not a credential: masking it would mask that word everywhere.
+_PLACEHOLDER_CHARS = 16
 MAX_MESSAGE_CHARS = 16_384  # longer messages are cut: client text can be megabytes
 _SCHEMES = r"(?:bearer|basic|token|bot|digest)"
 
@@ -75,12 +78,18 @@ def register_secret(value: str | None) -> None:
     if not value:
         return
     forms = {value, value.strip(), repr(value)[1:-1]}
-    forms = {f for f in forms if len(f) >= _MIN_SECRET_CHARS and f not in _secrets}
+    forms = {f for f in forms if _credential_like(f) and f not in _secrets}
     if not forms:
         return
     _secrets.update(forms)
     ordered = sorted(_secrets, key=len, reverse=True)
     _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def _credential_like(value: str) -> bool:
+    if len(value) < _MIN_SECRET_CHARS:
+        return False
+    return len(value) >= _PLACEHOLDER_CHARS or any(c.isdigit() for c in value)
 
 
 def redact(text: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
-from typing import Any
 
 from engine.model import ChatRequest, OpaquePart
 
@@ -76,8 +75,3 @@ def opaque(part: OpaquePart, dropped: Dropped | None) -> str | None:
         kind = part.data.get("type") or next(iter(part.data), "content")  # Gemini: the key
         dropped.add(f"{kind} block")
     return None
-
-
-def named(fields: dict[str, Any], *, skip: Collection[str] = ()) -> list[str]:
-    """The names of `fields` a client would recognise, for `client_only`."""
-    return [name for name in fields if name not in skip]

@@ -11,6 +11,7 @@ from pydantic import Field
 from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
+    bad_shape,
     exchange,
     get_json,
     model_ids,
@@ -106,9 +107,10 @@ class AnthropicBackend(Backend):
             )
             page = model_ids(body.get("data") if isinstance(body, dict) else None, "id")
             found.extend(page)
-            if not page or not body.get("has_more"):
+            last = body.get("last_id") if isinstance(body, dict) else None
+            if not page or not body.get("has_more") or not isinstance(last, str):
                 break
-            params = {"limit": "1000", "after_id": page[-1]}
+            params = {"limit": "1000", "after_id": last}
         return found
 
     async def count_tokens(self, request: ChatRequest, model: str, http: httpx.AsyncClient) -> int:
@@ -126,7 +128,10 @@ class AnthropicBackend(Backend):
             self.timeout,
             anthropic.decode_error,
         )
-        return int(answer.get("input_tokens") or 0)
+        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        if not isinstance(tokens, int):
+            raise bad_shape(TypeError(f"input_tokens is {tokens!r}, not a number"))
+        return tokens
 
     def send(
         self,

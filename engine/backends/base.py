@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
 _CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie", re.IGNORECASE)
+_SCHEME = re.compile(r"^(?:bearer|basic|token|bot|digest)\s+", re.IGNORECASE)
 
 
 class BackendConfig(StrictModel):
@@ -39,7 +41,9 @@ class BackendConfig(StrictModel):
     @classmethod
     def _strip_credentials(cls, data: Any) -> Any:
         """Keys read from files or `.env` files often end in a newline, which no HTTP
-        client would send: the whitespace around keys and header values is not theirs."""
+        client would send: the whitespace around keys and header values is not theirs.
+        Header names are lower-cased, so that a configured one and the connector's own
+        (`authorization`, `x-api-key`) are one header, not two."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -47,9 +51,54 @@ class BackendConfig(StrictModel):
             data["api_key"] = data["api_key"].strip()
         if isinstance(data.get("headers"), dict):
             data["headers"] = {
-                k: v.strip() if isinstance(v, str) else v for k, v in data["headers"].items()
+                k.lower() if isinstance(k, str) else k: v.strip() if isinstance(v, str) else v
+                for k, v in data["headers"].items()
             }
         return data
+
+    @model_validator(mode="after")
+    def _sendable(self) -> BackendConfig:
+        """What goes on the wire must be something HTTP can carry, said at load time
+        rather than as a failure of every request."""
+        api_key = getattr(self, "api_key", None)
+        if isinstance(api_key, str):
+            _check_header_text(api_key, "api_key")
+        for name, value in self.headers.items():
+            _check_header_text(name, f"headers: the name {name!r}", quote=True)
+            _check_header_text(value, f"headers.{name}")
+        base_url = getattr(self, "base_url", None)
+        if isinstance(base_url, str):
+            _check_url(base_url)
+        return self
+
+
+def _check_header_text(text: str, where: str, *, quote: bool = False) -> None:
+    """Refuse what an HTTP header cannot hold (the text is a key: name the character's
+    position, not the text, unless `quote`)."""
+    for i, char in enumerate(text):
+        if not (" " <= char <= "~"):
+            shown = f"{text!r}" if quote else "the value"
+            raise ValueError(
+                f"{where}: {shown} has {_described(char)} at position {i + 1}; "
+                "HTTP headers carry printable ASCII only (was it pasted with it?)"
+            )
+
+
+def _described(char: str) -> str:
+    """`U+200B (ZERO WIDTH SPACE)`, for messages about a character one cannot see."""
+    return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
+
+
+def _check_url(url: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"base_url {url!r} is not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(
+            f"base_url {url!r} must be an http:// or https:// URL with a host, such as "
+            "https://api.openai.com/v1"
+        )
 
 
 class Backend(ABC):
@@ -67,6 +116,7 @@ class Backend(ABC):
         for header, value in config.headers.items():
             if _CREDENTIAL_HEADER.search(header):
                 register_secret(value)
+                register_secret(_SCHEME.sub("", value))  # the token an upstream may echo
         base_url = getattr(config, "base_url", None)
         if isinstance(base_url, str):  # a password in the URL's userinfo
             register_secret(httpx.URL(base_url).password)

@@ -146,42 +146,65 @@ def _structured(response_format: dict[str, Any] | None, text: str) -> str:
     if kind == "json_object":
         return json.dumps({"reply": text})
     if kind == "json_schema":
-        schema: Any = ((response_format or {}).get("json_schema") or {}).get("schema")
+        spec = (response_format or {}).get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
         return json.dumps(example(schema if isinstance(schema, dict) else {}, text))
     return text
 
 
-def example(schema: dict[str, Any], text: str, depth: int = 0) -> Any:
-    """The smallest value that fits a JSON schema, its strings being `text`."""
-    if depth > 20:
-        return None
+MAX_ITEMS = 3  # an array's example has at most this many items, whatever minItems says
+
+
+def example(schema: Any, text: str, depth: int = 0, root: Any = None) -> Any:
+    """The smallest value that fits a JSON schema, its strings being `text` (local
+    `$ref`s are followed; a boolean or unreadable schema takes the text)."""
+    root = schema if root is None else root
+    if depth > 20 or not isinstance(schema, dict):
+        return None if depth > 20 else text
+
+    def sub(inner: Any) -> Any:
+        return example(inner, text, depth + 1, root)
+
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        return sub(_resolve(root, ref))
     if "const" in schema:
         return schema["const"]
-    if schema.get("enum"):
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
         return schema["enum"][0]
     for key in ("anyOf", "oneOf", "allOf"):
         if isinstance(schema.get(key), list) and schema[key]:
-            return example(schema[key][0], text, depth + 1)
+            return sub(schema[key][0])
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if str(k).lower() != "null"), "null")
     kind = str(kind).lower()  # Gemini's clients write OBJECT, STRING…
     if kind == "object":
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or list(properties)
-        return {
-            name: example(properties.get(name) or {}, text, depth + 1)
-            for name in required
-            if isinstance(name, str)
-        }
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        required = schema.get("required")
+        names = required if isinstance(required, list) else list(properties)
+        return {name: sub(properties.get(name, {})) for name in names if isinstance(name, str)}
     if kind == "array":
-        items = schema.get("items")
-        item: dict[str, Any] = items if isinstance(items, dict) else {}
-        return [example(item, text, depth + 1) for _ in range(int(schema.get("minItems") or 0))]
+        least = schema.get("minItems")
+        count = min(least, MAX_ITEMS) if isinstance(least, int) and least > 0 else 0
+        return [sub(schema.get("items", {})) for _ in range(count)]
     if kind in ("integer", "number"):  # 1 unless the schema says: scores rarely start at 0
-        return schema.get("minimum", min(1, schema.get("maximum", 1)))
+        least, most = schema.get("minimum"), schema.get("maximum")
+        if isinstance(least, int | float):
+            return least
+        return min(1, most) if isinstance(most, int | float) else 1
     if kind == "boolean":
         return False
     if kind == "null":
         return None
     return text
+
+
+def _resolve(root: Any, ref: str) -> Any:
+    """What a local reference (`#/$defs/Step`) points to in `root`, or None."""
+    node = root
+    for key in ref[2:].split("/"):
+        key = key.replace("~1", "/").replace("~0", "~")
+        node = node.get(key) if isinstance(node, dict) else None
+    return node

@@ -17,6 +17,26 @@ from engine.model import ErrorEvent, Event
 ErrorDecoder = Callable[[int, Any], ProxyError]
 # Model listings are background work: a slow upstream must not hold them long.
 DISCOVERY_TIMEOUT = httpx.Timeout(15, connect=5)
+# What a codec's decoder raises on an answer of a shape no provider sends ([] for an
+# object, null for a choice): the upstream's fault, a 502 that failover can pass over.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def bad_shape(exc: Exception) -> UpstreamError:
+    """The error for an upstream answer its codec could not read."""
+    return UpstreamError(
+        502,
+        f"the upstream's answer has an unexpected shape ({type(exc).__name__}: {exc})"[:300],
+        code="upstream_bad_answer",
+    )
+
+
+def decoded(decode: Callable[[Any], Iterable[Event]], body: Any) -> list[Event]:
+    """The events of a whole answer; a shape no provider sends raises `bad_shape`."""
+    try:
+        return list(decode(body))
+    except _SHAPE_ERRORS as exc:
+        raise bad_shape(exc) from exc
 
 
 def model_ids(entries: Any, key: str, prefix: str = "") -> list[str]:
@@ -33,9 +53,12 @@ _PASSED_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
 _PASSED_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 
 
-def _error(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
-    """The upstream's error, carrying its retry and rate-limit headers for the client."""
-    error = decode_error(response.status_code, _body(response))
+def _error(
+    response: httpx.Response, decode_error: ErrorDecoder, status: int | None = None
+) -> ProxyError:
+    """The upstream's error (as `status`, by default its own), carrying its retry and
+    rate-limit headers for the client."""
+    error = decode_error(status or response.status_code, _body(response))
     error.message = redact(error.message)  # an upstream may echo the key it refused
     error.headers.update(
         (name, value)
@@ -43,6 +66,10 @@ def _error(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
         if name in _PASSED_HEADERS or name.startswith(_PASSED_PREFIXES)
     )
     return error
+
+
+def _is_json(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("application/json")
 
 
 def _body(response: httpx.Response) -> Any:
@@ -70,7 +97,7 @@ async def _mapped_failures(url: str) -> AsyncIterator[None]:
             f"the upstream at {url} did not answer in time ({type(exc).__name__})",
             code="upstream_timeout",
         ) from exc
-    except httpx.LocalProtocolError as exc:
+    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
         # Its text quotes the header it refused, which may be a key: say which, not what.
         raise UpstreamUnavailable(
             502,
@@ -121,8 +148,7 @@ async def get_json(
 
 
 def _json_of(response: httpx.Response, decode_error: ErrorDecoder) -> Any:
-    if response.status_code >= 400:
-        raise _error(response, decode_error)
+    _raise_for_status(response, decode_error)
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
@@ -131,6 +157,24 @@ def _json_of(response: httpx.Response, decode_error: ErrorDecoder) -> Any:
             f"the upstream sent invalid JSON: {response.text[:200]!r}",
             code="upstream_invalid_json",
         ) from exc
+
+
+def _raise_for_status(response: httpx.Response, decode_error: ErrorDecoder) -> None:
+    """Raise the upstream's error for an error status, and for a redirect (the client does
+    not follow them: a base_url that redirects is one to correct, not to follow on every
+    request)."""
+    if response.status_code >= 400:
+        raise _error(response, decode_error)
+    if response.is_redirect:
+        location = response.headers.get("location", "")
+        target = shown_url(str(response.url.join(location))) if location else "elsewhere"
+        raise UpstreamError(
+            502,
+            f"the upstream at {shown_url(str(response.url))} answered "
+            f"{response.status_code}, a redirect to {target}: set the backend's base_url to "
+            "where it points",
+            code="upstream_redirect",
+        )
 
 
 async def stream_sse(
@@ -146,13 +190,28 @@ async def stream_sse(
         request = http.build_request("POST", url, content=body, headers=headers, timeout=timeout)
         response = await http.send(request, stream=True)
         try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _error(response, decode_error)
+            if response.status_code >= 300 or _is_json(response):
+                await response.aread()  # an error, also one a server sends with a 200
+                _raise_for_status(response, decode_error)
+                raise _not_a_stream(response, decode_error)
             async for message in parse_sse(response.aiter_lines()):
                 yield message
         finally:
             await response.aclose()
+
+
+def _not_a_stream(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
+    """What a JSON answer to a streamed request means: an error some servers send with a
+    200, or a server that does not stream."""
+    body = _body(response)
+    if isinstance(body, dict) and "error" in body:
+        return _error(response, decode_error, status=502)
+    return UpstreamError(
+        502,
+        f"the upstream at {shown_url(str(response.url))} answered a streamed request with a "
+        "JSON body, not an event stream (does it support streaming?)",
+        code="upstream_not_streaming",
+    )
 
 
 class StreamDecoder(Protocol):
@@ -196,10 +255,15 @@ async def decode_messages(
                 )
                 return
             if isinstance(data, dict):
-                for event in decoder.chunk(data):
-                    yield event
-                    if isinstance(event, ErrorEvent):
-                        return
+                try:
+                    for event in decoder.chunk(data):
+                        yield event
+                        if isinstance(event, ErrorEvent):
+                            return
+                except _SHAPE_ERRORS as exc:
+                    error = bad_shape(exc)
+                    yield ErrorEvent(status=502, code=error.code, message=error.message)
+                    return
         if decoder.done:
             complete = True
             for event in decoder.end():
@@ -255,9 +319,8 @@ async def exchange(
     what goes wrong there goes wrong where the caller handles upstream failures."""
     body = encode()
     if not stream:
-        for event in decode_response(
-            await post_json(http, url, body, headers, timeout, decode_error)
-        ):
+        answer = await post_json(http, url, body, headers, timeout, decode_error)
+        for event in decoded(decode_response, answer):
             yield event
         return
     # aclosing: when our reader stops early, the upstream call ends now, not at GC.

@@ -87,9 +87,11 @@ class Server:
 
     async def stop(self) -> None:
         """Stop watching and discovering, and close the pool."""
-        for task in (self._watcher, self._discovery):
-            if task is not None:
-                task.cancel()
+        tasks = [task for task in (self._watcher, self._discovery) if task is not None]
+        for task in tasks:
+            task.cancel()
+        # Wait for them to end, so that no listing is still using the pool as it closes.
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.aclose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +36,10 @@ def build(tmp_path: Path, text: str = GRAPH) -> Graph:
 def _anthropic_pages(request: httpx.Request) -> httpx.Response:
     """Two pages of one model each, as Anthropic pages them."""
     assert request.url.params["limit"] == "1000"
-    if request.url.params.get("after_id") == "claude-1":
-        return httpx.Response(200, json={"data": [{"id": "claude-2"}], "has_more": False})
-    return httpx.Response(200, json={"data": [{"id": "claude-1"}], "has_more": True})
+    second = request.url.params.get("after_id") == "claude-1"
+    model = "claude-2" if second else "claude-1"
+    page = {"data": [{"id": model}], "has_more": not second, "first_id": model, "last_id": model}
+    return httpx.Response(200, json=page)
 
 
 @pytest.fixture
@@ -121,3 +123,59 @@ async def test_a_providers_own_endpoint_without_a_key_is_not_asked(
         await ModelCatalog().refresh(graph, http)
 
     assert not any(call.request.url.host == "api.openai.com" for call in upstreams.calls)
+
+
+async def test_an_upstream_that_never_finishes_holds_only_its_own_listing(
+    tmp_path: Path, upstreams: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    never = asyncio.Event()
+
+    async def trickle(request: httpx.Request) -> httpx.Response:
+        await never.wait()  # a server that keeps the connection busy and never answers
+        raise AssertionError("unreachable")
+
+    upstreams.get("https://oai.test/v1/models").mock(side_effect=trickle)
+    graph = build(tmp_path)
+    catalog = ModelCatalog(deadline_secs=0.05)
+
+    with caplog.at_level(logging.INFO, logger="engine.catalog"):
+        async with httpx.AsyncClient() as http:
+            await catalog.refresh(graph, http)
+
+    assert "claude:claude-2" in catalog.model_ids(graph)
+    assert "oai:gpt-x" not in catalog.model_ids(graph)
+    assert any("no whole answer within" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_reload_asks_only_the_backends_it_brings(
+    tmp_path: Path, upstreams: respx.MockRouter
+) -> None:
+    catalog = ModelCatalog()
+    async with httpx.AsyncClient() as http:
+        await catalog.refresh(build(tmp_path), http)
+        asked = len(upstreams.calls)
+        more = GRAPH.replace(
+            "backends:\n",
+            'backends:\n  more: {kind: openai, base_url: "https://more.test/v1", api_key: k}\n',
+        )
+        upstreams.get("https://more.test/v1/models").respond(json={"data": [{"id": "m-1"}]})
+        graph = build(tmp_path, more)
+        await catalog.refresh(graph, http, only_new=True)
+
+    assert [c.request.url.host for c in upstreams.calls[asked:]] == ["more.test"]
+    assert "more:m-1" in catalog.model_ids(graph) and "oai:gpt-x" in catalog.model_ids(graph)
+
+
+async def test_a_full_round_forgets_backends_no_longer_configured(
+    tmp_path: Path, upstreams: respx.MockRouter
+) -> None:
+    catalog = ModelCatalog()
+    async with httpx.AsyncClient() as http:
+        await catalog.refresh(build(tmp_path), http)
+        moved = build(tmp_path, GRAPH.replace("https://oai.test/v1", "https://oai.test/v2"))
+        upstreams.get("https://oai.test/v2/models").respond(json={"data": [{"id": "gpt-2"}]})
+        await catalog.refresh(moved, http)
+
+    assert "oai:gpt-2" in catalog.model_ids(moved)
+    # What the old settings listed is gone: going back to them asks again first.
+    assert "oai:gpt-x" not in catalog.model_ids(build(tmp_path))

@@ -401,3 +401,24 @@ def test_compile_sources_takes_parsed_files(tmp_path: Path) -> None:
     graph, diagnostics = compile_sources([read_source(path, env={})])
     assert graph is not None and diagnostics == []
     assert graph.match("gemini", "anything").name == "r"
+
+
+@pytest.mark.parametrize(
+    ("backend", "said"),
+    [
+        ("{kind: anthropic, base_url: 'http://[::1'}", "is not a valid URL"),
+        ("{kind: openai, base_url: 'localhost:8080/v1'}", "must be an http:// or https:// URL"),
+        ('{kind: openai, api_key: "sk-a\\u200bb"}', "U+200B (ZERO WIDTH SPACE) at position 5"),
+        ('{kind: gemini, headers: {X-Key: "k\\u00e9"}}', "headers.x-key: the value has U+00E9"),
+    ],
+)
+def test_what_http_cannot_carry_is_an_error_at_load_time(
+    tmp_path: Path, backend: str, said: str
+) -> None:
+    graph, diagnostics = _compile(
+        tmp_path, f"backends: {{b: {backend}}}\nroutes: [{{name: r, backend: {{targets: [b]}}}}]\n"
+    )
+    assert graph is None
+    (error,) = diagnostics
+    assert error.level == "error" and said in error.message
+    assert "sk-a" not in error.message  # a key is never quoted

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from engine import logs
+from engine.backends.openai import OpenAIBackend, OpenAIConfig
 
 
 @pytest.mark.parametrize(
@@ -101,3 +102,17 @@ def test_a_huge_message_is_cut_before_it_is_scrubbed() -> None:
 def test_clean_escapes_what_could_forge_a_line() -> None:
     assert logs.clean("x\nFORGED\r\x00end") == "x\\x0aFORGED\\x0d\\x00end"
     assert logs.clean("m" * 300, limit=10) == "m" * 10 + "…"
+
+
+@pytest.mark.parametrize("placeholder", ["ollama", "lm-studio", "not-needed", "dummy-key"])
+def test_placeholder_keys_are_not_masked_as_words(placeholder: str) -> None:
+    logs.register_secret(placeholder)
+    line = f"backend {placeholder}: 12 models listed by its upstream"
+    assert logs.redact(line) == line
+
+
+def test_the_token_of_a_credential_header_is_masked_alone() -> None:
+    OpenAIBackend("gw", OpenAIConfig(headers={"Authorization": "Bearer gwtok_9f8e7d6c5b"}))
+    assert logs.redact("credential 'gwtok_9f8e7d6c5b' is not valid") == (
+        "credential '***' is not valid"
+    )

@@ -301,6 +301,34 @@ def test_models_and_kind() -> None:
             },
             {"kind": "a", "tags": ["You said: hi"], "done": False, "n": 5},
         ),
+        (
+            {
+                "type": "json_schema",
+                "json_schema": {
+                    # pydantic's shape for nested models; boolean subschemas; a huge minItems
+                    "schema": {
+                        "$defs": {"Step": {"properties": {"say": {"type": "string"}}}},
+                        "properties": {
+                            "steps": {
+                                "type": "array",
+                                "items": {"$ref": "#/$defs/Step"},
+                                "minItems": 10**9,
+                            },
+                            "anything": True,
+                            "either": {"anyOf": [True]},
+                            "lost": {"$ref": "#/$defs/Missing"},
+                        },
+                    }
+                },
+            },
+            {
+                "steps": [{"say": "You said: hi"}] * 3,
+                "anything": "You said: hi",
+                "either": "You said: hi",
+                "lost": "You said: hi",
+            },
+        ),
+        ({"type": "json_schema", "json_schema": "not an object"}, "You said: hi"),
     ],
 )
 async def test_structured_output_is_json_that_fits(

@@ -446,3 +446,11 @@ async def test_a_body_that_cannot_be_decoded_is_a_502(upstream: respx.MockRouter
         await send(backend(), chat())
 
     assert (caught.value.status, caught.value.code) == (502, "upstream_bad_answer")
+
+
+async def test_a_configured_authorization_header_and_the_key_are_one_header(
+    upstream: respx.MockRouter,
+) -> None:
+    route = upstream.post(URL).respond(json=COMPLETION)
+    await send(backend(api_key="sk-test", headers={"Authorization": "Bearer other"}), chat())
+    assert route.calls.last.request.headers.get_list("authorization") == ["Bearer sk-test"]

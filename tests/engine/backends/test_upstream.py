@@ -11,10 +11,10 @@ import httpx
 import pytest
 import respx
 
-from engine.backends.upstream import post_json, shown_url, stream_events
+from engine.backends.upstream import exchange, post_json, shown_url, stream_events
 from engine.codecs import openai_chat
-from engine.errors import UpstreamUnavailable
-from engine.model import Event, Finish, TextDelta
+from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
+from engine.model import ErrorEvent, Event, Finish, TextDelta
 
 URL = "https://llm.example.test/v1/chat/completions"
 TLS = ssl.create_default_context()
@@ -109,3 +109,74 @@ async def test_an_unreachable_upstream_is_named_without_its_credentials(
             await post_json(http, secret_url, b"{}", {}, httpx.Timeout(5), openai_chat.decode_error)
     assert "hunter2" not in caught.value.message and "k-secret" not in caught.value.message
     assert "llm.example.test" in caught.value.message
+
+
+async def whole_events() -> list[Event]:
+    """The events of one non-streamed call through `exchange`, as the OpenAI connector asks."""
+    async with httpx.AsyncClient(verify=TLS) as http:
+        events = exchange(
+            http,
+            URL,
+            lambda: b"{}",
+            {},
+            httpx.Timeout(5),
+            openai_chat.decode_error,
+            stream=False,
+            decode_response=openai_chat.decode_response,
+            stream_decoder=openai_chat.StreamDecoder,
+        )
+        return [event async for event in events]
+
+
+@pytest.mark.parametrize("body", [[], "x", 1, {"choices": [None]}, {"choices": "all"}])
+async def test_an_answer_of_a_shape_no_provider_sends_is_a_bad_gateway(
+    upstream: respx.MockRouter, body: Any
+) -> None:
+    upstream.post(URL).respond(200, json=body)
+    with pytest.raises(UpstreamError) as caught:
+        await whole_events()
+    assert (caught.value.status, caught.value.code) == (502, "upstream_bad_answer")
+
+
+async def test_a_streamed_chunk_of_a_shape_no_provider_sends_ends_in_an_error_event(
+    upstream: respx.MockRouter,
+) -> None:
+    body = Body([chunk({"content": "hi"}), sse({"choices": [None]})], fail=httpx.ReadError("x"))
+    upstream.post(URL).mock(return_value=httpx.Response(200, stream=body))
+    events = await events_of(body)
+    assert isinstance(events[-1], ErrorEvent) and events[-1].code == "upstream_bad_answer"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_redirect_names_where_the_base_url_should_point(
+    upstream: respx.MockRouter, stream: bool
+) -> None:
+    moved = httpx.Response(308, headers={"location": "https://llm.example.test/v2/chat?key=s"})
+    upstream.post(URL).mock(return_value=moved)
+    with pytest.raises(UpstreamError) as caught:
+        if stream:
+            await events_of(Body([], fail=httpx.ReadError("x")))
+        else:
+            await whole_events()
+    assert caught.value.code == "upstream_redirect"
+    assert "https://llm.example.test/v2/chat" in caught.value.message
+    assert "key=s" not in caught.value.message
+
+
+async def test_an_error_sent_with_a_200_to_a_streamed_request_reaches_the_client(
+    upstream: respx.MockRouter,
+) -> None:
+    error = {"error": {"message": "model overloaded", "type": "server_error"}}
+    upstream.post(URL).respond(200, json=error)
+    with pytest.raises(ProxyError) as caught:
+        await events_of(Body([], fail=httpx.ReadError("x")))
+    assert caught.value.status == 502 and "model overloaded" in caught.value.message
+
+
+async def test_a_json_answer_to_a_streamed_request_says_the_server_does_not_stream(
+    upstream: respx.MockRouter,
+) -> None:
+    upstream.post(URL).respond(200, json={"id": "c", "choices": []})
+    with pytest.raises(UpstreamError) as caught:
+        await events_of(Body([], fail=httpx.ReadError("x")))
+    assert caught.value.code == "upstream_not_streaming"
