@@ -4,7 +4,9 @@ Every record is scrubbed when it is made (a log-record factory, so records of ht
 hypercorn or any other library are covered, whatever handlers are configured): URL
 userinfo, secret query parameters (`?key=…`), credential headers, common API key shapes
 and every secret registered with :func:`register_secret` (the routing file's backend keys)
-become `***`. Exception text is formatted and scrubbed the same way.
+become `***`. Exception text is formatted and scrubbed the same way (long tracebacks are
+cut in the middle, keeping the error at their end). Fields passed as `extra=` are set after
+the factory and not scrubbed: the engine passes none.
 """
 
 from __future__ import annotations
@@ -92,10 +94,16 @@ def _credential_like(value: str) -> bool:
     return len(value) >= _PLACEHOLDER_CHARS or any(c.isdigit() for c in value)
 
 
-def redact(text: str) -> str:
-    """`text` with every credential it shows masked (cut at MAX_MESSAGE_CHARS)."""
+def redact(text: str, *, keep_end: bool = False) -> str:
+    """`text` with every credential it shows masked, cut at MAX_MESSAGE_CHARS (with
+    `keep_end`, in the middle: a traceback's last line is the error)."""
     if len(text) > MAX_MESSAGE_CHARS:
-        text = f"{text[:MAX_MESSAGE_CHARS]}… ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+        left_out = len(text) - MAX_MESSAGE_CHARS
+        if keep_end:
+            half = MAX_MESSAGE_CHARS // 2
+            text = f"{text[:half]}\n… ({left_out} characters left out) …\n{text[-half:]}"
+        else:
+            text = f"{text[:MAX_MESSAGE_CHARS]}… ({left_out} more characters)"
     # Shapes first: a registered secret that is part of a longer key must not cut the key
     # into pieces no shape matches.
     for pattern, replacement in _PATTERNS:
@@ -105,8 +113,10 @@ def redact(text: str) -> str:
     return text
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
-_CONTROL[0x7F] = "\\x7f"
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: what a terminal
+# or a log viewer may take for a line break or an escape sequence.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), *range(0x7F, 0xA0)) if c != 9}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
 def clean(value: object, limit: int = 200) -> str:
@@ -136,9 +146,13 @@ def install() -> None:
             message = f"{record.msg} (arguments: {record.args!r})"
         record.msg, record.args = redact(message), None
         if record.exc_info and record.exc_info[0] is not None:
-            record.exc_text = redact(_formatter.formatException(record.exc_info))
+            traceback = _formatter.formatException(record.exc_info)
+            record.exc_text = redact(traceback, keep_end=True)
+            # Formatters print exc_text; one that formats exc_info itself (a JSON or
+            # error-reporting handler) would show the traceback unscrubbed.
+            record.exc_info = None
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact(record.stack_info, keep_end=True)
         return record
 
     logging.setLogRecordFactory(scrubbed)

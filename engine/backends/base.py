@@ -127,13 +127,17 @@ class Backend(ABC):
         return list(self.config.models)
 
     def can_list_models(self) -> bool:
-        """Whether asking the upstream for its models can work: it has a key, or it is a
-        server of the user's own (a base_url other than the kind's default)."""
+        """Whether asking the upstream for its models can work: it has a key (`api_key`
+        or a credential header), or it is a server of the user's own (a base_url other
+        than the kind's default)."""
         base_url = getattr(self.config, "base_url", None)
         if base_url is None:
             return False
         default = type(self.config).model_fields["base_url"].default
-        return bool(getattr(self.config, "api_key", None)) or base_url != default
+        keyed = bool(getattr(self.config, "api_key", None)) or any(
+            _CREDENTIAL_HEADER.search(name) for name in self.config.headers
+        )
+        return keyed or base_url != default
 
     async def list_models(self, http: httpx.AsyncClient) -> list[str]:
         """The model names the upstream's own list endpoint reports ([] when it has none).

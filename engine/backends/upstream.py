@@ -60,6 +60,7 @@ def _error(
     rate-limit headers for the client."""
     error = decode_error(status or response.status_code, _body(response))
     error.message = redact(error.message)  # an upstream may echo the key it refused
+    error.args = (error.message,)
     error.headers.update(
         (name, value)
         for name, value in response.headers.items()
@@ -257,9 +258,10 @@ async def decode_messages(
             if isinstance(data, dict):
                 try:
                     for event in decoder.chunk(data):
-                        yield event
-                        if isinstance(event, ErrorEvent):
+                        if isinstance(event, ErrorEvent):  # it may echo the key it refused
+                            yield event.model_copy(update={"message": redact(event.message)})
                             return
+                        yield event
                 except _SHAPE_ERRORS as exc:
                     error = bad_shape(exc)
                     yield ErrorEvent(status=502, code=error.code, message=error.message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -102,6 +103,7 @@ def test_a_huge_message_is_cut_before_it_is_scrubbed() -> None:
 def test_clean_escapes_what_could_forge_a_line() -> None:
     assert logs.clean("x\nFORGED\r\x00end") == "x\\x0aFORGED\\x0d\\x00end"
     assert logs.clean("m" * 300, limit=10) == "m" * 10 + "…"
+    assert logs.clean("a\x85b\x9bc\u2028d\te") == "a\\x85b\\x9bc\\u2028d\te"
 
 
 @pytest.mark.parametrize("placeholder", ["ollama", "lm-studio", "not-needed", "dummy-key"])
@@ -116,3 +118,19 @@ def test_the_token_of_a_credential_header_is_masked_alone() -> None:
     assert logs.redact("credential 'gwtok_9f8e7d6c5b' is not valid") == (
         "credential '***' is not valid"
     )
+
+
+def test_a_long_traceback_keeps_its_error_and_handlers_get_no_raw_exception() -> None:
+    logs.install()
+    key = "sk-proj-" + "A1b2C3d4E5f6G7h8" * 2
+    try:
+        raise RuntimeError(f"the real cause, with {key}")
+    except RuntimeError:
+        record = logging.getLogger("test").makeRecord(
+            "test", logging.ERROR, __file__, 1, "x" * 10, None, sys.exc_info()
+        )
+    assert record.exc_info is None  # no formatter can print it unscrubbed
+    assert "the real cause" in record.exc_text and key not in record.exc_text
+
+    long = "frame\n" * 10_000 + "ValueError: the end"
+    assert logs.redact(long, keep_end=True).endswith("ValueError: the end")

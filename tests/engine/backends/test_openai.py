@@ -454,3 +454,13 @@ async def test_a_configured_authorization_header_and_the_key_are_one_header(
     route = upstream.post(URL).respond(json=COMPLETION)
     await send(backend(api_key="sk-test", headers={"Authorization": "Bearer other"}), chat())
     assert route.calls.last.request.headers.get_list("authorization") == ["Bearer sk-test"]
+
+
+async def test_an_error_chunk_echoing_the_key_reaches_the_client_masked(
+    upstream: respx.MockRouter,
+) -> None:
+    key = "sk-echoed-0123456789abcdef"
+    content = sse({"error": {"message": f"key {key} revoked", "type": "invalid_request_error"}})
+    upstream.post(URL).mock(return_value=sse_response(content))
+    events = await send(backend(api_key=key), chat(stream=True))
+    assert isinstance(events[-1], ErrorEvent) and key not in events[-1].message
