@@ -64,7 +64,7 @@ class BackendConfig(StrictModel):
         if isinstance(api_key, str):
             _check_header_text(api_key, "api_key")
         for name, value in self.headers.items():
-            _check_header_text(name, f"headers: the name {name!r}", quote=True)
+            _check_header_text(name, "headers", shown=f"the name {name!r}")
             _check_header_text(value, f"headers.{name}")
         base_url = getattr(self, "base_url", None)
         if isinstance(base_url, str):
@@ -72,12 +72,11 @@ class BackendConfig(StrictModel):
         return self
 
 
-def _check_header_text(text: str, where: str, *, quote: bool = False) -> None:
-    """Refuse what an HTTP header cannot hold (the text is a key: name the character's
-    position, not the text, unless `quote`)."""
+def _check_header_text(text: str, where: str, *, shown: str = "the value") -> None:
+    """Refuse what an HTTP header cannot hold (the text may be a key: name the character
+    and its position, not the text)."""
     for i, char in enumerate(text):
         if not (" " <= char <= "~"):
-            shown = f"{text!r}" if quote else "the value"
             raise ValueError(
                 f"{where}: {shown} has {_described(char)} at position {i + 1}; "
                 "HTTP headers carry printable ASCII only (was it pasted with it?)"

@@ -166,7 +166,7 @@ def _raise_for_status(response: httpx.Response, decode_error: ErrorDecoder) -> N
     request)."""
     if response.status_code >= 400:
         raise _error(response, decode_error)
-    if response.is_redirect:
+    if response.status_code >= 300:
         location = response.headers.get("location", "")
         target = shown_url(str(response.url.join(location))) if location else "elsewhere"
         raise UpstreamError(
