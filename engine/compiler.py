@@ -14,13 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.backends import KINDS, Backend
+from engine.backends import Backend, kinds
 from engine.config import FRONTENDS
 from engine.diagnostics import Diagnostic, did_you_mean, has_errors
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
 from engine.loader import PathKey, Source, read_source, routing_files
 from engine.schema import validate
 from engine.stage import Stage, has_hook, registry
+from engine.strategies import Strategy
+from engine.strategies import registry as strategies
 
 
 def _route_name(route: Any) -> Any:
@@ -120,7 +122,7 @@ class _Compiler:
         built: dict[str, Backend] = {}
         for name, named in self.backends.items():
             kind = named.value.get("kind") if isinstance(named.value, dict) else None
-            cls = KINDS.get(kind) if isinstance(kind, str) else None
+            cls = kinds().get(kind) if isinstance(kind, str) else None
             config = self.config(cls.Config, named.value, named) if cls else None
             if cls is not None and config is not None:
                 built[name] = cls(name, config)
@@ -274,6 +276,7 @@ class _Compiler:
                 if (bound := self.build_stage(step, named, (section, i), hook)) is not None
             )
         backend = route.get("backend") or {}
+        strategy = self.build_strategy(backend, named)
         targets = []
         listed = backend.get("targets")
         for i, target in enumerate(listed if isinstance(listed, list) else []):
@@ -300,7 +303,7 @@ class _Compiler:
                     or ("no backends are declared" if not self.backends else None),
                 )
             targets.append(TargetSpec(name, target_model if sep else None))
-        if matcher is None or self.reported(named.source, named.where):
+        if matcher is None or strategy is None or self.reported(named.source, named.where):
             return None  # e.g. a misspelt `match:` would read as "every model"
         frontends = frozenset(frontend_list)
         return CompiledRoute(
@@ -310,9 +313,19 @@ class _Compiler:
             model_re=matcher,
             request=steps["request"],
             response=steps["response"],
-            strategy=backend.get("strategy", "single"),
+            strategy=strategy,
             targets=tuple(targets),
         )
+
+    def build_strategy(self, backend: dict[str, Any], named: _Named) -> Strategy | None:
+        """The route's strategy instance, its config validated (None when it does not fit:
+        the schema or this has reported why)."""
+        name = backend.get("strategy", "single")
+        cls = strategies().get(name) if isinstance(name, str) else None
+        if cls is None:
+            return None  # the schema reported the unknown name
+        config = self.config(cls.Config, backend, named, ("backend",))
+        return cls(config) if config is not None else None
 
     def check_reachable(self, compiled: list[tuple[_Named, CompiledRoute]]) -> None:
         """Report routes that an earlier route always takes first."""

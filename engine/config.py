@@ -6,6 +6,7 @@ stage registry; :func:`routing_schema` assembles them into one JSON Schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,19 +45,6 @@ class Match(StrictModel):
     model: ModelPattern = Field(default="*", description="the client's model: glob or regex")
 
 
-class BackendStep(StrictModel):
-    """Which backends answer, and how several are combined."""
-
-    strategy: Literal["single", "failover"] = Field(
-        default="single",
-        description="`single`: the first target; `failover`: the next target when one fails "
-        "before answering (connection error, timeout, 429 or 5xx)",
-    )
-    targets: list[str] = Field(
-        min_length=1, description="`BACKEND` (the client's model) or `BACKEND:MODEL`"
-    )
-
-
 Step = Annotated[
     str | dict[str, Any],
     Field(description="a stage name, `{stage: config}`, or the name of an entry of `stages:`"),
@@ -69,7 +57,10 @@ class Route(StrictModel):
     name: str = Field(description="shown in logs, `engine graph` and diagnostics")
     match: Match = Field(default_factory=Match, description="which requests this route takes")
     request: list[Step] = Field(default_factory=list, description="stages run before the backend")
-    backend: BackendStep = Field(description="the backends that answer")
+    backend: dict[str, Any] = Field(
+        description="the backends that answer: a `strategy` (default `single`), its `targets` "
+        "and the strategy's own keys"
+    )
     response: list[Step] = Field(
         default_factory=list, description="stages run over the response's event stream"
     )
@@ -94,9 +85,12 @@ class RoutingFile(StrictModel):
 
 
 def routing_schema(
-    backend_configs: dict[str, type[BaseModel]], stage_configs: dict[str, type[BaseModel]]
+    backend_configs: dict[str, type[BaseModel]],
+    stage_configs: dict[str, type[BaseModel]],
+    strategy_configs: Mapping[str, type[BaseModel]],
 ) -> dict[str, Any]:
-    """The JSON Schema of a routing file, with every backend kind and stage config inlined."""
+    """The JSON Schema of a routing file, with every backend kind, stage and strategy
+    config inlined."""
     schema = RoutingFile.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "routing.schema.json"
@@ -114,6 +108,23 @@ def routing_schema(
     schema["properties"]["backends"]["additionalProperties"] = {
         "oneOf": [{"$ref": ref} for ref in mapping.values()],
         "discriminator": {"propertyName": "kind", "mapping": mapping},
+    }
+
+    strategies = {}
+    for name, cfg in sorted(strategy_configs.items()):
+        strategies[name] = add_def(f"strategy.{name}", cfg)
+        # Each branch takes its own name only, so that plain JSON Schema tells them apart;
+        # only `single` may leave it out.
+        branch = defs[f"strategy.{name}"]
+        branch["properties"]["strategy"] = {"const": name, "description": "how the targets answer"}
+        if name != "single":
+            branch["required"] = sorted({*branch.get("required", []), "strategy"})
+    defs["Route"]["properties"]["backend"] = {
+        "description": defs["Route"]["properties"]["backend"]["description"],
+        "oneOf": [{"$ref": ref} for ref in strategies.values()],
+        # No `strategy` is `single`: the validator takes `x-default` for a missing key.
+        "discriminator": {"propertyName": "strategy", "mapping": strategies},
+        "x-default": "single",
     }
 
     stage_refs = {

@@ -22,10 +22,11 @@ from engine.model import ErrorEvent, Event
 from engine.notes import Dropped
 from engine.response import aiter_events
 from engine.stage import Answer, RequestContext, Target
+from engine.strategies import Attempt, Send, is_retryable
+
+__all__ = ["Execution", "Timings", "execute", "is_retryable", "run_request_stages", "targets_for"]
 
 log = logging.getLogger("engine.executor")
-
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass
@@ -100,9 +101,31 @@ async def _guarded(
         await _aclose(events)
 
 
-def is_retryable(error: ProxyError) -> bool:
-    """Whether another target may succeed where this one failed."""
-    return error.status in RETRYABLE_STATUSES
+def _sender(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Send:
+    """The call a strategy asks one target with: the backend's response once its first
+    event came (a failure before it raises), noting which target served and what its
+    request left out."""
+
+    async def send(target: Target) -> Attempt:
+        dropped = Dropped()
+        stream = graph.backends[target.backend].send(ctx.request, target.model, http, dropped)
+        try:
+            first = await anext(stream)
+            if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
+                raise ProxyError(first.status, first.message, code=first.code)
+        except ProxyError:
+            await stream.aclose()
+            ctx.served_by = target
+            raise
+        except StopAsyncIteration:
+            ctx.served_by = target
+            raise ProxyError(
+                502, f"backend {target} sent an empty response", code="upstream_empty"
+            ) from None
+        ctx.served_by, ctx.dropped = target, dropped
+        return Attempt(target, first, stream)
+
+    return send
 
 
 async def _from_backends(
@@ -112,47 +135,17 @@ async def _from_backends(
     ctx: RequestContext,
     http: httpx.AsyncClient,
 ) -> AsyncIterator[Event]:
-    """The events of the first target that answers; `failover` tries the next on failure."""
-    tried = targets if route.strategy == "failover" else targets[:1]
+    """The events of the route's strategy over `targets`."""
     if ctx.request.continuation:  # held by a provider: only a backend that continues can
-        tried = [t for t in tried if graph.backends[t.backend].continues_responses]
-        if not tried:
+        targets = [t for t in targets if graph.backends[t.backend].continues_responses]
+        if not targets:
             raise NotFound(
                 f"Previous response with id '{ctx.request.continuation}' not found: the "
                 f"provider holds it, and no backend of route '{route.name}' can continue it.",
                 code="previous_response_not_found",
                 param="previous_response_id",
             )
-    for i, target in enumerate(tried):
-        backend = graph.backends[target.backend]
-        dropped = Dropped()
-        stream = backend.send(ctx.request, target.model, http, dropped)
-        try:
-            first = await anext(stream)
-            if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
-                raise ProxyError(first.status, first.message, code=first.code)
-        except ProxyError as exc:
-            await stream.aclose()
-            if i + 1 < len(tried) and is_retryable(exc):
-                log.warning(
-                    "route %s: %s failed (%s); trying %s", route.name, target, exc, tried[i + 1]
-                )
-                continue
-            ctx.served_by = target
-            raise
-        except StopAsyncIteration:
-            ctx.served_by = target
-            raise ProxyError(
-                502, f"backend {target} sent an empty response", code="upstream_empty"
-            ) from None
-        ctx.served_by, ctx.dropped = target, dropped
-        try:
-            yield first
-            async for event in stream:
-                yield event
-        finally:
-            await stream.aclose()
-        return
+    return await route.strategy.run(ctx, targets, _sender(graph, ctx, http))
 
 
 async def run_request_stages(
@@ -185,15 +178,16 @@ async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) ->
     route = graph.match(ctx.frontend, ctx.request.model)
     ctx.route = route.name
     answer = await run_request_stages(route, ctx, timings)
-    events: AsyncIterator[Event]
-    if answer is not None:
-        events = aiter_events(answer.events())
-    else:
-        events = _from_backends(graph, route, targets_for(graph, route, ctx), ctx, http)
-    for bound in route.response:
-        events = _guarded(bound, ctx, events)
     started = time.perf_counter()
     try:
+        events: AsyncIterator[Event]
+        if answer is not None:
+            events = aiter_events(answer.events())
+        else:
+            targets = targets_for(graph, route, ctx)
+            events = await _from_backends(graph, route, targets, ctx, http)
+        for bound in route.response:
+            events = _guarded(bound, ctx, events)
         first = await anext(events)
     except StopAsyncIteration:
         raise ProxyError(502, "the response was empty", code="upstream_empty") from None

@@ -12,6 +12,7 @@ from engine.backends import Backend
 from engine.diagnostics import did_you_mean
 from engine.errors import BadRequest, NotFound
 from engine.stage import Stage, Target
+from engine.strategies import Strategy
 
 _MATCH_CACHE_LIMIT = 4096
 
@@ -52,7 +53,7 @@ class CompiledRoute:
     model_re: re.Pattern[str]
     request: tuple[BoundStage, ...]
     response: tuple[BoundStage, ...]
-    strategy: str
+    strategy: Strategy
     targets: tuple[TargetSpec, ...]
 
     def matches(self, frontend: str, model: str) -> bool:

@@ -28,7 +28,7 @@ def as_text(graph: Graph) -> str:
         lines += [
             f"  {i}. {route.name}: model {route.model_pattern} on {_frontends(route)}",
             f"     request:  {_steps(route, 'request')}",
-            f"     backend:  {route.strategy} → {', '.join(map(str, route.targets))}",
+            f"     backend:  {route.strategy.name} → {', '.join(map(str, route.targets))}",
             f"     response: {_steps(route, 'response')}",
         ]
     return "\n".join(lines)
@@ -60,7 +60,7 @@ def as_mermaid(graph: Graph) -> str:
             lines += [f"  {node}[{_label(bound.label)}]", f"  {previous} --> {node}"]
             previous = node
         step = f"{rid}_backend"
-        lines += [f"  {step}[/{_label(route.strategy)}/]", f"  {previous} --> {step}"]
+        lines += [f"  {step}[/{_label(route.strategy.name)}/]", f"  {previous} --> {step}"]
         for target in route.targets:
             model = f"|{_label(target.model)}|" if target.model else ""
             node = nodes.get(target.backend) or f"b_{_id(target.backend)}"

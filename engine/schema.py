@@ -21,10 +21,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from engine.backends import KINDS
+from engine.backends import kinds
 from engine.config import routing_schema
 from engine.diagnostics import did_you_mean
 from engine.stage import registry
+from engine.strategies import registry as strategies
 
 SCHEMA_FILE = "routing.schema.json"
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -39,7 +40,10 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 def build_schema() -> dict[str, Any]:
     """The routing schema for the backend kinds and the stages registered now."""
     stage_configs = {name: cls.Config for name, cls in registry().items()}
-    return routing_schema({kind: cls.Config for kind, cls in KINDS.items()}, stage_configs)
+    strategy_configs = {name: cls.Config for name, cls in strategies().items()}
+    return routing_schema(
+        {kind: cls.Config for kind, cls in kinds().items()}, stage_configs, strategy_configs
+    )
 
 
 def write_schema(folder: Path) -> Path:
@@ -106,8 +110,8 @@ def _union(
     discriminator = schema.get("discriminator")
     if discriminator and isinstance(instance, dict):
         name, mapping = discriminator["propertyName"], discriminator["mapping"]
-        value = instance.get(name)
-        if name not in instance:
+        value = instance.get(name, schema.get("x-default"))
+        if value is None:
             misspelt = next((k for k in instance if did_you_mean(str(k), [name])), None)
             if misspelt is not None:
                 yield _problem(

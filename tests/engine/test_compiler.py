@@ -148,7 +148,7 @@ routes:
     route = _graph(tmp_path, text).routes[0]
     assert route.targets == (spec,)
     assert str(route.targets[0]) == target
-    assert route.strategy == "single"
+    assert route.strategy.name == "single"
 
 
 def test_backends_are_built_by_kind(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from engine.model import ChatRequest, ErrorEvent, Event, Finish, ResponseStart, 
 from engine.notes import Dropped
 from engine.response import collect
 from engine.stage import Answer, RequestContext, Stage, Target, registry, stage
+from engine.strategies import create
 from engine.testing import make_context, user
 
 
@@ -165,7 +166,7 @@ def graph(
         model_re=model_matcher("*", None),
         request=tuple(request),
         response=tuple(response),
-        strategy=strategy,
+        strategy=create(strategy, targets=[b.name for b in backends]),
         targets=tuple(targets or [TargetSpec(b.name) for b in backends]),
     )
     return Graph(backends={b.name: b for b in backends}, routes=(route,))

@@ -12,6 +12,7 @@ from engine.compiler import load_graph
 from engine.errors import BadRequest, NotFound
 from engine.graph import CompiledRoute, Graph, TargetSpec, model_matcher
 from engine.stage import Target
+from engine.strategies import create
 
 GRAPH = """\
 backends:
@@ -171,7 +172,7 @@ def _route(frontends: frozenset[str] | None, pattern: str) -> CompiledRoute:
         model_re=model_matcher(pattern, None),
         request=(),
         response=(),
-        strategy="single",
+        strategy=create("single", targets=["mock"]),
         targets=(TargetSpec("mock"),),
     )
 

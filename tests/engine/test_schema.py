@@ -17,6 +17,7 @@ from engine import config
 from engine.backends import KINDS
 from engine.schema import SCHEMA_FILE, SchemaProblem, build_schema, validate, write_schema
 from engine.stage import registry
+from engine.strategies import registry as strategies
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "schemas" / SCHEMA_FILE
@@ -96,9 +97,11 @@ def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
 
 
 def _config_models() -> list[type[BaseModel]]:
-    """Every model a routing file is made of: the file's, the backend kinds', the stages'."""
+    """Every model a routing file is made of: the file's, the backend kinds', the stages',
+    the strategies'."""
     roots = [config.RoutingFile, *(c.Config for c in KINDS.values())]
     roots += [cls.Config for cls in registry().values()]
+    roots += [cls.Config for cls in strategies().values()]
     seen: dict[type[BaseModel], None] = {}
     todo = list(roots)
     while todo:
@@ -126,7 +129,8 @@ def _examples(model: type[BaseModel]) -> Iterator[tuple[str, Any, Any]]:
 
 def test_config_model_examples_and_the_default_graph_validate() -> None:
     models = _config_models()
-    assert {config.Route, config.Match, config.BackendStep, config.StageEntry} <= set(models)
+    strategy_configs = {cls.Config for cls in strategies().values()}
+    assert {config.Route, config.Match, config.StageEntry, *strategy_configs} <= set(models)
     for where, target, example in (e for m in models for e in _examples(m)):
         adapter = TypeAdapter(target)
         assert adapter.validate_python(example) is not None, where

@@ -14,6 +14,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_mat
 from engine.model import Event
 from engine.server.app import create_app
 from engine.stage import RequestContext, Stage
+from engine.strategies import create
 
 
 class FailsAfter(Stage):
@@ -45,7 +46,7 @@ def graph(stage: Stage) -> Graph:
         model_re=model_matcher("*", None),
         request=(),
         response=(BoundStage("fails_after", stage),),
-        strategy="single",
+        strategy=create("single", targets=["mock"]),
         targets=(TargetSpec("mock"),),
     )
     return Graph(backends={"mock": MockBackend("mock", MockConfig())}, routes=(route,))

@@ -1,0 +1,168 @@
+"""Backend strategies: how a route's targets answer a request.
+
+A strategy kind is a class decorated with ``@strategy("name")``: a docstring, a ``Config``
+(a :class:`StrategyConfig`, so it says `strategy` and `targets`, plus its own keys) and
+
+``async def run(self, ctx, targets, send) -> AsyncIterator[Event]``
+    Returns the events the client gets: usually one :class:`Attempt`'s ``events()``, or an
+    async generator of the strategy's own that combines several. ``send(target)`` is the
+    executor's call to one target: it returns an Attempt once the target's first event
+    arrived, or raises ProxyError when the target failed before any output. Timing, the
+    notes of what was dropped, and which target served are written there, once, so a
+    strategy only decides whom to ask and whose events to pass on. An attempt it does
+    not pass on, it closes (``await attempt.aclose()``).
+
+Third-party strategies register through the ``engine.strategies`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import ClassVar, TypeVar
+
+from pydantic import Field
+
+from engine.config import StrictModel
+from engine.errors import ProxyError
+from engine.model import Event
+from engine.stage import RegistryError, RequestContext, Target
+
+ENTRY_POINT_GROUP = "engine.strategies"
+# What another target may answer where this one failed: timeouts, conflicts, limits, 5xx.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+def is_retryable(error: ProxyError) -> bool:
+    """Whether another target may succeed where this one failed."""
+    return error.status in RETRYABLE_STATUSES
+
+
+class StrategyConfig(StrictModel):
+    """A route's `backend:` step: the strategy and its targets (a strategy's own `Config`
+    adds its keys)."""
+
+    strategy: str = Field(default="single", description="how the targets answer")
+    targets: list[str] = Field(
+        min_length=1, description="`BACKEND` (the client's model) or `BACKEND:MODEL`"
+    )
+
+
+@dataclass
+class Attempt:
+    """A target's response that has started: its first event, and the rest."""
+
+    target: Target
+    first: Event
+    rest: AsyncIterator[Event]
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        """Every event, the first included; closing it ends the call to the target."""
+        try:
+            yield self.first
+            async for event in self.rest:
+                yield event
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """End the call to the target now (a strategy that drops this attempt calls it)."""
+        aclose = getattr(self.rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+Send = Callable[[Target], Awaitable[Attempt]]
+
+
+class Strategy:
+    """Base class of strategy kinds. Subclasses set ``Config`` and define ``run``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(self, config: StrategyConfig) -> None:
+        self.config = config
+
+    async def run(
+        self, ctx: RequestContext, targets: list[Target], send: Send
+    ) -> AsyncIterator[Event]:
+        """The events the client gets, from the `targets` asked through `send`."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release what the instance holds, when its graph is retired."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_registry: dict[str, type[Strategy]] = {}
+_entry_points_loaded = False
+
+S = TypeVar("S", bound=type[Strategy])
+
+
+def strategy(name: str) -> Callable[[S], S]:
+    """Register a strategy class under `name`, refusing classes that break the rules."""
+
+    def register(cls: S) -> S:
+        _check_strategy_class(name, cls)
+        cls.name = name
+        _registry[name] = cls
+        return cls
+
+    return register
+
+
+def _check_strategy_class(name: str, cls: type) -> None:
+    where = f"strategy {name!r} ({cls.__module__}.{cls.__qualname__})"
+    if not name.isidentifier() or name != name.lower():
+        raise RegistryError(f"{where}: the name must be snake_case")
+    if name in _registry and _registry[name] is not cls:
+        other = _registry[name]
+        raise RegistryError(
+            f"{where}: the name is taken by {other.__module__}.{other.__qualname__}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise RegistryError(f"{where}: a strategy must subclass engine.strategies.Strategy")
+    if not (cls.__doc__ or "").strip():
+        raise RegistryError(f"{where}: a strategy needs a docstring saying what it does")
+    config = cls.__dict__.get("Config")
+    if not (isinstance(config, type) and issubclass(config, StrategyConfig)):
+        raise RegistryError(f"{where}: a strategy needs a nested `Config(StrategyConfig)`")
+    if not inspect.iscoroutinefunction(vars(cls).get("run")):
+        raise RegistryError(f"{where}: run must be an async def")
+
+
+def registry() -> dict[str, type[Strategy]]:
+    """All registered strategy kinds by name, loading entry-point plug-ins on first use."""
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        from engine.strategies import basic  # noqa: F401  (the built-in ones register)
+
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            entry.load()
+    return _registry
+
+
+def create(name: str, **config: object) -> Strategy:
+    """An instance of the registered strategy `name` with `config` (its `targets` at least),
+    for graphs built in code rather than read from a routing file."""
+    cls = registry()[name]
+    return cls(cls.Config.model_validate({"strategy": name, **config}))
+
+
+__all__ = [
+    "Attempt",
+    "Send",
+    "Strategy",
+    "StrategyConfig",
+    "create",
+    "is_retryable",
+    "registry",
+    "strategy",
+]
