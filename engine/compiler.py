@@ -43,6 +43,7 @@ class _Compiler:
     backends: dict[str, _Named] = field(default_factory=dict)
     entries: dict[str, _Named] = field(default_factory=dict)
     routes: list[_Named] = field(default_factory=list)
+    pipeline: _Named | None = None
     # Where the schema found problems, per file: the compiler does not report them again.
     schema_paths: dict[str, list[PathKey]] = field(default_factory=dict)
     # A named entry of `stages:` is one instance, shared by every route that uses it.
@@ -95,6 +96,8 @@ class _Compiler:
                             key=True,
                             hint="`BACKEND:MODEL` splits at the first ':'",
                         )
+            if "pipeline" in source.data:
+                self.collect_pipeline(source)
             routes = source.data.get("routes")
             for i, route in enumerate(routes if isinstance(routes, list) else []):
                 named = _Named(source, ("routes", i), route)
@@ -117,6 +120,37 @@ class _Compiler:
                     hint = f"{p.path[-1]!r} is declared under stages:; use it as a plain step"
                 self.error(source, p.path, p.code, p.message, key=p.at_key, hint=hint)
                 self.schema_paths.setdefault(source.path, []).append(p.path)
+
+    def collect_pipeline(self, source: Source) -> None:
+        """Take a file's `pipeline:`; a second file saying one is an error naming the first."""
+        if self.pipeline is None:
+            self.pipeline = _Named(source, ("pipeline",), source.data.get("pipeline"))
+            return
+        line = self.pipeline.source.position(("pipeline",), key=True)[0]
+        self.error(
+            source,
+            ("pipeline",),
+            "duplicate-name",
+            f"the pipeline is already declared at {self.pipeline.source.path}:{line}",
+            key=True,
+            hint="one file of the folder says the stages around every route",
+        )
+
+    def build_chains(
+        self, named: _Named, value: Any
+    ) -> tuple[tuple[BoundStage, ...], tuple[BoundStage, ...]]:
+        """The request and response stages of a route or of the pipeline."""
+        chains = []
+        for section, hook in (("request", "on_request"), ("response", "on_events")):
+            found = value.get(section) if isinstance(value, dict) else None
+            chains.append(
+                tuple(
+                    bound
+                    for i, step in enumerate(found if isinstance(found, list) else [])
+                    if (bound := self.build_stage(step, named, (section, i), hook)) is not None
+                )
+            )
+        return chains[0], chains[1]
 
     def build_backends(self) -> dict[str, Backend]:
         built: dict[str, Backend] = {}
@@ -267,14 +301,7 @@ class _Compiler:
             where = (*named.where, "match", "model", "regex")
             if not self.reported(named.source, where):
                 self.error(named.source, where, "bad-regex", f"invalid regular expression: {exc}")
-        steps = {}
-        for section, hook in (("request", "on_request"), ("response", "on_events")):
-            found = route.get(section)
-            steps[section] = tuple(
-                bound
-                for i, step in enumerate(found if isinstance(found, list) else [])
-                if (bound := self.build_stage(step, named, (section, i), hook)) is not None
-            )
+        request, response = self.build_chains(named, route)
         backend = route.get("backend") or {}
         strategy = self.build_strategy(backend, named)
         targets = []
@@ -311,8 +338,8 @@ class _Compiler:
             frontends=frontends if frontends != frozenset(FRONTENDS) else None,
             model_pattern=(regex and f"/{regex}/") or str(model),
             model_re=matcher,
-            request=steps["request"],
-            response=steps["response"],
+            request=request,
+            response=response,
             strategy=strategy,
             targets=tuple(targets),
         )
@@ -352,6 +379,9 @@ class _Compiler:
         self.collect()
         backends = self.build_backends()
         self.build_entries()
+        pipeline = (
+            self.build_chains(self.pipeline, self.pipeline.value) if self.pipeline else ((), ())
+        )
         compiled = [(n, r) for n in self.routes if (r := self.build_route(n, backends))]
         self.check_reachable(compiled)
         if not self.routes and self.sources and not has_errors(self.diagnostics):
@@ -362,7 +392,12 @@ class _Compiler:
             )
         if has_errors(self.diagnostics):
             return None
-        return Graph(backends=backends, routes=tuple(r for _, r in compiled))
+        return Graph(
+            backends=backends,
+            routes=tuple(r for _, r in compiled),
+            request=pipeline[0],
+            response=pipeline[1],
+        )
 
 
 def compile_sources(sources: list[Source]) -> tuple[Graph | None, list[Diagnostic]]:

@@ -75,12 +75,23 @@ class StageEntry(StrictModel):
     )
 
 
+class Pipeline(StrictModel):
+    """Stages around every route: the request ones run before a route is matched (so that
+    they may change the model it is matched on), the response ones outermost."""
+
+    request: list[Step] = Field(default_factory=list, description="stages before any route's")
+    response: list[Step] = Field(default_factory=list, description="stages after any route's")
+
+
 class RoutingFile(StrictModel):
     """One routing file. All files of a routes folder form one graph."""
 
     version: Literal[1] = Field(default=1, description="routing file format version")
     backends: dict[str, Any] = Field(default_factory=dict, description="named upstreams")
     stages: dict[str, StageEntry] = Field(default_factory=dict, description="named stages")
+    pipeline: Pipeline | None = Field(
+        default=None, description="stages around every route (one file of the folder says it)"
+    )
     routes: list[Route] = Field(default_factory=list, description="first match wins")
 
 
@@ -147,9 +158,9 @@ def routing_schema(
             },
         ],
     }
-    route = defs["Route"]["properties"]
-    for key in ("request", "response"):
-        route[key]["items"] = {"$ref": "#/$defs/Step"}
+    for chains in (defs["Route"]["properties"], defs["Pipeline"]["properties"]):
+        for key in ("request", "response"):
+            chains[key]["items"] = {"$ref": "#/$defs/Step"}
     entry = defs["StageEntry"]
     entry["properties"]["use"]["enum"] = sorted(stage_refs)
     entry["properties"]["use"]["x-unknown-code"] = "unknown-stage"

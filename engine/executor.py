@@ -30,18 +30,27 @@ log = logging.getLogger("engine.executor")
 
 
 @dataclass
-class Timings:
-    """Durations of the steps of one request, for the `Server-Timing` header."""
+class Span:
+    """One step's duration so far, in milliseconds."""
 
-    entries: list[tuple[str, float]] = field(default_factory=list)
+    name: str
+    ms: float = 0.0
+
+
+@dataclass
+class Timings:
+    """Durations of the steps of one request, for the `Server-Timing` header. A response
+    stage's span grows while the stream runs: the header shows what it took until then."""
+
+    entries: list[Span] = field(default_factory=list)
 
     def add(self, name: str, started: float) -> None:
         """Record a step that started at `started` (a `perf_counter` reading)."""
-        self.entries.append((name, (time.perf_counter() - started) * 1000))
+        self.entries.append(Span(name, (time.perf_counter() - started) * 1000))
 
     def header(self) -> str:
         """The `Server-Timing` header value."""
-        return ", ".join(f"{name};dur={ms:.2f}" for name, ms in self.entries)
+        return ", ".join(f"{span.name};dur={span.ms:.2f}" for span in self.entries)
 
 
 @dataclass
@@ -50,7 +59,7 @@ class Execution:
 
     first: Event
     rest: AsyncIterator[Event]
-    route: CompiledRoute
+    route: CompiledRoute | None  # None when a pipeline stage answered before any route
     timings: Timings
 
     async def events(self) -> AsyncIterator[Event]:
@@ -85,12 +94,41 @@ def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:
     return error
 
 
+class _Waits:
+    """Time a response stage spent waiting for the events it reads, not working."""
+
+    def __init__(self, events: AsyncIterator[Event]) -> None:
+        self.events = events
+        self.ms = 0.0
+
+    async def read(self) -> AsyncIterator[Event]:
+        while True:
+            started = time.perf_counter()
+            try:
+                event = await anext(self.events)
+            except StopAsyncIteration:
+                return
+            finally:
+                self.ms += (time.perf_counter() - started) * 1000
+            yield event
+
+
 async def _guarded(
-    bound: BoundStage, ctx: RequestContext, events: AsyncIterator[Event]
+    bound: BoundStage, ctx: RequestContext, events: AsyncIterator[Event], span: Span
 ) -> AsyncIterator[Event]:
-    stream: AsyncGenerator[Event, None] = bound.stage.on_events(ctx, events)  # type: ignore[attr-defined]
+    """The stage's events, its failures as errors naming it, its own time in `span`."""
+    waits = _Waits(events)
+    upstream = waits.read()
+    stream: AsyncGenerator[Event, None] = bound.stage.on_events(ctx, upstream)  # type: ignore[attr-defined]
     try:
-        async for event in stream:
+        while True:
+            started, waited = time.perf_counter(), waits.ms
+            try:
+                event = await anext(stream)
+            except StopAsyncIteration:
+                return
+            finally:
+                span.ms += (time.perf_counter() - started) * 1000 - (waits.ms - waited)
             yield event
     except ProxyError:
         raise
@@ -98,6 +136,7 @@ async def _guarded(
         raise _stage_failure(bound, exc) from exc
     finally:
         await stream.aclose()
+        await upstream.aclose()  # type: ignore[attr-defined]
         await _aclose(events)
 
 
@@ -152,7 +191,13 @@ async def run_request_stages(
     route: CompiledRoute, ctx: RequestContext, timings: Timings
 ) -> Answer | None:
     """Run the route's request stages in order, until one answers the client itself."""
-    for bound in route.request:
+    return await _run_stages(route.request, ctx, timings)
+
+
+async def _run_stages(
+    stages: tuple[BoundStage, ...], ctx: RequestContext, timings: Timings
+) -> Answer | None:
+    for bound in stages:
         started = time.perf_counter()
         try:
             answer: Answer | None = await bound.stage.on_request(ctx)  # type: ignore[attr-defined]
@@ -173,26 +218,34 @@ def targets_for(graph: Graph, route: CompiledRoute, ctx: RequestContext) -> list
 
 
 async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:
-    """Run the request in `ctx` through the graph's matching route."""
+    """Run the request in `ctx` through the graph: the pipeline's request stages, then the
+    matching route's, its strategy, the route's response stages and the pipeline's."""
     timings = Timings()
-    route = graph.match(ctx.frontend, ctx.request.model)
-    ctx.route = route.name
-    answer = await run_request_stages(route, ctx, timings)
+    route: CompiledRoute | None = None
+    answer = await _run_stages(graph.request, ctx, timings)
+    if answer is None:
+        route = graph.match(ctx.frontend, ctx.request.model)
+        ctx.route = route.name
+        answer = await run_request_stages(route, ctx, timings)
+    response = (*(route.response if route else ()), *graph.response)
+    spans = [Span(bound.label) for bound in response]
     started = time.perf_counter()
     try:
         events: AsyncIterator[Event]
         if answer is not None:
             events = aiter_events(answer.events())
         else:
+            assert route is not None  # no answer: a route matched
             targets = targets_for(graph, route, ctx)
             events = await _from_backends(graph, route, targets, ctx, http)
-        for bound in route.response:
-            events = _guarded(bound, ctx, events)
+        for bound, span in zip(response, spans, strict=True):
+            events = _guarded(bound, ctx, events, span)
         first = await anext(events)
     except StopAsyncIteration:
         raise ProxyError(502, "the response was empty", code="upstream_empty") from None
     finally:
         timings.add("backend", started)
+        timings.entries.extend(spans)
     if isinstance(first, ErrorEvent):  # nothing was sent yet: a real HTTP error is better
         await events.aclose()  # type: ignore[attr-defined]
         raise ProxyError(first.status, first.message, code=first.code)

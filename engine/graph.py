@@ -69,6 +69,9 @@ class Graph:
 
     backends: Mapping[str, Backend]
     routes: tuple[CompiledRoute, ...]
+    # The `pipeline:` stages: request ones before the route is matched, response ones last.
+    request: tuple[BoundStage, ...] = ()
+    response: tuple[BoundStage, ...] = ()
     _cache: dict[tuple[str, str], CompiledRoute | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -123,7 +126,6 @@ class Graph:
         for name, backend in self.backends.items():
             models = backend.models() or (discovered or {}).get(name, [])
             ids.update({f"{name}:{model}": None for model in models})
-        for route in self.routes:
-            for bound in route.request:
-                ids.update(dict.fromkeys(bound.stage.models()))
+        for bound in (*self.request, *(b for route in self.routes for b in route.request)):
+            ids.update(dict.fromkeys(bound.stage.models()))
         return list(ids)

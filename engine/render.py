@@ -11,8 +11,8 @@ def _frontends(route: CompiledRoute) -> str:
     return ", ".join(sorted(route.frontends)) if route.frontends else "all front-ends"
 
 
-def _steps(route: CompiledRoute, section: str) -> str:
-    bound = route.request if section == "request" else route.response
+def _steps(chains: CompiledRoute | Graph, section: str) -> str:
+    bound = chains.request if section == "request" else chains.response
     return " → ".join(b.label for b in bound) or "-"
 
 
@@ -23,6 +23,12 @@ def as_text(graph: Graph) -> str:
         f"  {name}: {b.kind}" + (f" ({', '.join(b.models())})" if b.models() else "")
         for name, b in graph.backends.items()
     ]
+    if graph.request or graph.response:
+        lines += [
+            "pipeline (around every route):",
+            f"  request:  {_steps(graph, 'request')}",
+            f"  response: {_steps(graph, 'response')}",
+        ]
     lines.append("routes (first match wins):")
     for i, route in enumerate(graph.routes, 1):
         lines += [
@@ -45,6 +51,11 @@ def _label(text: str) -> str:
 def as_mermaid(graph: Graph) -> str:
     """A Mermaid flowchart: client → route → stages → backends."""
     lines = ["flowchart LR", "  client([client])"]
+    entry = "client"
+    for j, bound in enumerate(graph.request):
+        node = f"p_q{j}"
+        lines += [f"  {node}[{_label(bound.label)}]", f"  {entry} --> {node}"]
+        entry = node
     nodes: dict[str, str] = {}  # backend name → node id; `my-llm` and `my_llm` must differ
     for i, (name, backend) in enumerate(graph.backends.items()):
         node = f"b_{_id(name)}"
@@ -53,7 +64,7 @@ def as_mermaid(graph: Graph) -> str:
     for i, route in enumerate(graph.routes):
         rid = f"r{i}"
         lines.append(f"  {rid}{{{_label(f'{route.name}: {route.model_pattern}')}}}")
-        lines.append(f"  client -->|{_label(_frontends(route))}| {rid}")
+        lines.append(f"  {entry} -->|{_label(_frontends(route))}| {rid}")
         previous = rid
         for j, bound in enumerate(route.request):
             node = f"{rid}_q{j}"
@@ -67,4 +78,6 @@ def as_mermaid(graph: Graph) -> str:
             lines.append(f"  {step} -->{model} {node}")
         if route.response:
             lines.append(f"  %% response stages of {route.name}: {_steps(route, 'response')}")
+    if graph.response:
+        lines.append(f"  %% response stages around every route: {_steps(graph, 'response')}")
     return "\n".join(lines)

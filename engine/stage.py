@@ -145,12 +145,22 @@ def _check_stage_class(name: str, cls: type) -> None:
     config = cls.__dict__.get("Config")
     if not (isinstance(config, type) and issubclass(config, BaseModel)):
         raise RegistryError(f"{where}: a stage needs a nested pydantic `Config` model")
+    check_config_model(where, config)
     hooks = [hook for hook in HOOKS if hook in vars(cls)]
     if not hooks:
         raise RegistryError(f"{where}: a stage needs an on_request or on_events hook")
     for hook in hooks:
         if not HOOKS[hook](vars(cls)[hook]):
             raise RegistryError(f"{where}: {hook} must be {HOOK_KINDS[hook]}")
+
+
+def check_config_model(where: str, config: type[BaseModel]) -> None:
+    """Refuse a config model that would accept misspelt keys or let a request change the
+    graph's settings: it must forbid unknown keys and be frozen (`StrictModel` is both)."""
+    if config.model_config.get("extra") != "forbid":
+        raise RegistryError(f"{where}: its Config must forbid unknown keys (extra='forbid')")
+    if not config.model_config.get("frozen"):
+        raise RegistryError(f"{where}: its Config must be frozen (frozen=True)")
 
 
 def registry() -> dict[str, type[Stage]]:

@@ -28,7 +28,7 @@ from pydantic import Field
 from engine.config import StrictModel
 from engine.errors import ProxyError
 from engine.model import Event
-from engine.stage import RegistryError, RequestContext, Target
+from engine.stage import RegistryError, RequestContext, Target, check_config_model
 
 ENTRY_POINT_GROUP = "engine.strategies"
 # What another target may answer where this one failed: timeouts, conflicts, limits, 5xx.
@@ -133,6 +133,7 @@ def _check_strategy_class(name: str, cls: type) -> None:
     config = cls.__dict__.get("Config")
     if not (isinstance(config, type) and issubclass(config, StrategyConfig)):
         raise RegistryError(f"{where}: a strategy needs a nested `Config(StrategyConfig)`")
+    check_config_model(where, config)
     if not inspect.iscoroutinefunction(vars(cls).get("run")):
         raise RegistryError(f"{where}: run must be an async def")
 

@@ -12,6 +12,7 @@ from engine.compiler import compile_sources, load_graph
 from engine.diagnostics import Diagnostic
 from engine.graph import Graph, TargetSpec
 from engine.loader import read_source
+from engine.render import as_text
 from engine.stage import registry
 
 ModelRewrite = registry()["model_rewrite"]
@@ -422,3 +423,39 @@ def test_what_http_cannot_carry_is_an_error_at_load_time(
     (error,) = diagnostics
     assert error.level == "error" and said in error.message
     assert "sk-a" not in error.message  # a key is never quoted
+
+
+def test_the_pipeline_is_built_around_every_route(tmp_path: Path) -> None:
+    graph = _graph(
+        tmp_path,
+        "backends: {mock: {kind: mock}}\n"
+        "pipeline: {request: [commands]}\n"
+        "routes: [{name: r, backend: {targets: [mock]}}]\n",
+    )
+    assert [b.label for b in graph.request] == ["commands"] and graph.response == ()
+    assert "pipeline (around every route):\n  request:  commands" in as_text(graph)
+
+
+def test_a_pipeline_stage_is_checked_like_a_routes(tmp_path: Path) -> None:
+    assert _codes(
+        tmp_path,
+        "backends: {mock: {kind: mock}}\n"
+        "pipeline: {request: [comands], response: [commands]}\n"
+        "routes: [{name: r, backend: {targets: [mock]}}]\n",
+    ) == ["unknown-stage", "wrong-section"]
+
+
+def test_one_file_of_the_folder_says_the_pipeline(tmp_path: Path) -> None:
+    folder = _files(
+        tmp_path / "routes",
+        {
+            "a.yaml": "backends: {mock: {kind: mock}}\npipeline: {request: [commands]}\n"
+            "routes: [{name: r, backend: {targets: [mock]}}]\n",
+            "b.yaml": "pipeline: {request: [commands]}\n",
+        },
+    )
+    graph, diagnostics = load_graph([folder])
+    assert graph is None
+    (problem,) = diagnostics
+    assert problem.code == "duplicate-name" and problem.path.endswith("b.yaml")
+    assert "already declared at" in problem.message and "a.yaml:2" in problem.message

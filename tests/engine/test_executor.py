@@ -158,6 +158,7 @@ def graph(
     strategy: str = "single",
     targets: Sequence[TargetSpec] | None = None,
     frontends: frozenset[str] | None = None,
+    pipeline: tuple[Sequence[BoundStage], Sequence[BoundStage]] = ((), ()),
 ) -> Graph:
     route = CompiledRoute(
         name="test",
@@ -169,7 +170,12 @@ def graph(
         strategy=create(strategy, targets=[b.name for b in backends]),
         targets=tuple(targets or [TargetSpec(b.name) for b in backends]),
     )
-    return Graph(backends={b.name: b for b in backends}, routes=(route,))
+    return Graph(
+        backends={b.name: b for b in backends},
+        routes=(route,),
+        request=tuple(pipeline[0]),
+        response=tuple(pipeline[1]),
+    )
 
 
 def context(g: Graph, model: str = "client-model") -> RequestContext:
@@ -442,9 +448,10 @@ async def test_stage_may_set_the_target() -> None:
 async def test_timings_name_each_stage_and_the_backend() -> None:
     g = graph([Fake("a")], request=[tag("one"), tag("two")], response=[shout()])
     execution, _ = await run(g)
-    names = [name for name, _ in execution.timings.entries]
-    assert names == ["one", "two", "backend"]
-    assert all(ms >= 0 for _, ms in execution.timings.entries)
+    names = [span.name for span in execution.timings.entries]
+    # Response stages are timed too, their own work only (not their wait for events).
+    assert names == ["one", "two", "backend", g.routes[0].response[0].label]
+    assert all(span.ms >= 0 for span in execution.timings.entries)
     header = execution.timings.header()
     assert header.startswith("one;dur=")
     assert ", backend;dur=" in header
@@ -476,3 +483,37 @@ async def test_collect_an_execution() -> None:
     async with offline_client() as http:
         response = await collect((await execute(g, context(g), http)).events())
     assert (response.id, response.text, response.finish_reason) == ("r", "AB", "stop")
+
+
+# --- the pipeline around every route ---------------------------------------------------------
+
+
+async def test_pipeline_request_stages_run_before_the_route_is_matched() -> None:
+    a = Fake("a")
+    g = graph([a], request=[tag("route")], pipeline=([tag("everywhere")], ()))
+    ctx = context(g)
+    await run(g, ctx)
+    assert ctx.state["ran"] == ["everywhere", "route"]
+    assert a.calls == [("client-model+everywhere+route", "client-model+everywhere+route")]
+
+
+async def test_pipeline_response_stages_wrap_the_routes() -> None:
+    g = graph([Fake("a", reply("hi"))], response=[shout("inner")], pipeline=((), [shout("outer")]))
+    execution, events = await run(g)
+    assert texts(events) == ["HI"]
+    assert [span.name for span in execution.timings.entries][-2:] == ["inner", "outer"]
+
+
+async def test_a_pipeline_stage_that_answers_skips_every_route() -> None:
+    a = Fake("a")
+    g = graph(
+        [a],
+        request=[tag("route")],
+        frontends=frozenset({"gemini"}),  # no route would take this request
+        pipeline=([tag("gate", answer=True)], [shout()]),
+    )
+    ctx = context(g)
+    execution, events = await run(g, ctx)
+    assert texts(events) == ["ANSWERED BY GATE"]
+    assert execution.route is None and ctx.route is None
+    assert a.calls == [] and ctx.state["ran"] == ["gate"]

@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 import engine.stage
 from engine.config import StrictModel
@@ -72,6 +72,16 @@ async def _coroutine_on_events(self: Any, ctx: RequestContext, events: Any) -> A
     return events
 
 
+class _LooseConfig(BaseModel):
+    """Takes any key: a misspelt one would be ignored."""
+
+
+class _MutableConfig(BaseModel):
+    """Forbids unknown keys but can be changed in place."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class _NotAStage:
     """Not derived from Stage."""
 
@@ -129,6 +139,18 @@ class _NoHooks(Stage):
             lambda: _make(config=dict),
             "a stage needs a nested pydantic `Config` model",
             id="config-not-a-model",
+        ),
+        pytest.param(
+            "loose_config",
+            lambda: _make(config=_LooseConfig),
+            "its Config must forbid unknown keys (extra='forbid')",
+            id="config-allows-unknown-keys",
+        ),
+        pytest.param(
+            "mutable_config",
+            lambda: _make(config=_MutableConfig),
+            "its Config must be frozen (frozen=True)",
+            id="config-not-frozen",
         ),
         pytest.param(
             "no_hooks",
