@@ -24,7 +24,15 @@ from engine.response import aiter_events
 from engine.stage import Answer, RequestContext, Target
 from engine.strategies import Attempt, Send, is_retryable
 
-__all__ = ["Execution", "Timings", "execute", "is_retryable", "run_request_stages", "targets_for"]
+__all__ = [
+    "Execution",
+    "Timings",
+    "execute",
+    "is_retryable",
+    "prepare",
+    "run_request_stages",
+    "targets_for",
+]
 
 log = logging.getLogger("engine.executor")
 
@@ -198,6 +206,8 @@ async def _run_stages(
     stages: tuple[BoundStage, ...], ctx: RequestContext, timings: Timings
 ) -> Answer | None:
     for bound in stages:
+        if ctx.operation not in bound.stage.operations:
+            continue
         started = time.perf_counter()
         try:
             answer: Answer | None = await bound.stage.on_request(ctx)  # type: ignore[attr-defined]
@@ -217,16 +227,25 @@ def targets_for(graph: Graph, route: CompiledRoute, ctx: RequestContext) -> list
     return [ctx.target] if ctx.target else graph.resolve(route, ctx.request.model)
 
 
+async def prepare(
+    graph: Graph, ctx: RequestContext, timings: Timings
+) -> tuple[CompiledRoute | None, Answer | None]:
+    """The request side of every operation: the pipeline's request stages, the route they
+    lead to (None when one of them answered) and its request stages; only the stages
+    that run for `ctx.operation` run."""
+    answer = await _run_stages(graph.request, ctx, timings)
+    if answer is not None:
+        return None, answer
+    route = graph.match(ctx.frontend, ctx.request.model)
+    ctx.route = route.name
+    return route, await run_request_stages(route, ctx, timings)
+
+
 async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:
     """Run the request in `ctx` through the graph: the pipeline's request stages, then the
     matching route's, its strategy, the route's response stages and the pipeline's."""
     timings = Timings()
-    route: CompiledRoute | None = None
-    answer = await _run_stages(graph.request, ctx, timings)
-    if answer is None:
-        route = graph.match(ctx.frontend, ctx.request.model)
-        ctx.route = route.name
-        answer = await run_request_stages(route, ctx, timings)
+    route, answer = await prepare(graph, ctx, timings)
     response = (*(route.response if route else ()), *graph.response)
     spans = [Span(bound.label) for bound in response]
     started = time.perf_counter()

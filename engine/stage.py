@@ -16,6 +16,11 @@ and one or both hooks:
     what the client should see (the same, changed, fewer or more). A stage without it adds
     no per-event cost.
 
+``operations`` (a class attribute) names the operations a stage runs for: ``chat`` (the
+default), ``count_tokens``. A read-only call such as ``count_tokens`` runs only the stages
+that say so, so that it never has a chat's side effects (a session's `!/model` changed by a
+count of tokens).
+
 ``__init__(self, config)`` runs once per graph load; do all preparation there (compile
 regexes, build tables) so the hooks do only per-request work. The executor, not the stage,
 times each hook and turns exceptions into errors.
@@ -31,7 +36,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -58,6 +63,10 @@ class Target:
         return f"{self.backend}:{self.model}"
 
 
+Operation = Literal["chat", "count_tokens"]
+OPERATIONS: tuple[Operation, ...] = ("chat", "count_tokens")
+
+
 @dataclass
 class RequestContext:
     """What the stages of one request share."""
@@ -67,6 +76,7 @@ class RequestContext:
     session: Session
     backends: frozenset[str]
     headers: dict[str, str] = field(default_factory=dict)
+    operation: Operation = "chat"
     target: Target | None = None
     state: dict[str, Any] = field(default_factory=dict)
     route: str | None = None  # set by the executor: the route that matched
@@ -99,6 +109,7 @@ class Stage:
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
+    operations: ClassVar[frozenset[Operation]] = frozenset({"chat"})
 
     def __init__(self, config: BaseModel) -> None:
         self.config = config
@@ -146,6 +157,9 @@ def _check_stage_class(name: str, cls: type) -> None:
     if not (isinstance(config, type) and issubclass(config, BaseModel)):
         raise RegistryError(f"{where}: a stage needs a nested pydantic `Config` model")
     check_config_model(where, config)
+    unknown = set(getattr(cls, "operations", ())) - set(OPERATIONS)
+    if unknown:
+        raise RegistryError(f"{where}: unknown operations {sorted(unknown)} (known: {OPERATIONS})")
     hooks = [hook for hook in HOOKS if hook in vars(cls)]
     if not hooks:
         raise RegistryError(f"{where}: a stage needs an on_request or on_events hook")
@@ -186,7 +200,9 @@ async def passthrough(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
 
 
 __all__ = [
+    "OPERATIONS",
     "Answer",
+    "Operation",
     "RegistryError",
     "RequestContext",
     "Stage",

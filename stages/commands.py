@@ -59,11 +59,21 @@ class Commands(Stage):
 
         return register
 
+    operations = frozenset({"chat", "count_tokens"})
+
     async def on_request(self, ctx: RequestContext) -> Answer | None:
-        """Run the last message's commands; apply the session's model override."""
+        """Run the last message's commands; apply the session's model override. A count of
+        tokens runs no command (it only reads the session): its commands are left out of
+        what is counted."""
         messages = ctx.request.messages
         replies: list[str] = []
         rest = None
+        if ctx.operation != "chat":
+            if messages and messages[-1].role == "user":
+                rest = self._strip(messages[-1])
+                messages = [*messages[:-1], *([rest] if rest else [])]
+            self._continue(ctx, self._clean_history(messages))
+            return None
         if messages and messages[-1].role == "user":
             last = messages[-1]
             text = last.text()
@@ -77,12 +87,16 @@ class Commands(Stage):
         history = self._clean_history(messages[:-1] if replies else messages)
         if replies and rest is None:
             return Answer.text("\n".join(replies), model=ctx.request.model)
-        update: dict[str, object] = {"messages": history + ([rest] if rest else [])}
+        self._continue(ctx, history + ([rest] if rest else []))
+        return None
+
+    def _continue(self, ctx: RequestContext, messages: list[Message]) -> None:
+        """Go on with `messages`, to the session's model when it has one."""
+        update: dict[str, object] = {"messages": messages}
         override = ctx.session.state.get(MODEL_KEY)
         if override:
             update["model"] = override
         ctx.request = ctx.request.model_copy(update=update)
-        return None
 
     async def _run(self, ctx: RequestContext, name: str, argument: str | None) -> str:
         entry = self.handlers.get(name)

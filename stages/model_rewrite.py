@@ -65,6 +65,7 @@ class ModelRewrite(Stage):
         rules: list[Rule] = Field(min_length=1, description="tried in order; first match wins")
 
     config: Config
+    operations = frozenset({"chat", "count_tokens"})
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

@@ -23,7 +23,7 @@ from engine.backends.anthropic import AnthropicBackend
 from engine.codecs import anthropic
 from engine.codecs.validation import parse_body
 from engine.errors import BadRequest, NotFound, ProxyError
-from engine.executor import Timings, is_retryable, run_request_stages, targets_for
+from engine.executor import Timings, is_retryable, prepare, targets_for
 from engine.frontends.base import Call, Frontend
 from engine.model import (
     ChatRequest,
@@ -132,11 +132,12 @@ async def _count(server: Server) -> int:
     chat = _forwarded(anthropic.decode_request(payload, require_max_tokens=False), headers)
     graph = server.holder.graph
     ctx = server.context(FRONTEND.name, chat, graph, headers)
-    route = graph.match(FRONTEND.name, chat.model)
-    server.note(route=route.name)
-    # The request stages decide the model (aliases, a session's `!/model`), as for a message;
-    # a request they answer themselves has nothing to ask a backend.
-    if await run_request_stages(route, ctx, Timings()) is None:
+    ctx.operation = "count_tokens"
+    # The stages that run for a count decide the model (aliases, rewrites), as for a
+    # message, without a chat's side effects; one that answers leaves nothing to ask.
+    route, answer = await prepare(graph, ctx, Timings())
+    server.note(route=ctx.route)
+    if route is not None and answer is None:
         target = targets_for(graph, route, ctx)[0]
         backend = graph.backends[target.backend]
         server.note(backend=str(target))

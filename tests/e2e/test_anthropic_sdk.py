@@ -557,6 +557,26 @@ async def test_count_tokens_follows_the_sessions_model_choice(
     assert fake_anthropic.counted == []  # the session goes to the mock: estimated, not asked
 
 
+async def test_a_count_of_tokens_runs_no_command(
+    async_client: anthropic.AsyncAnthropic, fake_anthropic: FakeAnthropic
+) -> None:
+    session = {"x-session-id": "count-runs-no-command"}
+
+    await async_client.messages.count_tokens(
+        model="claude-fake-1",
+        messages=[user("!/model(mock:mock-1) count me")],
+        extra_headers=session,
+    )
+    message = await async_client.messages.create(
+        model="claude-fake-1", max_tokens=10, messages=[user("hi")], extra_headers=session
+    )
+
+    # Counting is read-only: the session still goes where the request asks.
+    assert text_of(message) == "claude-fake-1 heard: hi"
+    [sent] = fake_anthropic.counted
+    assert sent.json["messages"] == [{"role": "user", "content": "count me"}]
+
+
 def test_models_list(sync_client: anthropic.Anthropic) -> None:
     models = list(sync_client.models.list(limit=2))  # pages through with after_id
 

@@ -153,6 +153,12 @@ class _NoHooks(Stage):
             id="config-not-frozen",
         ),
         pytest.param(
+            "odd_operations",
+            lambda: _make(operations=frozenset({"stream"}), on_request=_on_request),
+            "unknown operations ['stream'] (known: ('chat', 'count_tokens'))",
+            id="unknown-operation",
+        ),
+        pytest.param(
             "no_hooks",
             lambda: _NoHooks,
             "a stage needs an on_request or on_events hook",

@@ -315,5 +315,24 @@ async def test_session_state_carries_across_requests() -> None:
     assert ctx.request.model == "openai:gpt-4o"
 
 
+@pytest.mark.parametrize("text", ["!/model(openai:gpt-4o) count this", "!/model(openai:gpt-4o)"])
+async def test_a_count_of_tokens_runs_no_command_but_follows_the_session(text: str) -> None:
+    session = Session("counted", state={MODEL_KEY: "mock:m"})
+    ctx = make_context(
+        ChatRequest(model="client-model", messages=[user("earlier !/help"), user(text)]),
+        session=session,
+        backends=BACKENDS,
+    )
+    ctx.operation = "count_tokens"
+
+    assert await run_request(commands(), ctx) is None
+
+    assert session.state == {MODEL_KEY: "mock:m"}  # unchanged: counting is read-only
+    assert ctx.request.model == "mock:m"
+    assert [m.text() for m in ctx.request.messages] == ["earlier", "count this"][
+        : 2 if "count" in text else 1
+    ]
+
+
 def test_registered() -> None:
     assert registry()["commands"] is Commands
