@@ -232,13 +232,16 @@ async def prepare(
 ) -> tuple[CompiledRoute | None, Answer | None]:
     """The request side of every operation: the pipeline's request stages, the route they
     lead to (None when one of them answered) and its request stages; only the stages
-    that run for `ctx.operation` run."""
+    that run for `ctx.operation` run. A stage's refusal is raised here."""
+    route = None
     answer = await _run_stages(graph.request, ctx, timings)
-    if answer is not None:
-        return None, answer
-    route = graph.match(ctx.frontend, ctx.request.model)
-    ctx.route = route.name
-    return route, await run_request_stages(route, ctx, timings)
+    if answer is None:
+        route = graph.match(ctx.frontend, ctx.request.model)
+        ctx.route = route.name
+        answer = await run_request_stages(route, ctx, timings)
+    if answer is not None and answer.error is not None:
+        raise answer.error  # a refusal: an error status in the front-end's shape
+    return route, answer
 
 
 async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:

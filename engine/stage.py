@@ -6,10 +6,11 @@ and one or both hooks:
 
 ``async def on_request(self, ctx) -> Answer | None``
     Runs before the backend. It may change ``ctx.request`` (or ``ctx.target``) and return
-    ``None`` to continue, or return an :class:`Answer` to answer the client itself: the
-    backend and the remaining request stages are then skipped. Short-circuiting is this
-    return value, never an exception; an exception is a failure, and the executor turns it
-    into a protocol-shaped error.
+    ``None`` to continue, or return an :class:`Answer` to answer the client itself (or
+    ``Answer.refuse(status, message)`` to refuse with an error status in the client's
+    protocol's shape): the backend and the remaining request stages are then skipped.
+    Short-circuiting is this return value, never an exception; an exception is a failure,
+    and the executor turns it into a protocol-shaped error.
 
 ``async def on_events(self, ctx, events) -> AsyncIterator[Event]``
     An async generator over the response's event stream. It sees every event and yields
@@ -40,6 +41,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from engine.errors import ProxyError
 from engine.model import ChatRequest, Event, TextPart
 from engine.notes import Dropped
 from engine.response import ChatResponse, replay
@@ -86,9 +88,16 @@ class RequestContext:
 
 @dataclass
 class Answer:
-    """A request stage's own reply to the client, instead of asking a backend."""
+    """A request stage's own reply to the client, instead of asking a backend: a response,
+    or a refusal (an error status, sent in the client's protocol's error shape)."""
 
-    response: ChatResponse
+    response: ChatResponse | None = None
+    error: ProxyError | None = None
+
+    @classmethod
+    def refuse(cls, status: int, message: str, *, code: str = "refused") -> Answer:
+        """A refusal with an HTTP error status (a stage's 401, 403 or 429)."""
+        return cls(error=ProxyError(status, message, code=code))
 
     @classmethod
     def text(cls, text: str, *, model: str = "engine") -> Answer:
@@ -100,7 +109,9 @@ class Answer:
         )
 
     def events(self) -> Iterable[Event]:
-        """The answer as an event stream."""
+        """The answer as an event stream (a refusal has none: the executor raises it)."""
+        if self.response is None:
+            raise ValueError("a refusal is raised, not replayed")
         return replay(self.response)
 
 

@@ -119,6 +119,16 @@ class Shout(Stage):
             ctx.state.setdefault("closed", []).append(type(self).__name__)
 
 
+class Refuse(Stage):
+    """Refuses every request with a 429, as an answer rather than an exception."""
+
+    class Config(StrictModel):
+        pass
+
+    async def on_request(self, ctx: RequestContext) -> Answer | None:
+        return Answer.refuse(429, "slow down", code="rate_limited")
+
+
 class RaiseProxyError(Stage):
     """Refuses every request with a 400 (a ProxyError passes through as it is)."""
 
@@ -129,7 +139,12 @@ class RaiseProxyError(Stage):
         raise BadRequest("refused", param="messages")
 
 
-TEST_STAGES = {"test_exec_tag": Tag, "test_exec_shout": Shout, "test_exec_refuse": RaiseProxyError}
+TEST_STAGES = {
+    "test_exec_tag": Tag,
+    "test_exec_shout": Shout,
+    "test_exec_refuse": RaiseProxyError,
+    "test_exec_answer_refusal": Refuse,
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -244,6 +259,21 @@ async def test_request_stage_proxy_error_passes_through() -> None:
         "refused",
         "messages",
     )
+
+
+@pytest.mark.parametrize("where", ["route", "pipeline"])
+async def test_a_refusal_answer_is_an_error_status_and_asks_no_backend(where: str) -> None:
+    a = Fake("a")
+    refusal = BoundStage("limits", Refuse(Refuse.Config()))
+    if where == "route":
+        g = graph([a], request=[refusal, tag("after")])
+    else:
+        g = graph([a], request=[tag("after")], pipeline=([refusal], ()))
+    ctx = context(g)
+    with pytest.raises(ProxyError) as caught:
+        await run(g, ctx)
+    assert (caught.value.status, caught.value.code) == (429, "rate_limited")
+    assert a.calls == [] and "ran" not in ctx.state
 
 
 # --- response stages -------------------------------------------------------------------------
