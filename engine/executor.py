@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 
 import httpx
@@ -175,14 +175,14 @@ def _sender(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Send:
     return send
 
 
-async def _from_backends(
+def _from_backends(
     graph: Graph,
     route: CompiledRoute,
     targets: list[Target],
     ctx: RequestContext,
     http: httpx.AsyncClient,
-) -> AsyncIterator[Event]:
-    """The events of the route's strategy over `targets`."""
+) -> Awaitable[AsyncIterator[Event]]:
+    """The route's strategy over `targets`, to be awaited for the events."""
     if ctx.request.continuation:  # held by a provider: only a backend that continues can
         targets = [t for t in targets if graph.backends[t.backend].continues_responses]
         if not targets:
@@ -192,7 +192,7 @@ async def _from_backends(
                 code="previous_response_not_found",
                 param="previous_response_id",
             )
-    return await route.strategy.run(ctx, targets, _sender(graph, ctx, http))
+    return route.strategy.run(ctx, targets, _sender(graph, ctx, http))
 
 
 async def run_request_stages(
@@ -234,11 +234,11 @@ async def prepare(
     lead to (None when one of them answered) and its request stages; only the stages
     that run for `ctx.operation` run. A stage's refusal is raised here."""
     route = None
-    answer = await _run_stages(graph.request, ctx, timings)
+    answer = await _run_stages(graph.request, ctx, timings) if graph.request else None
     if answer is None:
         route = graph.match(ctx.frontend, ctx.request.model)
         ctx.route = route.name
-        answer = await run_request_stages(route, ctx, timings)
+        answer = await _run_stages(route.request, ctx, timings) if route.request else None
     if answer is not None and answer.error is not None:
         raise answer.error  # a refusal: an error status in the front-end's shape
     return route, answer
@@ -249,8 +249,8 @@ async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) ->
     matching route's, its strategy, the route's response stages and the pipeline's."""
     timings = Timings()
     route, answer = await prepare(graph, ctx, timings)
-    response = (*(route.response if route else ()), *graph.response)
-    spans = [Span(bound.label) for bound in response]
+    response = route.response + graph.response if route else graph.response
+    spans = [Span(bound.label) for bound in response] if response else []
     started = time.perf_counter()
     try:
         events: AsyncIterator[Event]
