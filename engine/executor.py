@@ -37,7 +37,7 @@ __all__ = [
 log = logging.getLogger("engine.executor")
 
 
-@dataclass
+@dataclass(slots=True)
 class Span:
     """One step's duration so far, in milliseconds."""
 

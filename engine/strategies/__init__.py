@@ -50,7 +50,7 @@ class StrategyConfig(StrictModel):
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """A target's response that has started: its first event, and the rest."""
 
