@@ -36,7 +36,6 @@ import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -44,14 +43,11 @@ from pydantic import BaseModel
 from engine.errors import ProxyError
 from engine.model import ChatRequest, Event, TextPart
 from engine.notes import Dropped
+from engine.registry import Registry, RegistryError
 from engine.response import ChatResponse, replay
 from engine.sessions import Session
 
 ENTRY_POINT_GROUP = "engine.stages"
-
-
-class RegistryError(TypeError):
-    """A stage class breaks a registration rule."""
 
 
 @dataclass
@@ -133,41 +129,9 @@ class Stage:
 HOOKS = {"on_request": inspect.iscoroutinefunction, "on_events": inspect.isasyncgenfunction}
 HOOK_KINDS = {"on_request": "an async def", "on_events": "an async generator"}
 
-_registry: dict[str, type[Stage]] = {}
-_entry_points_loaded = False
 
-S = TypeVar("S", bound=type[Stage])
-
-
-def stage(name: str) -> Callable[[S], S]:
-    """Register a stage class under `name`, refusing classes that break the stage rules."""
-
-    def register(cls: S) -> S:
-        _check_stage_class(name, cls)
-        cls.name = name
-        _registry[name] = cls
-        return cls
-
-    return register
-
-
-def _check_stage_class(name: str, cls: type) -> None:
-    where = f"stage {name!r} ({cls.__module__}.{cls.__qualname__})"
-    if not name.isidentifier() or name != name.lower():
-        raise RegistryError(f"{where}: the name must be snake_case")
-    if name in _registry and _registry[name] is not cls:
-        other = _registry[name]
-        raise RegistryError(
-            f"{where}: the name is taken by {other.__module__}.{other.__qualname__}"
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Stage)):
-        raise RegistryError(f"{where}: a stage must subclass engine.stage.Stage")
-    if not (cls.__doc__ or "").strip():
-        raise RegistryError(f"{where}: a stage needs a docstring saying what it does")
-    config = cls.__dict__.get("Config")
-    if not (isinstance(config, type) and issubclass(config, BaseModel)):
-        raise RegistryError(f"{where}: a stage needs a nested pydantic `Config` model")
-    check_config_model(where, config)
+def _check_stage(where: str, cls: type) -> None:
+    """A stage's own rules: known operations, and the hooks of the right kind."""
     unknown = set(getattr(cls, "operations", ())) - set(OPERATIONS)
     if unknown:
         raise RegistryError(f"{where}: unknown operations {sorted(unknown)} (known: {OPERATIONS})")
@@ -179,23 +143,18 @@ def _check_stage_class(name: str, cls: type) -> None:
             raise RegistryError(f"{where}: {hook} must be {HOOK_KINDS[hook]}")
 
 
-def check_config_model(where: str, config: type[BaseModel]) -> None:
-    """Refuse a config model that would accept misspelt keys or let a request change the
-    graph's settings: it must forbid unknown keys and be frozen (`StrictModel` is both)."""
-    if config.model_config.get("extra") != "forbid":
-        raise RegistryError(f"{where}: its Config must forbid unknown keys (extra='forbid')")
-    if not config.model_config.get("frozen"):
-        raise RegistryError(f"{where}: its Config must be frozen (frozen=True)")
+STAGES: Registry[type[Stage]] = Registry("stage", Stage, BaseModel, ENTRY_POINT_GROUP, _check_stage)
+S = TypeVar("S", bound=type[Stage])
+
+
+def stage(name: str) -> Callable[[S], S]:
+    """Register a stage class under `name`, refusing classes that break the stage rules."""
+    return STAGES.register(name)  # type: ignore[return-value]
 
 
 def registry() -> dict[str, type[Stage]]:
     """All registered stage kinds by name, loading entry-point plug-ins on first use."""
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            entry.load()
-    return _registry
+    return STAGES.all()
 
 
 def has_hook(stage_obj: Stage | type[Stage], hook: str) -> bool:

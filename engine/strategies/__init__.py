@@ -20,7 +20,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import ClassVar, TypeVar
 
 from pydantic import Field
@@ -28,7 +27,8 @@ from pydantic import Field
 from engine.config import StrictModel
 from engine.errors import ProxyError
 from engine.model import Event
-from engine.stage import RegistryError, RequestContext, Target, check_config_model
+from engine.registry import Registry, RegistryError
+from engine.stage import RequestContext, Target
 
 ENTRY_POINT_GROUP = "engine.strategies"
 # What another target may answer where this one failed: timeouts, conflicts, limits, 5xx.
@@ -99,55 +99,31 @@ class Strategy:
         return self.name
 
 
-_registry: dict[str, type[Strategy]] = {}
-_entry_points_loaded = False
+def _check_strategy(where: str, cls: type) -> None:
+    if not inspect.iscoroutinefunction(vars(cls).get("run")):
+        raise RegistryError(f"{where}: run must be an async def")
 
+
+def _builtins() -> object:
+    from engine.strategies import basic
+
+    return basic
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy", Strategy, StrategyConfig, ENTRY_POINT_GROUP, _check_strategy, _builtins
+)
 S = TypeVar("S", bound=type[Strategy])
 
 
 def strategy(name: str) -> Callable[[S], S]:
     """Register a strategy class under `name`, refusing classes that break the rules."""
-
-    def register(cls: S) -> S:
-        _check_strategy_class(name, cls)
-        cls.name = name
-        _registry[name] = cls
-        return cls
-
-    return register
-
-
-def _check_strategy_class(name: str, cls: type) -> None:
-    where = f"strategy {name!r} ({cls.__module__}.{cls.__qualname__})"
-    if not name.isidentifier() or name != name.lower():
-        raise RegistryError(f"{where}: the name must be snake_case")
-    if name in _registry and _registry[name] is not cls:
-        other = _registry[name]
-        raise RegistryError(
-            f"{where}: the name is taken by {other.__module__}.{other.__qualname__}"
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise RegistryError(f"{where}: a strategy must subclass engine.strategies.Strategy")
-    if not (cls.__doc__ or "").strip():
-        raise RegistryError(f"{where}: a strategy needs a docstring saying what it does")
-    config = cls.__dict__.get("Config")
-    if not (isinstance(config, type) and issubclass(config, StrategyConfig)):
-        raise RegistryError(f"{where}: a strategy needs a nested `Config(StrategyConfig)`")
-    check_config_model(where, config)
-    if not inspect.iscoroutinefunction(vars(cls).get("run")):
-        raise RegistryError(f"{where}: run must be an async def")
+    return STRATEGIES.register(name)  # type: ignore[return-value]
 
 
 def registry() -> dict[str, type[Strategy]]:
-    """All registered strategy kinds by name, loading entry-point plug-ins on first use."""
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        from engine.strategies import basic  # noqa: F401  (the built-in ones register)
-
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            entry.load()
-    return _registry
+    """All registered strategy kinds by name, the built-in and plug-in ones loaded first."""
+    return STRATEGIES.all()
 
 
 def create(name: str, **config: object) -> Strategy:

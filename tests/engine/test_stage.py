@@ -31,7 +31,7 @@ from engine.stage import (
 def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, type[Stage]]:
     """A copy of the registry, so that the classes registered here do not leak out."""
     copy = dict(registry())
-    monkeypatch.setattr(engine.stage, "_registry", copy)
+    monkeypatch.setattr(engine.stage.STAGES, "entries", copy)
     return copy
 
 

@@ -20,7 +20,7 @@ from engine.strategies import Send, Strategy, StrategyConfig, registry, strategy
 @pytest.fixture(autouse=True)
 def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A copy of the registry, and a schema built from it, so that nothing leaks out."""
-    monkeypatch.setattr(engine.strategies, "_registry", dict(registry()))
+    monkeypatch.setattr(engine.strategies.STRATEGIES, "entries", dict(registry()))
     schema._validator.cache_clear()
     yield
     schema._validator.cache_clear()
