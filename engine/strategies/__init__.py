@@ -7,10 +7,11 @@ A strategy kind is a class decorated with ``@strategy("name")``: a docstring, a 
     Returns the events the client gets: usually one :class:`Attempt`'s ``events()``, or an
     async generator of the strategy's own that combines several. ``send(target)`` is the
     executor's call to one target: it returns an Attempt once the target's first event
-    arrived, or raises ProxyError when the target failed before any output. Timing, the
-    notes of what was dropped, and which target served are written there, once, so a
-    strategy only decides whom to ask and whose events to pass on. An attempt it does
-    not pass on, it closes (``await attempt.aclose()``).
+    arrived, or raises ProxyError when the target failed before any output. Which target
+    served and what its request left out are noted there, once (the place for per-call
+    timing, capture and circuit state), so a strategy only decides whom to ask and whose
+    events to pass on. An attempt it does not pass on, it closes (``await
+    attempt.aclose()``).
 
 Third-party strategies register through the ``engine.strategies`` entry-point group.
 """
