@@ -30,7 +30,6 @@ __all__ = [
     "execute",
     "is_retryable",
     "prepare",
-    "run_request_stages",
     "targets_for",
 ]
 
@@ -195,16 +194,10 @@ def _from_backends(
     return route.strategy.run(ctx, targets, _sender(graph, ctx, http))
 
 
-async def run_request_stages(
-    route: CompiledRoute, ctx: RequestContext, timings: Timings
-) -> Answer | None:
-    """Run the route's request stages in order, until one answers the client itself."""
-    return await _run_stages(route.request, ctx, timings)
-
-
 async def _run_stages(
     stages: tuple[BoundStage, ...], ctx: RequestContext, timings: Timings
 ) -> Answer | None:
+    """Run request stages in order (those for `ctx.operation`), until one answers."""
     for bound in stages:
         if ctx.operation not in bound.stage.operations:
             continue

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from abc import abstractmethod
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -12,6 +13,7 @@ from engine.backends.base import Backend, BackendConfig
 from engine.backends.upstream import (
     DISCOVERY_TIMEOUT,
     ErrorDecoder,
+    StreamDecoder,
     exchange,
     get_json,
     model_ids,
@@ -39,6 +41,7 @@ class OpenAIEndpoint(Backend):
     config: OpenAIEndpointConfig
     path: ClassVar[str]
     decode_error: ErrorDecoder  # the codec's, as a staticmethod
+    done_marker: ClassVar[str | None] = None  # the stream's last message, if it has one
 
     def __init__(self, name: str, config: BackendConfig) -> None:
         super().__init__(name, config)
@@ -52,6 +55,41 @@ class OpenAIEndpoint(Backend):
         url = self.config.base_url.rstrip("/") + "/models"
         body = await get_json(http, url, self.headers, DISCOVERY_TIMEOUT, self.decode_error)
         return model_ids(body.get("data") if isinstance(body, dict) else None, "id")
+
+    @abstractmethod
+    def encode(
+        self, request: ChatRequest, model: str, dropped: Dropped | None = None
+    ) -> dict[str, Any]:
+        """The body to send, naming in `dropped` what it cannot carry."""
+
+    @abstractmethod
+    def decode_response(self, body: dict[str, Any]) -> Iterable[Event]:
+        """The events of a non-streaming response body."""
+
+    @abstractmethod
+    def stream_decoder(self) -> StreamDecoder:
+        """A decoder for one streamed response."""
+
+    def send(
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """Post the request; decode the JSON body or the SSE stream into events."""
+        return exchange(
+            http,
+            self.url,
+            lambda: dumps_bytes(self.encode(request, model, dropped)),
+            self.headers,
+            self.timeout,
+            self.decode_error,
+            stream=request.stream,
+            decode_response=self.decode_response,
+            stream_decoder=self.stream_decoder,
+            done_marker=self.done_marker,
+        )
 
 
 class OpenAIConfig(OpenAIEndpointConfig):
@@ -75,6 +113,7 @@ class OpenAIBackend(OpenAIEndpoint):
     config: OpenAIConfig
     path = "/chat/completions"
     decode_error = staticmethod(openai_chat.decode_error)
+    done_marker = "[DONE]"
 
     def __init__(self, name: str, config: BackendConfig) -> None:
         super().__init__(name, config)
@@ -106,27 +145,6 @@ class OpenAIBackend(OpenAIEndpoint):
     def stream_decoder(self) -> openai_chat.StreamDecoder:
         """A decoder for one streamed response."""
         return openai_chat.StreamDecoder()
-
-    def send(
-        self,
-        request: ChatRequest,
-        model: str,
-        http: httpx.AsyncClient,
-        dropped: Dropped | None = None,
-    ) -> AsyncGenerator[Event, None]:
-        """Post the request; decode the JSON body or the SSE stream into events."""
-        return exchange(
-            http,
-            self.url,
-            lambda: dumps_bytes(self.encode(request, model, dropped)),
-            self.headers,
-            self.timeout,
-            self.decode_error,
-            stream=request.stream,
-            decode_response=self.decode_response,
-            stream_decoder=self.stream_decoder,
-            done_marker="[DONE]",
-        )
 
 
 __all__ = ["OpenAIBackend", "OpenAIConfig"]

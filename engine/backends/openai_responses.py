@@ -3,16 +3,13 @@ and a lossless path for Responses clients (see `engine.codecs.openai_responses.u
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
-import httpx
 from pydantic import Field
 
 from engine.backends.openai import OpenAIEndpoint, OpenAIEndpointConfig
-from engine.backends.upstream import exchange
 from engine.codecs.openai_responses import upstream
-from engine.codecs.sse import dumps_bytes
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
 
@@ -35,25 +32,19 @@ class OpenAIResponsesBackend(OpenAIEndpoint):
     decode_error = staticmethod(upstream.decode_error)
     continues_responses = True
 
-    def send(
-        self,
-        request: ChatRequest,
-        model: str,
-        http: httpx.AsyncClient,
-        dropped: Dropped | None = None,
-    ) -> AsyncGenerator[Event, None]:
-        """Post the request; decode the JSON body or the event stream into events."""
-        return exchange(
-            http,
-            self.url,
-            lambda: dumps_bytes(upstream.encode_request(request, model, dropped=dropped)),
-            self.headers,
-            self.timeout,
-            self.decode_error,
-            stream=request.stream,
-            decode_response=upstream.decode_response,
-            stream_decoder=upstream.StreamDecoder,
-        )
+    def encode(
+        self, request: ChatRequest, model: str, dropped: Dropped | None = None
+    ) -> dict[str, Any]:
+        """The Responses body to send."""
+        return upstream.encode_request(request, model, dropped=dropped)
+
+    def decode_response(self, body: dict[str, Any]) -> Iterator[Event]:
+        """The events of a non-streaming response object."""
+        return upstream.decode_response(body)
+
+    def stream_decoder(self) -> upstream.StreamDecoder:
+        """A decoder for one event stream."""
+        return upstream.StreamDecoder()
 
 
 __all__ = ["OpenAIResponsesBackend", "OpenAIResponsesConfig"]

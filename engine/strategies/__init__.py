@@ -93,12 +93,6 @@ class Strategy:
         """The events the client gets, from the `targets` asked through `send`."""
         raise NotImplementedError
 
-    async def aclose(self) -> None:
-        """Release what the instance holds, when its graph is retired."""
-
-    def __str__(self) -> str:
-        return self.name
-
 
 def _check_strategy(where: str, cls: type) -> None:
     if not inspect.iscoroutinefunction(vars(cls).get("run")):
