@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from engine.backends import Backend, kinds
-from engine.config import FRONTENDS
+from engine.config import FRONTENDS, RegexPattern, compile_pattern
 from engine.diagnostics import Diagnostic, did_you_mean, has_errors
-from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
+from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec
 from engine.loader import PathKey, Source, read_source, routing_files
 from engine.schema import validate
 from engine.stage import Stage, has_hook, registry
@@ -296,7 +296,7 @@ class _Compiler:
                 and all(isinstance(f, str) for f in frontend_list)
                 and isinstance(model if regex is None else regex, str)
             ):
-                matcher = model_matcher(model if isinstance(model, str) else None, regex)
+                matcher = compile_pattern(model if regex is None else RegexPattern(regex=regex))
         except re.error as exc:
             where = (*named.where, "match", "model", "regex")
             if not self.reported(named.source, where):

@@ -6,6 +6,8 @@ stage registry; :func:`routing_schema` assembles them into one JSON Schema.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -34,6 +36,13 @@ ModelPattern = Annotated[
     str | RegexPattern,
     Field(description="a glob such as `claude-*`, or `{regex: ...}`"),
 ]
+
+
+def compile_pattern(pattern: str | RegexPattern) -> re.Pattern[str]:
+    """A compiled full-match pattern for a glob or a `{regex: …}` (raises `re.error`)."""
+    if isinstance(pattern, RegexPattern):
+        return re.compile(rf"(?:{pattern.regex})\Z")
+    return re.compile(fnmatch.translate(pattern))
 
 
 class Match(StrictModel):

@@ -1,4 +1,8 @@
-"""Runs one request through its route: request stages, the backend step, response stages.
+"""Runs one exchange through the graph: request stages, the backend step, response stages.
+
+Every operation comes here: `execute` for a chat, `count_tokens` for a count, `admit` for
+a call that routes nowhere (a model listing). The session is loaded from its store before
+the stages run and saved when they changed it.
 
 Each stage call is timed and guarded here, once: a stage's exception becomes a ProxyError
 naming the stage, which the front-end renders in its protocol's shape. The response is an
@@ -10,23 +14,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from engine.errors import NotFound, ProxyError
+from engine.exchange import Exchange, Target
 from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
-from engine.model import ErrorEvent, Event
+from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
 from engine.response import aiter_events
-from engine.stage import Answer, RequestContext, Target
+from engine.sessions import SessionStore
+from engine.stage import Answer
 from engine.strategies import Attempt, Send, is_retryable
 
 __all__ = [
     "Execution",
     "Timings",
+    "admit",
+    "count_tokens",
     "execute",
     "is_retryable",
     "prepare",
@@ -68,6 +76,8 @@ class Execution:
     rest: AsyncIterator[Event]
     route: CompiledRoute | None  # None when a pipeline stage answered before any route
     timings: Timings
+    exchange: Exchange | None = None  # … whose session is saved when the stream changed it
+    sessions: SessionStore | None = None
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event, the first included; closing it closes the whole chain."""
@@ -77,6 +87,19 @@ class Execution:
                 yield event
         finally:
             await _aclose(self.rest)
+            if self.exchange is not None:
+                await _save_session(self.exchange, self.sessions)
+
+
+async def _load_session(exchange: Exchange, sessions: SessionStore | None) -> None:
+    if sessions is not None:
+        exchange.session = await sessions.load(exchange.session.id)
+
+
+async def _save_session(exchange: Exchange, sessions: SessionStore | None) -> None:
+    if sessions is not None and exchange.session.changed:
+        exchange.session.changed = False
+        await sessions.save(exchange.session)
 
 
 async def _aclose(events: AsyncIterator[Event]) -> None:
@@ -121,7 +144,7 @@ class _Waits:
 
 
 async def _guarded(
-    bound: BoundStage, ctx: RequestContext, events: AsyncIterator[Event], span: Span
+    bound: BoundStage, ctx: Exchange, events: AsyncIterator[Event], span: Span
 ) -> AsyncIterator[Event]:
     """The stage's events, its failures as errors naming it, its own time in `span`."""
     waits = _Waits(events)
@@ -147,7 +170,7 @@ async def _guarded(
         await _aclose(events)
 
 
-def _sender(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Send:
+def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient) -> Send:
     """The call a strategy asks one target with: the backend's response once its first
     event came (a failure before it raises), noting which target served and what its
     request left out."""
@@ -178,7 +201,7 @@ def _from_backends(
     graph: Graph,
     route: CompiledRoute,
     targets: list[Target],
-    ctx: RequestContext,
+    ctx: Exchange,
     http: httpx.AsyncClient,
 ) -> Awaitable[AsyncIterator[Event]]:
     """The route's strategy over `targets`, to be awaited for the events."""
@@ -195,7 +218,7 @@ def _from_backends(
 
 
 async def _run_stages(
-    stages: tuple[BoundStage, ...], ctx: RequestContext, timings: Timings
+    stages: tuple[BoundStage, ...], ctx: Exchange, timings: Timings
 ) -> Answer | None:
     """Run request stages in order (those for `ctx.operation`), until one answers."""
     for bound in stages:
@@ -215,33 +238,78 @@ async def _run_stages(
     return None
 
 
-def targets_for(graph: Graph, route: CompiledRoute, ctx: RequestContext) -> list[Target]:
+def targets_for(graph: Graph, route: CompiledRoute, ctx: Exchange) -> list[Target]:
     """Where the request goes once the request stages ran: a stage's choice, else the model."""
     return [ctx.target] if ctx.target else graph.resolve(route, ctx.request.model)
 
 
 async def prepare(
-    graph: Graph, ctx: RequestContext, timings: Timings
+    graph: Graph, ctx: Exchange, timings: Timings, sessions: SessionStore | None = None
 ) -> tuple[CompiledRoute | None, Answer | None]:
-    """The request side of every operation: the pipeline's request stages, the route they
-    lead to (None when one of them answered) and its request stages; only the stages
-    that run for `ctx.operation` run. A stage's refusal is raised here."""
+    """The request side of every operation: the session loaded, the pipeline's request
+    stages, the route they lead to (None when one of them answered) and its request
+    stages, the session saved when they changed it. Only the stages that run for
+    `ctx.operation` run. A stage's refusal is raised here."""
+    await _load_session(ctx, sessions)
     route = None
-    answer = await _run_stages(graph.request, ctx, timings) if graph.request else None
-    if answer is None:
-        route = graph.match(ctx.frontend, ctx.request.model)
-        ctx.route = route.name
-        answer = await _run_stages(route.request, ctx, timings) if route.request else None
+    try:
+        answer = await _run_stages(graph.request, ctx, timings) if graph.request else None
+        if answer is None:
+            route = graph.match(ctx.frontend, ctx.request.model)
+            ctx.route = route.name
+            answer = await _run_stages(route.request, ctx, timings) if route.request else None
+    finally:
+        await _save_session(ctx, sessions)
     if answer is not None and answer.error is not None:
         raise answer.error  # a refusal: an error status in the front-end's shape
     return route, answer
 
 
-async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) -> Execution:
+async def admit(graph: Graph, ctx: Exchange, sessions: SessionStore | None = None) -> None:
+    """Run the pipeline's request stages for a call that routes nowhere (a model
+    listing): a refusal is raised; a stage's answer means nothing here."""
+    await _load_session(ctx, sessions)
+    try:
+        answer = await _run_stages(graph.request, ctx, Timings()) if graph.request else None
+    finally:
+        await _save_session(ctx, sessions)
+    if answer is not None and answer.error is not None:
+        raise answer.error
+
+
+async def count_tokens(
+    graph: Graph,
+    ctx: Exchange,
+    http: httpx.AsyncClient,
+    estimate: Callable[[ChatRequest], int],
+    sessions: SessionStore | None = None,
+) -> int:
+    """The input tokens of the request in `ctx` once the stages that run for a count ran
+    (aliases, rewrites, a session's model): as the route's first target counts them when
+    its backend can, else `estimate`'s. A stage that answers leaves nothing to ask."""
+    ctx.operation = "count_tokens"
+    route, answer = await prepare(graph, ctx, Timings(), sessions)
+    if route is None or answer is not None:
+        return estimate(ctx.request)
+    target = targets_for(graph, route, ctx)[0]
+    ctx.served_by = target
+    try:
+        counted = await graph.backends[target.backend].count_tokens(ctx.request, target.model, http)
+    except ProxyError as error:
+        if not is_retryable(error):
+            raise
+        log.warning("count_tokens: %s failed (%s); estimating", target, error)
+        counted = None
+    return estimate(ctx.request) if counted is None else counted
+
+
+async def execute(
+    graph: Graph, ctx: Exchange, http: httpx.AsyncClient, sessions: SessionStore | None = None
+) -> Execution:
     """Run the request in `ctx` through the graph: the pipeline's request stages, then the
     matching route's, its strategy, the route's response stages and the pipeline's."""
     timings = Timings()
-    route, answer = await prepare(graph, ctx, timings)
+    route, answer = await prepare(graph, ctx, timings, sessions)
     response = route.response + graph.response if route else graph.response
     spans = [Span(bound.label) for bound in response] if response else []
     started = time.perf_counter()
@@ -264,4 +332,4 @@ async def execute(graph: Graph, ctx: RequestContext, http: httpx.AsyncClient) ->
     if isinstance(first, ErrorEvent):  # nothing was sent yet: a real HTTP error is better
         await events.aclose()  # type: ignore[attr-defined]
         raise ProxyError(first.status, first.message, code=first.code)
-    return Execution(first, events, route, timings)
+    return Execution(first, events, route, timings, ctx if response else None, sessions)

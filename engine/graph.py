@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,13 +14,6 @@ from engine.stage import Stage, Target
 from engine.strategies import Strategy
 
 _MATCH_CACHE_LIMIT = 4096
-
-
-def model_matcher(pattern: str | None, regex: str | None) -> re.Pattern[str]:
-    """A compiled full-match pattern for a glob or a regex."""
-    if regex is not None:
-        return re.compile(rf"(?:{regex})\Z")
-    return re.compile(fnmatch.translate(pattern or "*"))
 
 
 @dataclass(frozen=True)
@@ -118,6 +110,14 @@ class Graph:
                 )
             return [Target(backend, rest)]
         return [Target(t.backend, t.model or model) for t in route.targets]
+
+    def stages(self) -> list[Stage]:
+        """Every stage instance of the graph, each once (a named stage may serve several
+        routes)."""
+        chains = [self.request, self.response]
+        chains += [chain for route in self.routes for chain in (route.request, route.response)]
+        found = {id(bound.stage): bound.stage for chain in chains for bound in chain}
+        return list(found.values())
 
     def model_ids(self, discovered: Mapping[str, list[str]] | None = None) -> list[str]:
         """Every model name the graph advertises: each backend's declared models (else

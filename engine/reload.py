@@ -1,14 +1,17 @@
 """Hot reload: watch the routes folder, recompile on change, swap the graph reference.
 
-Requests read `holder.graph` once when they start, so in-flight requests finish on the
-graph they started with. A failed load is logged with its diagnostics and the last good
-graph keeps serving.
+Requests hold the graph they start on (`acquire`/`release`, or `lease`), so in-flight
+requests finish on the graph they started with. A graph that was replaced is retired when
+its last request let go of it: each of its stages' `aclose()` runs then, once. A failed
+load is logged with its diagnostics and the last good graph keeps serving.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from watchfiles import awatch
@@ -30,6 +33,54 @@ class GraphHolder:
         self.routes = routes
         self.generation = 0
         self.listeners: list[Listener] = []
+        self._leases: dict[int, int] = {}  # id(graph) → requests holding it
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def acquire(self) -> Graph:
+        """The graph to serve one request on, held until `release`."""
+        graph = self.graph
+        key = id(graph)
+        self._leases[key] = self._leases.get(key, 0) + 1
+        return graph
+
+    def release(self, graph: Graph) -> None:
+        """Let go of a graph `acquire` gave; a replaced graph is retired with its last."""
+        key = id(graph)
+        left = self._leases[key] - 1
+        if left:
+            self._leases[key] = left
+            return
+        del self._leases[key]
+        if graph is not self.graph:
+            self._retire(graph)
+
+    @contextmanager
+    def lease(self) -> Iterator[Graph]:
+        """The current graph, held while the block runs."""
+        graph = self.acquire()
+        try:
+            yield graph
+        finally:
+            self.release(graph)
+
+    async def retired(self) -> None:
+        """Wait for the retirements under way (their stages' `aclose()`)."""
+        await asyncio.gather(*self._retiring)
+
+    async def close(self) -> None:
+        """Retire the graph being served (the server stops) and wait for every retirement."""
+        self._retire(self.graph)
+        await self.retired()
+
+    def _retire(self, graph: Graph) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # reloaded outside a server (a script, a test)
+            asyncio.run(_close_stages(graph))
+            return
+        task = loop.create_task(_close_stages(graph))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     def reload(self) -> list[Diagnostic]:
         """Recompile the routes folder; swap the graph when it is valid."""
@@ -43,8 +94,10 @@ class GraphHolder:
                 "keeps serving"
             )
         elif graph is not None and not has_errors(diagnostics):
-            self.graph = graph
+            replaced, self.graph = self.graph, graph
             self.generation += 1
+            if id(replaced) not in self._leases:
+                self._retire(replaced)
             log.info(
                 "routes reloaded (generation %d, %d routes)", self.generation, len(graph.routes)
             )
@@ -70,3 +123,12 @@ class GraphHolder:
                 self.reload()
             except Exception:  # a compiler bug must not end hot reload for good
                 log.exception("routes not reloaded: loading them failed")
+
+
+async def _close_stages(graph: Graph) -> None:
+    """Run every stage's `aclose()`; one that fails is logged and the others still close."""
+    for stage in graph.stages():
+        try:
+            await stage.aclose()
+        except Exception:
+            log.exception("stage %s: aclose failed", stage.name)

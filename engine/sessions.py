@@ -1,33 +1,53 @@
-"""Per-session state: in-chat command settings such as a model override.
+"""Per-session state (in-chat command settings such as a model override) and its stores.
 
 A session is named by the client's ``x-session-id`` header, or by the session id a client
 such as Claude Code sends of its own accord (``x-claude-code-session-id``). Without either,
 the key is derived from the client: a hash of its API key and User-Agent, so one agent on
-one key keeps its settings across requests. This store is in memory; the SQL store
-replaces it later.
+one key keeps its settings across requests.
+
+Each stage keeps its part of a session in a namespace of its own (its registered name),
+as JSON-able values. The executor loads a session from a :class:`SessionStore` before the
+stages run and saves it when one of them changed it; stores hand out copies, so what a
+stage does to a session it has not saved is nobody else's business. This module has the
+memory store; the SQL store implements the same interface.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Protocol
 
 SESSION_HEADER = "x-session-id"
 # Session ids clients send of their own accord, used when `x-session-id` is absent.
 CLIENT_SESSION_HEADERS = ("x-claude-code-session-id",)
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-@dataclass
+
+@dataclass(slots=True)
 class Session:
-    """One client session's state."""
+    """One client session's state: a namespace of JSON-able values per stage."""
 
     id: str
-    state: dict[str, Any] = field(default_factory=dict)
-    last_used: float = field(default_factory=time.monotonic)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changed: bool = False  # set by `set`: the executor saves a changed session
+
+    def get(self, namespace: str) -> Mapping[str, Any]:
+        """The values kept under `namespace` (read-only: change them with `set`)."""
+        found = self.data.get(namespace)
+        return _EMPTY if found is None else MappingProxyType(found)
+
+    def set(self, namespace: str, values: Mapping[str, Any]) -> None:
+        """Replace what `namespace` keeps (nothing, when `values` is empty)."""
+        if values:
+            self.data[namespace] = dict(values)
+        else:
+            self.data.pop(namespace, None)
+        self.changed = True
 
 
 def session_key(headers: Mapping[str, str], client_key: str | None) -> str:
@@ -40,21 +60,55 @@ def session_key(headers: Mapping[str, str], client_key: str | None) -> str:
     return "client-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
 
 
-class SessionStore:
-    """Sessions in memory, the least recently used dropped beyond `max_sessions`."""
+class SessionStore(Protocol):
+    """Where sessions live between requests."""
+
+    async def load(self, session_id: str) -> Session:
+        """The session with this id (an empty one when it is new), as a copy."""
+        ...
+
+    async def save(self, session: Session) -> None:
+        """Keep `session`'s state (a session with no state is forgotten)."""
+        ...
+
+    async def delete(self, session_id: str) -> bool:
+        """Forget a session; whether it was there."""
+        ...
+
+
+def _copy(data: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {namespace: dict(values) for namespace, values in data.items()}
+
+
+class MemorySessionStore:
+    """Sessions in this process's memory, the least recently used dropped beyond
+    `max_sessions`. Values are copied one level deep in and out: keep them flat."""
 
     def __init__(self, max_sessions: int = 10_000) -> None:
         self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
 
-    def get(self, session_id: str) -> Session:
-        """The session with this id, created when new."""
-        session = self._sessions.get(session_id)
-        if session is None:
-            session = self._sessions[session_id] = Session(session_id)
-            if len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
-        else:
-            self._sessions.move_to_end(session_id)
-        session.last_used = time.monotonic()
-        return session
+    async def load(self, session_id: str) -> Session:
+        """The session with this id (an empty one when it is new), as a copy."""
+        data = self._sessions.get(session_id)
+        if data is None:
+            return Session(session_id)
+        self._sessions.move_to_end(session_id)
+        return Session(session_id, _copy(data))
+
+    async def save(self, session: Session) -> None:
+        """Keep `session`'s state (a session with no state is forgotten)."""
+        if not session.data:
+            self._sessions.pop(session.id, None)
+            return
+        self._sessions[session.id] = _copy(session.data)
+        self._sessions.move_to_end(session.id)
+        if len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+
+    async def delete(self, session_id: str) -> bool:
+        """Forget a session; whether it was there."""
+        return self._sessions.pop(session_id, None) is not None
+
+    def __len__(self) -> int:
+        return len(self._sessions)

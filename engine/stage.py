@@ -1,85 +1,63 @@
-"""The stage API: what a stage is, how it is registered, and the contract of its hooks.
+"""The stage API: everything a stage author imports, from this one module.
 
 A stage kind is a class decorated with ``@stage("name")``. It has a one-paragraph
-docstring, a pydantic ``Config`` model (``extra="forbid"``, frozen, every field described)
-and one or both hooks:
+docstring, a ``Config`` model (a :class:`StrictModel`: unknown keys refused, frozen, every
+field described) and one or both hooks:
 
-``async def on_request(self, ctx) -> Answer | None``
-    Runs before the backend. It may change ``ctx.request`` (or ``ctx.target``) and return
-    ``None`` to continue, or return an :class:`Answer` to answer the client itself (or
-    ``Answer.refuse(status, message)`` to refuse with an error status in the client's
-    protocol's shape): the backend and the remaining request stages are then skipped.
-    Short-circuiting is this return value, never an exception; an exception is a failure,
-    and the executor turns it into a protocol-shaped error.
+``async def on_request(self, exchange) -> Answer | None``
+    Runs before the backend. It may change ``exchange.request`` (or ``exchange.target``)
+    and return ``None`` to continue, or return an :class:`Answer` to answer the client
+    itself (or ``Answer.refuse(status, message)`` to refuse with an error status in the
+    client's protocol's shape): the backend and the remaining request stages are then
+    skipped. Short-circuiting is this return value, never an exception; an exception is a
+    failure, and the executor turns it into a protocol-shaped error.
 
-``async def on_events(self, ctx, events) -> AsyncIterator[Event]``
+``async def on_events(self, exchange, events) -> AsyncIterator[Event]``
     An async generator over the response's event stream. It sees every event and yields
     what the client should see (the same, changed, fewer or more). A stage without it adds
-    no per-event cost.
+    no per-event cost. The stream toolkit (:class:`ToolCalls`, :class:`HoldBack`,
+    :class:`StreamCutter`) holds back what must be seen whole and ends a stream validly.
 
 ``operations`` (a class attribute) names the operations a stage runs for: ``chat`` (the
-default), ``count_tokens``. A read-only call such as ``count_tokens`` runs only the stages
-that say so, so that it never has a chat's side effects (a session's `!/model` changed by a
-count of tokens).
+default), ``count_tokens``, ``models`` (a model listing). A read-only call runs only the
+stages that say so, so that it never has a chat's side effects (a session's `!/model`
+changed by a count of tokens).
+
+State: ``exchange.local(Kind)`` is typed per-call state (one ``Kind()`` per exchange);
+``self.session_state(exchange)`` / ``self.set_session_state(exchange, values)`` are the
+stage's own namespace of the client's session, which the executor loads before the stages
+and saves when changed. The canonical parts are immutable: change one with
+``part.model_copy(update=...)``, which keeps its vendor fields (Anthropic's
+``cache_control``…).
 
 ``__init__(self, config)`` runs once per graph load; do all preparation there (compile
-regexes, build tables) so the hooks do only per-request work. The executor, not the stage,
-times each hook and turns exceptions into errors.
+regexes with :func:`compile_pattern`, build tables) so the hooks do only per-request work.
+``aclose()`` runs once when the graph is retired, after its last request. The executor,
+not the stage, times each hook and turns exceptions into errors.
 
 Third-party stages register through the ``engine.stages`` entry-point group; the routing
-file names stages by registered name only.
+file names stages by registered name only. ``engine.testing`` drives a stage with tables.
 """
 
 from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from engine.config import ModelPattern, RegexPattern, StrictModel, compile_pattern
 from engine.errors import ProxyError
-from engine.model import ChatRequest, Event, TextPart
-from engine.notes import Dropped
+from engine.exchange import OPERATIONS, Call, Exchange, Operation, Target
+from engine.model import Event, TextPart
 from engine.registry import Registry, RegistryError
 from engine.response import ChatResponse, replay
 from engine.sessions import Session
 
 ENTRY_POINT_GROUP = "engine.stages"
-
-
-@dataclass
-class Target:
-    """Where a request goes: a declared backend and the model to ask it for."""
-
-    backend: str
-    model: str
-
-    def __str__(self) -> str:
-        return f"{self.backend}:{self.model}"
-
-
-Operation = Literal["chat", "count_tokens"]
-OPERATIONS: tuple[Operation, ...] = ("chat", "count_tokens")
-
-
-@dataclass
-class RequestContext:
-    """What the stages of one request share."""
-
-    request: ChatRequest
-    frontend: str
-    session: Session
-    backends: frozenset[str]
-    headers: dict[str, str] = field(default_factory=dict)
-    operation: Operation = "chat"
-    target: Target | None = None
-    state: dict[str, Any] = field(default_factory=dict)
-    route: str | None = None  # set by the executor: the route that matched
-    served_by: Target | None = None  # set by the executor: the target that answered
-    dropped: Dropped | None = None  # … and what its request left out
 
 
 @dataclass
@@ -124,6 +102,18 @@ class Stage:
     def models(self) -> list[str]:
         """Model names this stage makes available (aliases), for `GET /models` listings."""
         return []
+
+    def session_state(self, exchange: Exchange) -> Mapping[str, Any]:
+        """What this stage kept in the exchange's session (its own namespace, read-only)."""
+        return exchange.session.get(self.name)
+
+    def set_session_state(self, exchange: Exchange, values: Mapping[str, Any]) -> None:
+        """Replace what this stage keeps in the session; the executor saves it."""
+        exchange.session.set(self.name, values)
+
+    async def aclose(self) -> None:
+        """Release what `__init__` acquired (files, pools); called once, when the graph
+        this instance belongs to is retired, after its last request finished."""
 
 
 HOOKS = {"on_request": inspect.iscoroutinefunction, "on_events": inspect.isasyncgenfunction}
@@ -172,11 +162,18 @@ async def passthrough(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
 __all__ = [
     "OPERATIONS",
     "Answer",
+    "Call",
+    "Event",
+    "Exchange",
+    "ModelPattern",
     "Operation",
+    "RegexPattern",
     "RegistryError",
-    "RequestContext",
+    "Session",
     "Stage",
+    "StrictModel",
     "Target",
+    "compile_pattern",
     "has_hook",
     "passthrough",
     "registry",

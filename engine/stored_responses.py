@@ -1,17 +1,18 @@
 """Completed Responses-API responses, kept so that `previous_response_id` can continue them.
 
 A stored response holds the client-facing `response` object (for `GET /v1/responses/{id}`)
-and the whole conversation up to and including its output, as canonical messages. This
-store is in memory and bounded; its interface is async so that the SQL store can replace it.
-It keeps each response serialized, so that its byte bound is what it really holds: live
-Python objects take some 35 times the memory of their JSON.
+and the whole conversation up to and including its output, as canonical messages.
+:class:`ResponseStore` is the interface; :class:`MemoryResponseStore` keeps responses in
+memory, bounded, each serialized, so that its byte bound is what it really holds (live
+Python objects take some 35 times the memory of their JSON) and every `get` is a copy of
+its own, which no stage editing a request can change for the next one.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import TypeAdapter
@@ -52,7 +53,23 @@ def _deserialize(response_id: str, data: _Serialized) -> StoredResponse:
     )
 
 
-class ResponseStore:
+class ResponseStore(Protocol):
+    """Where stored responses live."""
+
+    async def get(self, response_id: str) -> StoredResponse | None:
+        """The stored response with this id, if it is still kept, as a copy."""
+        ...
+
+    async def put(self, stored: StoredResponse) -> None:
+        """Keep `stored` (replacing one with its id)."""
+        ...
+
+    async def delete(self, response_id: str) -> bool:
+        """Forget a response; whether it was there."""
+        ...
+
+
+class MemoryResponseStore:
     """Responses in memory, the least recently used dropped beyond `max_responses` or
     `max_bytes` (each response keeps its whole conversation, images included)."""
 

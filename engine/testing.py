@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from engine.model import ChatRequest, Event, Message, TextPart
 from engine.response import aiter_events
 from engine.sessions import Session
-from engine.stage import Answer, RequestContext, Stage
+from engine.stage import Answer, Exchange, Stage
 
 
 def user(text: str) -> Message:
@@ -31,9 +31,9 @@ def make_context(
     frontend: str = "openai_chat",
     session: Session | None = None,
     backends: Iterable[str] = ("mock",),
-) -> RequestContext:
+) -> Exchange:
     """A request context as the executor would build it."""
-    return RequestContext(
+    return Exchange(
         request=request,
         frontend=frontend,
         session=session or Session("test-session"),
@@ -41,11 +41,11 @@ def make_context(
     )
 
 
-async def run_request(stage: Stage, ctx: RequestContext) -> Answer | None:
+async def run_request(stage: Stage, ctx: Exchange) -> Answer | None:
     """Run a stage's request hook."""
     return await stage.on_request(ctx)  # type: ignore[attr-defined]
 
 
-async def run_events(stage: Stage, ctx: RequestContext, events: Iterable[Event]) -> list[Event]:
+async def run_events(stage: Stage, ctx: Exchange, events: Iterable[Event]) -> list[Event]:
     """Run a stage's event hook over `events` and collect what it yields."""
     return [event async for event in stage.on_events(ctx, aiter_events(events))]  # type: ignore[attr-defined]

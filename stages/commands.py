@@ -10,11 +10,11 @@ from pydantic import Field
 from engine.config import StrictModel
 from engine.diagnostics import did_you_mean
 from engine.model import Message, Part, TextPart
-from engine.stage import Answer, RequestContext, Stage, stage
+from engine.stage import Answer, Exchange, Stage, stage
 
 MODEL_KEY = "model"
 
-Handler = Callable[["Commands", RequestContext, str | None], Awaitable[str]]
+Handler = Callable[["Commands", Exchange, str | None], Awaitable[str]]
 
 
 @stage("commands")
@@ -61,7 +61,7 @@ class Commands(Stage):
 
     operations = frozenset({"chat", "count_tokens"})
 
-    async def on_request(self, ctx: RequestContext) -> Answer | None:
+    async def on_request(self, ctx: Exchange) -> Answer | None:
         """Run the last message's commands; apply the session's model override. A count of
         tokens runs no command (it only reads the session): its commands are left out of
         what is counted."""
@@ -90,15 +90,15 @@ class Commands(Stage):
         self._continue(ctx, history + ([rest] if rest else []))
         return None
 
-    def _continue(self, ctx: RequestContext, messages: list[Message]) -> None:
+    def _continue(self, ctx: Exchange, messages: list[Message]) -> None:
         """Go on with `messages`, to the session's model when it has one."""
         update: dict[str, object] = {"messages": messages}
-        override = ctx.session.state.get(MODEL_KEY)
+        override = self.session_state(ctx).get(MODEL_KEY)
         if override:
             update["model"] = override
         ctx.request = ctx.request.model_copy(update=update)
 
-    async def _run(self, ctx: RequestContext, name: str, argument: str | None) -> str:
+    async def _run(self, ctx: Exchange, name: str, argument: str | None) -> str:
         entry = self.handlers.get(name)
         if entry is None:
             hint = did_you_mean(name, self.handlers)
@@ -139,7 +139,7 @@ class Commands(Stage):
 
 
 @Commands.command("help", "!/help: list the commands")
-async def _help(self: Commands, ctx: RequestContext, argument: str | None) -> str:
+async def _help(self: Commands, ctx: Exchange, argument: str | None) -> str:
     usages = [usage.replace("!/", self.config.prefix) for _, usage in self.handlers.values()]
     return "Commands:\n" + "\n".join(f"- {u}" for u in usages)
 
@@ -149,14 +149,15 @@ async def _help(self: Commands, ctx: RequestContext, argument: str | None) -> st
     "!/model(BACKEND:MODEL): use this model for the session; "
     "!/model(): back to the client's model; !/model: show it",
 )
-async def _model(self: Commands, ctx: RequestContext, argument: str | None) -> str:
-    state = ctx.session.state
+async def _model(self: Commands, ctx: Exchange, argument: str | None) -> str:
+    state = dict(self.session_state(ctx))
     if argument is None:
         current = state.get(MODEL_KEY)
         return f"Model override: {current}." if current else "No model override is set."
     argument = argument.strip()
     if not argument:
         state.pop(MODEL_KEY, None)
+        self.set_session_state(ctx, state)
         return "Model override cleared."
     backend, sep, model = argument.partition(":")
     if not sep or not model:
@@ -169,4 +170,5 @@ async def _model(self: Commands, ctx: RequestContext, argument: str | None) -> s
             else f" Backends: {', '.join(sorted(ctx.backends))}."
         )
     state[MODEL_KEY] = argument
+    self.set_session_state(ctx, state)
     return f"Model set to {argument} for this session."

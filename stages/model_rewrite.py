@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from engine.config import ModelPattern, RegexPattern, StrictModel
-from engine.graph import model_matcher
+from engine.config import ModelPattern, StrictModel, compile_pattern
 from engine.model import Reasoning
-from engine.stage import Answer, RequestContext, Stage, stage
+from engine.stage import Answer, Exchange, Stage, stage
 
 _GLOB_CHARS = set("*?[")
 
@@ -74,11 +73,7 @@ class ModelRewrite(Stage):
         for rule in config.rules:
             pattern = rule.from_
             try:
-                matcher = (
-                    model_matcher(None, pattern.regex)
-                    if isinstance(pattern, RegexPattern)
-                    else model_matcher(pattern, None)
-                )
+                matcher = compile_pattern(pattern)
             except re.error as exc:
                 raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
             sampling = rule.set.model_dump(exclude_none=True, exclude={"reasoning_effort"})
@@ -94,7 +89,7 @@ class ModelRewrite(Stage):
             if isinstance(r.from_, str) and not _GLOB_CHARS & set(r.from_)
         ]
 
-    async def on_request(self, ctx: RequestContext) -> Answer | None:
+    async def on_request(self, ctx: Exchange) -> Answer | None:
         """Apply the first rule matching the request's model."""
         request = ctx.request
         for matcher, rule, sampling in self._rules:

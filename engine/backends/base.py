@@ -146,6 +146,13 @@ class Backend(ABC):
         """
         return []
 
+    async def count_tokens(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> int | None:
+        """How many input tokens the upstream counts in `request` (None: it cannot say,
+        and the front-end estimates). Raises ProxyError when asking failed."""
+        return None
+
     @abstractmethod
     def send(
         self,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from engine.exchange import Call
 from engine.frontends import anthropic, gemini, openai_chat, openai_responses
-from engine.frontends.base import Call, Frontend, StreamEncoder
+from engine.frontends.base import Endpoint, Frontend, Host, Reply, StreamEncoder
 
 FRONTENDS: tuple[Frontend, ...] = (
     openai_chat.FRONTEND,
@@ -13,4 +14,13 @@ FRONTENDS: tuple[Frontend, ...] = (
 )
 DEFAULT = openai_chat.FRONTEND
 
-__all__ = ["DEFAULT", "FRONTENDS", "Call", "Frontend", "StreamEncoder"]
+__all__ = [
+    "DEFAULT",
+    "FRONTENDS",
+    "Call",
+    "Endpoint",
+    "Frontend",
+    "Host",
+    "Reply",
+    "StreamEncoder",
+]

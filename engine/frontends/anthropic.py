@@ -5,26 +5,25 @@
 Bearer` (Claude Code's `ANTHROPIC_AUTH_TOKEN`); its `anthropic-version` and `anthropic-beta`
 headers travel with the request to Anthropic backends.
 
-`count_tokens` asks the route's first target when it is an Anthropic backend; for any
-other backend it answers an estimate: a token per four characters of the system prompt,
+`count_tokens` runs through the pipeline as a read-only `count_tokens` exchange (only the
+stages that say they run for it: aliases and rewrites choose the model, no command runs)
+and asks the route's first target when its backend can count (an Anthropic one); for
+any other it answers an estimate: a token per four characters of the system prompt,
 messages (text, tool arguments and results) and tool definitions, plus a flat
-`IMAGE_TOKENS` per image. No request stages run for it.
+`IMAGE_TOKENS` per image.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from quart import Response, request
-
-from engine.backends.anthropic import AnthropicBackend
 from engine.codecs import anthropic
 from engine.codecs.validation import parse_body
-from engine.errors import BadRequest, NotFound, ProxyError
-from engine.executor import Timings, is_retryable, prepare, targets_for
-from engine.frontends.base import Call, Frontend
+from engine.errors import BadRequest, NotFound
+from engine.exchange import Call
+from engine.frontends.base import Endpoint, Frontend, Host, Reply
 from engine.model import (
     ChatRequest,
     ImagePart,
@@ -35,16 +34,9 @@ from engine.model import (
 )
 from engine.response import ChatResponse
 
-if TYPE_CHECKING:
-    from quart import Quart
-
-    from engine.server.app import Server
-
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 IMAGE_TOKENS = 1600  # about what Anthropic charges for a ~1.15 megapixel image
 CREATED_AT = "1970-01-01T00:00:00Z"  # routing files say nothing of when a model appeared
-
-log = logging.getLogger("engine.frontends.anthropic")
 
 
 def estimate_tokens(chat: ChatRequest) -> int:
@@ -71,7 +63,7 @@ def _model_object(model: str) -> dict[str, Any]:
     return {"type": "model", "id": model, "display_name": model, "created_at": CREATED_AT}
 
 
-def _page(models: list[str], args: Any) -> dict[str, Any]:
+def _page(models: list[str], args: Mapping[str, str]) -> dict[str, Any]:
     """One page of the model list, with Anthropic's `limit`, `after_id` and `before_id`."""
     try:
         limit = max(1, min(1000, int(args.get("limit", 20))))
@@ -92,64 +84,30 @@ def _page(models: list[str], args: Any) -> dict[str, Any]:
     }
 
 
-def _forwarded(chat: ChatRequest, headers: Any) -> ChatRequest:
+def _forwarded(chat: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
     forward = {name: headers[name] for name in FORWARDED_HEADERS if headers.get(name)}
     return chat.model_copy(update={"forward_headers": forward}) if forward else chat
 
 
-def mount(app: Quart, server: Server) -> None:
-    """Add the Messages, token counting and model-listing endpoints."""
-
-    @app.post("/anthropic/v1/messages")
-    async def anthropic_messages() -> Response:
-        return await server.handle(FRONTEND)
-
-    @app.post("/anthropic/v1/messages/count_tokens")
-    async def anthropic_count_tokens() -> Response:
-        try:
-            return server.json({"input_tokens": await _count(server)})
-        except ProxyError as error:
-            return server.refuse(FRONTEND, error)
-
-    @app.get("/anthropic/v1/models")
-    async def anthropic_models() -> Response:
-        try:
-            return server.json(_page(server.model_ids(), request.args))
-        except ProxyError as error:
-            return server.refuse(FRONTEND, error)
-
-    @app.get("/anthropic/v1/models/<path:model>")
-    async def anthropic_model(model: str) -> Response:
-        if model not in server.model_ids():
-            error = NotFound(f"model: {model}")
-            return server.refuse(FRONTEND, error)
-        return server.json(_model_object(model))
+async def _messages(call: Call, host: Host) -> Reply:
+    return await host.chat(FRONTEND, call)
 
 
-async def _count(server: Server) -> int:
-    payload = parse_body(await request.get_data())
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    chat = _forwarded(anthropic.decode_request(payload, require_max_tokens=False), headers)
-    graph = server.holder.graph
-    ctx = server.context(FRONTEND.name, chat, graph, headers)
-    ctx.operation = "count_tokens"
-    # The stages that run for a count decide the model (aliases, rewrites), as for a
-    # message, without a chat's side effects; one that answers leaves nothing to ask.
-    route, answer = await prepare(graph, ctx, Timings())
-    server.note(route=ctx.route)
-    if route is not None and answer is None:
-        target = targets_for(graph, route, ctx)[0]
-        backend = graph.backends[target.backend]
-        server.note(backend=str(target))
-        if isinstance(backend, AnthropicBackend):
-            assert server.http is not None, "the server has not started"
-            try:
-                return await backend.count_tokens(ctx.request, target.model, server.http)
-            except ProxyError as error:
-                if not is_retryable(error):
-                    raise
-                log.warning("count_tokens: %s failed (%s); estimating", target, error)
-    return estimate_tokens(ctx.request)
+async def _count_tokens(call: Call, host: Host) -> Reply:
+    payload = parse_body(call.body)
+    chat = _forwarded(anthropic.decode_request(payload, require_max_tokens=False), call.headers)
+    return Reply({"input_tokens": await host.count_tokens(FRONTEND, call, chat, estimate_tokens)})
+
+
+async def _models(call: Call, host: Host) -> Reply:
+    return Reply(_page(await host.models(FRONTEND, call), call.query))
+
+
+async def _model(call: Call, host: Host) -> Reply:
+    model = call.path_params["model"]
+    if model not in await host.models(FRONTEND, call):
+        raise NotFound(f"model: {model}")
+    return Reply(_model_object(model))
 
 
 def _decode(body: Any, call: Call) -> ChatRequest:
@@ -164,8 +122,13 @@ FRONTEND = Frontend(
     name="anthropic",
     decode_request=_decode,
     encode_response=_encode,
-    stream_encoder=lambda request: anthropic.StreamEncoder(),
+    stream_encoder=lambda request, call: anthropic.StreamEncoder(),
     encode_error=anthropic.encode_error,
-    mount=mount,
+    endpoints=(
+        Endpoint("POST", "/anthropic/v1/messages", _messages),
+        Endpoint("POST", "/anthropic/v1/messages/count_tokens", _count_tokens),
+        Endpoint("GET", "/anthropic/v1/models", _models),
+        Endpoint("GET", "/anthropic/v1/models/<path:model>", _model),
+    ),
     path_prefixes=("/anthropic/",),
 )

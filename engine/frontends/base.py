@@ -1,25 +1,25 @@
-"""What a front-end is: a client-facing protocol, its codec functions and its endpoints.
+"""What a front-end is: a client-facing protocol's codec functions and its route table.
 
-Each front-end module builds one :class:`Frontend` and a ``mount`` function that adds its
-endpoints to the app, calling :meth:`engine.server.app.Server.handle` for the chat endpoint
-so that every protocol shares one request path (decode → execute → encode).
+A front-end knows its protocol, not the web framework or the server: each endpoint is a
+handler that gets the HTTP :class:`Call` and the :class:`Host` (the server, seen through
+the few things a front-end may ask of it) and returns a :class:`Reply`. The server mounts
+the endpoints, runs every operation through the executor and turns replies into HTTP
+responses; a handler raises ProxyError for an error, which the server sends in the
+front-end's shape.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from engine.errors import ProxyError
+from engine.exchange import Call
 from engine.model import ChatRequest, Event
 from engine.response import ChatResponse
-
-if TYPE_CHECKING:
-    from quart import Quart
-
-    from engine.server.app import Server
+from engine.stored_responses import ResponseStore
 
 
 class StreamEncoder(Protocol):
@@ -34,13 +34,54 @@ class StreamEncoder(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Call:
-    """What a front-end may need from the HTTP request besides its body."""
+@dataclass(slots=True)
+class Reply:
+    """What an endpoint answers: a JSON body, or the bytes of a stream."""
 
-    path_params: Mapping[str, str] = field(default_factory=dict)
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
+    body: dict[str, Any] | AsyncIterator[bytes]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+class Host(Protocol):
+    """What a front-end's endpoints may ask of the server."""
+
+    @property
+    def responses(self) -> ResponseStore:
+        """The stored Responses-API responses."""
+        ...
+
+    async def chat(self, frontend: Frontend, call: Call) -> Reply:
+        """Serve a chat call: decode, run the pipeline, encode (streaming or not)."""
+        ...
+
+    async def count_tokens(
+        self, frontend: Frontend, call: Call, request: ChatRequest, estimate: Estimate
+    ) -> int:
+        """Count the input tokens of `request` through the pipeline's `count_tokens` stages."""
+        ...
+
+    async def models(self, frontend: Frontend, call: Call) -> list[str]:
+        """The model ids to list, once the pipeline admitted the call."""
+        ...
+
+
+Handler = Callable[[Call, Host], Awaitable[Reply]]
+Estimate = Callable[[ChatRequest], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One route of a front-end: method, path rule (`<name>` and `<path:name>` parts are
+    path parameters) and handler. When several front-ends declare one method and rule,
+    the first whose `when` accepts the call serves it; the one without `when` is the
+    fallback."""
+
+    method: str
+    rule: str
+    handler: Handler
+    when: Callable[[Call], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,9 +91,9 @@ class Frontend:
     name: str
     decode_request: Callable[[Any, Call], ChatRequest]
     encode_response: Callable[[ChatResponse, ChatRequest], dict[str, Any]]
-    stream_encoder: Callable[[ChatRequest], StreamEncoder]
+    stream_encoder: Callable[[ChatRequest, Call], StreamEncoder]
     encode_error: Callable[[ProxyError], dict[str, Any]]
-    mount: Callable[[Quart, Server], None]
+    endpoints: tuple[Endpoint, ...]
     path_prefixes: tuple[str, ...] = ()  # its errors for unknown paths under these
     path_pattern: re.Pattern[str] | None = None  # … and for paths this matches at the start
     stream_content_type: str = "text/event-stream"
@@ -68,5 +109,5 @@ class Frontend:
     # Optional async steps around the shared request path: `prepare` runs after decoding
     # (e.g. loading a stored conversation), `complete` gets the final client body of a
     # finished response, streamed (the encoder's `final`) or not (e.g. to store it).
-    prepare: Callable[[ChatRequest, Server], Awaitable[ChatRequest]] | None = None
-    complete: Callable[[ChatRequest, dict[str, Any], Server], Awaitable[None]] | None = None
+    prepare: Callable[[ChatRequest, Host], Awaitable[ChatRequest]] | None = None
+    complete: Callable[[ChatRequest, dict[str, Any], Host], Awaitable[None]] | None = None

@@ -2,7 +2,9 @@
 
 Current google-genai SDKs call `/v1/models/…` and older ones `/v1beta/models/…`; both are
 served. Under `/v1/`, `GET /v1/models` is also OpenAI's listing: a request carrying a
-Gemini key (`x-goog-api-key` or `?key=`) and no bearer token gets Gemini's shape.
+Gemini key (`x-goog-api-key` or `?key=`) and no bearer token gets Gemini's shape (the
+endpoint's `when`), any other OpenAI's. `:countTokens` runs through the pipeline as a
+`count_tokens` exchange and is estimated unless the routed backend can count.
 `:streamGenerateContent?alt=sse` streams SSE; without `alt=sse` it streams a JSON array,
 as Gemini does.
 """
@@ -11,21 +13,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
-
-from quart import Response, request
+from typing import Any
 
 from engine.codecs import gemini
 from engine.codecs.validation import parse_body
-from engine.errors import NotFound, ProxyError
-from engine.frontends.base import Call, Frontend
+from engine.errors import NotFound
+from engine.exchange import Call
+from engine.frontends.base import Endpoint, Frontend, Host, Reply
 from engine.model import ChatRequest, ImagePart, TextPart, ToolCallPart, ToolResultPart
 from engine.response import ChatResponse
-
-if TYPE_CHECKING:
-    from quart import Quart
-
-    from engine.server.app import Server
 
 ACTIONS = ("generateContent", "streamGenerateContent", "countTokens")
 # Nominal limits for the listing: the proxy does not know each upstream model's own.
@@ -46,30 +42,34 @@ def _model_object(model: str) -> dict[str, Any]:
     }
 
 
-def _split(target: str) -> tuple[str, str]:
-    model, _, action = target.rpartition(":")
+def _split(call: Call) -> tuple[str, str]:
+    model, _, action = call.path_params["target"].rpartition(":")
     if not model or action not in ACTIONS:
         raise NotFound(
-            f"POST {request.path}: expected models/MODEL:ACTION with ACTION one of "
+            f"POST {call.path}: expected models/MODEL:ACTION with ACTION one of "
             + ", ".join(ACTIONS),
             code="NOT_FOUND",
         )
     return model.removeprefix("models/"), action
 
 
-def _is_gemini_client() -> bool:
-    headers = request.headers
-    bearer = headers.get("authorization", "").lower().startswith("bearer ")
-    return not bearer and bool(headers.get("x-goog-api-key") or request.args.get("key"))
+def is_gemini_client(call: Call) -> bool:
+    """Whether a call under OpenAI's `/v1/` comes from a Gemini SDK: a Gemini key, no bearer."""
+    bearer = call.headers.get("authorization", "")[:7].lower() == "bearer "
+    return not bearer and bool(call.headers.get("x-goog-api-key") or call.query.get("key"))
 
 
-def count_tokens(body: Any, model: str) -> dict[str, Any]:
-    """An estimate of `countTokens` (about four characters a token)."""
+def count_request(body: Any, model: str) -> ChatRequest:
+    """The request a `countTokens` body counts (bare, or as its `generateContentRequest`)."""
     if isinstance(body, dict) and isinstance(body.get("generateContentRequest"), dict):
         body = body["generateContentRequest"]
     if isinstance(body, dict) and "contents" not in body:
         body = {**body, "contents": []}
-    chat = gemini.decode_request(body, model)
+    return gemini.decode_request(body, model)
+
+
+def estimate_tokens(chat: ChatRequest) -> int:
+    """An estimate of the input tokens (about four characters a token)."""
     chars = sum(len(p.text) for p in chat.system)
     for message in chat.messages:
         for part in message.content:
@@ -82,67 +82,33 @@ def count_tokens(body: Any, model: str) -> dict[str, Any]:
             elif isinstance(part, ImagePart):
                 chars += 258 * CHARS_PER_TOKEN  # Gemini counts a small image as 258 tokens
     chars += sum(len(json.dumps(t.parameters)) + len(t.name) for t in chat.tools)
-    return {"totalTokens": -(-chars // CHARS_PER_TOKEN)}
+    return -(-chars // CHARS_PER_TOKEN)
 
 
-def mount(app: Quart, server: Server) -> None:
-    """Add the Gemini endpoints under `/v1beta/models` and `/v1/models`."""
+async def _generate(call: Call, host: Host) -> Reply:
+    model, action = _split(call)
+    call = call.with_params(model=model, action=action)
+    if action == "countTokens":
+        chat = count_request(parse_body(call.body), model)
+        return Reply(
+            {"totalTokens": await host.count_tokens(FRONTEND, call, chat, estimate_tokens)}
+        )
+    reply = await host.chat(FRONTEND, call)
+    json_array = action == "streamGenerateContent" and call.query.get("alt") != "sse"
+    if json_array and reply.content_type == "text/event-stream":
+        reply.content_type = "application/json"
+    return reply
 
-    def error(exc: ProxyError) -> Response:
-        return server.refuse(FRONTEND, exc)
 
-    async def generate(target: str) -> Response:
-        # Read before answering even an unknown action: a body left unread ends the
-        # kept-alive connection, and the client's next request on it would fail.
-        raw = await request.get_data()
-        try:
-            model, action = _split(target)
-            if action == "countTokens":
-                return server.json(count_tokens(parse_body(raw), model))
-        except ProxyError as exc:
-            return error(exc)
-        response = await server.handle(FRONTEND, model=model, action=action)
-        json_array = action == "streamGenerateContent" and request.args.get("alt") != "sse"
-        if json_array and response.mimetype == "text/event-stream":
-            response.mimetype = "application/json"
-        return response
+async def _listing(call: Call, host: Host) -> Reply:
+    return Reply({"models": [_model_object(m) for m in await host.models(FRONTEND, call)]})
 
-    def listing() -> Response:
-        models = [_model_object(m) for m in server.model_ids()]
-        return server.json({"models": models})
 
-    def one(model: str) -> Response:
-        model = model.removeprefix("models/")
-        if model not in server.model_ids():
-            return error(NotFound(f"model models/{model} is not listed", code="NOT_FOUND"))
-        return server.json(_model_object(model))
-
-    @app.post("/v1beta/models/<path:target>")
-    async def generate_beta(target: str) -> Response:
-        return await generate(target)
-
-    @app.post("/v1/models/<path:target>")
-    async def generate_v1(target: str) -> Response:
-        return await generate(target)
-
-    @app.get("/v1beta/models")
-    async def list_beta() -> Response:
-        return listing()
-
-    @app.get("/v1beta/models/<path:model>")
-    async def get_beta(model: str) -> Response:
-        return one(model)
-
-    @app.before_request
-    async def gemini_models_under_v1() -> Response | None:
-        # `GET /v1/models[/…]` belongs to OpenAI's front-end unless a Gemini SDK asks.
-        if request.method != "GET" or not request.path.startswith("/v1/models"):
-            return None
-        if not _is_gemini_client():
-            return None
-        if request.path.rstrip("/") == "/v1/models":
-            return listing()
-        return one(request.path[len("/v1/models/") :])
+async def _one(call: Call, host: Host) -> Reply:
+    model = call.path_params["model"].removeprefix("models/")
+    if model not in await host.models(FRONTEND, call):
+        raise NotFound(f"model models/{model} is not listed", code="NOT_FOUND")
+    return Reply(_model_object(model))
 
 
 def _decode(body: Any, call: Call) -> ChatRequest:
@@ -155,9 +121,8 @@ def _encode(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
     return gemini.encode_response(response)
 
 
-def _stream_encoder(chat: ChatRequest) -> gemini.StreamEncoder:
-    # Built while the request is served: its `alt` picks SSE or Gemini's JSON array.
-    return gemini.StreamEncoder(sse=request.args.get("alt") == "sse")
+def _stream_encoder(chat: ChatRequest, call: Call) -> gemini.StreamEncoder:
+    return gemini.StreamEncoder(sse=call.query.get("alt") == "sse")  # else a JSON array
 
 
 FRONTEND = Frontend(
@@ -166,7 +131,14 @@ FRONTEND = Frontend(
     encode_response=_encode,
     stream_encoder=_stream_encoder,
     encode_error=gemini.encode_error,
-    mount=mount,
+    endpoints=(
+        Endpoint("POST", "/v1beta/models/<path:target>", _generate),
+        Endpoint("POST", "/v1/models/<path:target>", _generate),
+        Endpoint("GET", "/v1beta/models", _listing),
+        Endpoint("GET", "/v1beta/models/<path:model>", _one),
+        Endpoint("GET", "/v1/models", _listing, when=is_gemini_client),
+        Endpoint("GET", "/v1/models/<path:model>", _one, when=is_gemini_client),
+    ),
     path_prefixes=("/v1beta/",),
     path_pattern=re.compile(r"/v1/models/[^/]+:\w+"),  # Gemini's actions under OpenAI's /v1
 )

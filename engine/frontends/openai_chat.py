@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from quart import Response
+from typing import Any
 
 from engine.codecs import openai_chat
 from engine.errors import NotFound
-from engine.frontends.base import Call, Frontend
+from engine.exchange import Call
+from engine.frontends.base import Endpoint, Frontend, Host, Reply
 from engine.model import ChatRequest
 from engine.response import ChatResponse
-
-if TYPE_CHECKING:
-    from quart import Quart
-
-    from engine.server.app import Server
 
 
 def _model_object(model: str) -> dict[str, Any]:
@@ -23,24 +17,20 @@ def _model_object(model: str) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": 0, "owned_by": owner}
 
 
-def mount(app: Quart, server: Server) -> None:
-    """Add the Chat Completions and model-listing endpoints."""
+async def _chat(call: Call, host: Host) -> Reply:
+    return await host.chat(FRONTEND, call)
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions() -> Response:
-        return await server.handle(FRONTEND)
 
-    @app.get("/v1/models")
-    async def models() -> Response:
-        data = [_model_object(model) for model in server.model_ids()]
-        return server.json({"object": "list", "data": data})
+async def _models(call: Call, host: Host) -> Reply:
+    data = [_model_object(model) for model in await host.models(FRONTEND, call)]
+    return Reply({"object": "list", "data": data})
 
-    @app.get("/v1/models/<path:model>")
-    async def model(model: str) -> Response:
-        if model not in server.model_ids():
-            error = NotFound(f"model {model!r} is not listed", code="model_not_found")
-            return server.refuse(FRONTEND, error)
-        return server.json(_model_object(model))
+
+async def _model(call: Call, host: Host) -> Reply:
+    model = call.path_params["model"]
+    if model not in await host.models(FRONTEND, call):
+        raise NotFound(f"model {model!r} is not listed", code="model_not_found")
+    return Reply(_model_object(model))
 
 
 def _decode(body: Any, call: Call) -> ChatRequest:
@@ -51,12 +41,20 @@ def _encode(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
     return openai_chat.encode_response(response)
 
 
+def _stream_encoder(request: ChatRequest, call: Call) -> openai_chat.StreamEncoder:
+    return openai_chat.StreamEncoder(include_usage=request.include_usage)
+
+
 FRONTEND = Frontend(
     name="openai_chat",
     decode_request=_decode,
     encode_response=_encode,
-    stream_encoder=lambda request: openai_chat.StreamEncoder(include_usage=request.include_usage),
+    stream_encoder=_stream_encoder,
     encode_error=openai_chat.encode_error,
-    mount=mount,
+    endpoints=(
+        Endpoint("POST", "/v1/chat/completions", _chat),
+        Endpoint("GET", "/v1/models", _models),
+        Endpoint("GET", "/v1/models/<path:model>", _model),
+    ),
     path_prefixes=("/v1/",),
 )

@@ -9,22 +9,16 @@ continuation's own system items stay where they are, after the earlier turns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from quart import Response
+from typing import Any
 
 from engine.codecs import openai_responses
 from engine.codecs.openai_responses import PROTOCOL
 from engine.errors import BadRequest, NotFound
-from engine.frontends.base import Call, Frontend
+from engine.exchange import Call
+from engine.frontends.base import Endpoint, Frontend, Host, Reply
 from engine.model import ChatRequest, Message, TextPart
 from engine.response import ChatResponse
 from engine.stored_responses import StoredResponse
-
-if TYPE_CHECKING:
-    from quart import Quart
-
-    from engine.server.app import Server
 
 # The front-end's own state in `ChatRequest.extra` (outside the codec's key, whose fields a
 # Responses backend is sent): the id this request's response will carry, and how many of
@@ -32,27 +26,27 @@ if TYPE_CHECKING:
 _STATE = "openai_responses/frontend"
 
 
-def mount(app: Quart, server: Server) -> None:
-    """Add the Responses endpoints."""
+async def _create(call: Call, host: Host) -> Reply:
+    return await host.chat(FRONTEND, call)
 
-    @app.post("/v1/responses")
-    async def create() -> Response:
-        return await server.handle(FRONTEND)
 
-    @app.get("/v1/responses/<response_id>")
-    async def retrieve(response_id: str) -> Response:
-        stored = await server.responses.get(response_id)
-        if stored is None:
-            error = NotFound(f"Response with id '{response_id}' not found.", code="not_found")
-            return server.refuse(FRONTEND, error)
-        return server.json(stored.body)
+def _not_found(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.", code="not_found")
 
-    @app.delete("/v1/responses/<response_id>")
-    async def delete(response_id: str) -> Response:
-        if not await server.responses.delete(response_id):
-            error = NotFound(f"Response with id '{response_id}' not found.", code="not_found")
-            return server.refuse(FRONTEND, error)
-        return server.json({"id": response_id, "object": "response.deleted", "deleted": True})
+
+async def _retrieve(call: Call, host: Host) -> Reply:
+    response_id = call.path_params["response_id"]
+    stored = await host.responses.get(response_id)
+    if stored is None:
+        raise _not_found(response_id)
+    return Reply(stored.body)
+
+
+async def _delete(call: Call, host: Host) -> Reply:
+    response_id = call.path_params["response_id"]
+    if not await host.responses.delete(response_id):
+        raise _not_found(response_id)
+    return Reply({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
 def _decode(body: Any, call: Call) -> ChatRequest:
@@ -65,7 +59,7 @@ def _decode(body: Any, call: Call) -> ChatRequest:
     return request
 
 
-async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
+async def _prepare(request: ChatRequest, host: Host) -> ChatRequest:
     """Prepend the conversation `previous_response_id` names. One the proxy does not
     hold may be held by the provider: a Responses backend is asked to continue it, any
     other backend refuses it (404)."""
@@ -74,7 +68,7 @@ async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
         return request
     if not isinstance(previous, str):
         raise BadRequest("'previous_response_id' must be a string", param="previous_response_id")
-    stored = await server.responses.get(previous)
+    stored = await host.responses.get(previous)
     if stored is None:
         return request.model_copy(update={"continuation": previous})
     instructions, new_system = _split_system(request)
@@ -95,13 +89,13 @@ async def _prepare(request: ChatRequest, server: Server) -> ChatRequest:
     )
 
 
-async def _complete(request: ChatRequest, body: dict[str, Any], server: Server) -> None:
+async def _complete(request: ChatRequest, body: dict[str, Any], host: Host) -> None:
     """Store a finished response with its conversation, unless the client said not to."""
     if body.get("status") not in ("completed", "incomplete") or not body.get("store", True):
         return
     output = openai_responses.decode_items(body.get("output") or [], "output")
     _, system_items = _split_system(request)
-    await server.responses.put(
+    await host.responses.put(
         StoredResponse(
             id=body["id"],
             body=body,
@@ -125,7 +119,7 @@ def _encode(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
     return openai_responses.encode_response(response, request, request.extra[_STATE]["id"])
 
 
-def _stream_encoder(request: ChatRequest) -> openai_responses.StreamEncoder:
+def _stream_encoder(request: ChatRequest, call: Call) -> openai_responses.StreamEncoder:
     return openai_responses.StreamEncoder(request, request.extra[_STATE]["id"])
 
 
@@ -135,7 +129,11 @@ FRONTEND = Frontend(
     encode_response=_encode,
     stream_encoder=_stream_encoder,
     encode_error=openai_responses.encode_error,
-    mount=mount,
+    endpoints=(
+        Endpoint("POST", "/v1/responses", _create),
+        Endpoint("GET", "/v1/responses/<response_id>", _retrieve),
+        Endpoint("DELETE", "/v1/responses/<response_id>", _delete),
+    ),
     path_prefixes=("/v1/",),
     prepare=_prepare,
     complete=_complete,

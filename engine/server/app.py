@@ -1,14 +1,21 @@
-"""The Quart application: front-end endpoints over the executor, and the hot reloader."""
+"""The Quart application: the front-ends' endpoints over the executor, and the hot reloader.
+
+The server is the front-ends' :class:`~engine.frontends.Host`: it mounts their route
+tables, makes an HTTP request a :class:`~engine.exchange.Call`, runs each operation
+through the executor with the session and response stores, and turns replies into HTTP
+responses, errors in the front-end's shape.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from quart import Quart, Response, request
@@ -18,8 +25,10 @@ from engine.catalog import ModelCatalog
 from engine.codecs.sse import dumps_bytes
 from engine.codecs.validation import parse_body
 from engine.errors import ProxyError
-from engine.executor import Execution, execute
-from engine.frontends import DEFAULT, FRONTENDS, Call, Frontend
+from engine.exchange import Call, Exchange, Operation
+from engine.executor import Execution, admit, count_tokens, execute
+from engine.frontends import DEFAULT, FRONTENDS, Endpoint, Frontend, Reply
+from engine.frontends.base import Estimate
 from engine.graph import Graph
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
@@ -30,22 +39,15 @@ from engine.reload import GraphHolder
 from engine.response import collect
 from engine.server.access import note, noted
 from engine.server.hypercorn_fixes import close_idle_connections_on_eof
-from engine.sessions import SessionStore, session_key
-from engine.stage import RequestContext
-from engine.stored_responses import ResponseStore
+from engine.sessions import MemorySessionStore, Session, SessionStore, session_key
+from engine.stored_responses import MemoryResponseStore, ResponseStore
 
 log = logging.getLogger("engine.server")
 
+_LISTING = ChatRequest(model="")  # a model listing's exchange has no request to route
+
 MAX_BODY_BYTES = 64 * 1024 * 1024
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
-
-
-def client_key(headers: Any, args: Any) -> str | None:
-    """The client's API key from whichever header or query parameter its SDK uses."""
-    authorization = headers.get("authorization", "")
-    if authorization.lower().startswith("bearer "):
-        return str(authorization[7:].strip())
-    return headers.get("x-api-key") or headers.get("x-goog-api-key") or args.get("key")
 
 
 def _json(
@@ -60,13 +62,20 @@ def _json(
 
 
 class Server:
-    """What the endpoints share: the graph holder, sessions and the upstream HTTP pool."""
+    """What the endpoints share: the graph holder, the stores and the upstream HTTP pool."""
 
-    def __init__(self, holder: GraphHolder, *, watch: bool) -> None:
+    def __init__(
+        self,
+        holder: GraphHolder,
+        *,
+        watch: bool,
+        sessions: SessionStore | None = None,
+        responses: ResponseStore | None = None,
+    ) -> None:
         self.holder = holder
         self.watch = watch
-        self.sessions = SessionStore()
-        self.responses = ResponseStore()
+        self.sessions: SessionStore = sessions or MemorySessionStore()
+        self.responses: ResponseStore = responses or MemoryResponseStore()
         self.catalog = ModelCatalog()
         holder.listeners.append(self.catalog.graph_changed)
         self.http: httpx.AsyncClient | None = None
@@ -86,21 +95,39 @@ class Server:
         )
 
     async def stop(self) -> None:
-        """Stop watching and discovering, and close the pool."""
+        """Stop watching and discovering, retire the graph (its stages close) and close
+        the pool."""
         tasks = [task for task in (self._watcher, self._discovery) if task is not None]
         for task in tasks:
             task.cancel()
         # Wait for them to end, so that no listing is still using the pool as it closes.
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.holder.close()
         if self.http is not None:
             await self.http.aclose()
 
-    async def handle(self, frontend: Frontend, **path_params: str) -> Response:
-        """Serve one chat request on `frontend`, errors in that front-end's shape."""
+    async def serve(
+        self, endpoints: Sequence[tuple[Frontend, Endpoint]], **params: str
+    ) -> Response:
+        """Serve one HTTP request on the first of `endpoints` that takes it, errors in its
+        front-end's shape."""
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        call = Call(request.method, request.path, params, request.args, headers)
+        frontend, endpoint = next((f, e) for f, e in endpoints if e.when is None or e.when(call))
         try:
-            return await self._handle(frontend, path_params)
+            # Read before answering even an unknown action: a body left unread ends the
+            # kept-alive connection, and the client's next request on it would fail.
+            call = dataclasses.replace(call, body=cast(bytes, await request.get_data()))
+            reply = await endpoint.handler(call, self)
         except ProxyError as error:
             return self.refuse(frontend, error)
+        if isinstance(reply.body, dict):
+            return _json(reply.body, reply.status, reply.headers)
+        response = Response(
+            reply.body, status=reply.status, content_type=reply.content_type, headers=reply.headers
+        )
+        response.timeout = None
+        return response
 
     def refuse(self, frontend: Frontend, error: ProxyError) -> Response:
         """The error response in `frontend`'s shape, logged once at WARNING (unless it
@@ -118,45 +145,69 @@ class Server:
             )
         return _json(frontend.encode_error(error), error.status, headers=error.headers)
 
-    def context(
-        self, frontend: str, chat: ChatRequest, graph: Graph, headers: dict[str, str]
-    ) -> RequestContext:
-        """The stages' context for a request of the current HTTP call, in its session."""
-        key = client_key(request.headers, request.args)
-        return RequestContext(
+    def exchange(
+        self, frontend: str, call: Call, chat: ChatRequest, graph: Graph, operation: Operation
+    ) -> Exchange:
+        """The stages' exchange for a call, in its (not yet loaded) session."""
+        return Exchange(
             request=chat,
             frontend=frontend,
-            session=self.sessions.get(session_key(headers, key)),
+            session=Session(session_key(call.headers, call.client_key)),
             backends=graph.backend_names,
-            headers=headers,
+            call=call,
+            operation=operation,
         )
 
-    async def _handle(self, frontend: Frontend, path_params: dict[str, str]) -> Response:
-        payload = parse_body(await request.get_data())
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        chat = frontend.decode_request(payload, Call(path_params, request.args, headers))
+    async def chat(self, frontend: Frontend, call: Call) -> Reply:
+        """Serve a chat call on `frontend`: decode, run the pipeline, encode."""
+        chat = frontend.decode_request(parse_body(call.body), call)
         if frontend.prepare is not None:
             chat = await frontend.prepare(chat, self)
-        graph: Graph = self.holder.graph  # one snapshot for the whole request
-        ctx = self.context(frontend.name, chat, graph, headers)
-        assert self.http is not None, "the server has not started"
+        graph = self.holder.acquire()  # one graph for the whole request, stream included
+        streaming = False
         try:
-            execution = await execute(graph, ctx, self.http)
+            ctx = self.exchange(frontend.name, call, chat, graph, "chat")
+            assert self.http is not None, "the server has not started"
+            try:
+                execution = await execute(graph, ctx, self.http, self.sessions)
+            finally:
+                self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
+            headers = {"server-timing": execution.timings.header()}
+            if ctx.dropped:
+                headers[DROPPED_HEADER] = ctx.dropped.header()
+                self._note_dropped(ctx, ctx.dropped)
+            if chat.stream:
+                streaming = True
+                return self._stream(frontend, call, chat, execution, headers, graph)
+            started = time.perf_counter()
+            response = await collect(execution.events())
+            execution.timings.add("response", started)
+            headers["server-timing"] = execution.timings.header()
+            body = frontend.encode_response(response, chat)
+            await self._complete(frontend, chat, body)
+            return Reply(body, headers=headers)
         finally:
-            self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
-        headers = {"server-timing": execution.timings.header()}
-        if ctx.dropped:
-            headers[DROPPED_HEADER] = ctx.dropped.header()
-            self._note_dropped(ctx, ctx.dropped)
-        if chat.stream:
-            return self._stream(frontend, chat, execution, headers)
-        started = time.perf_counter()
-        response = await collect(execution.events())
-        execution.timings.add("response", started)
-        headers["server-timing"] = execution.timings.header()
-        body = frontend.encode_response(response, chat)
-        await self._complete(frontend, chat, body)
-        return _json(body, headers=headers)
+            if not streaming:
+                self.holder.release(graph)
+
+    async def count_tokens(
+        self, frontend: Frontend, call: Call, chat: ChatRequest, estimate: Estimate
+    ) -> int:
+        """Count `chat`'s input tokens through the pipeline's `count_tokens` stages."""
+        assert self.http is not None, "the server has not started"
+        with self.holder.lease() as graph:
+            ctx = self.exchange(frontend.name, call, chat, graph, "count_tokens")
+            try:
+                return await count_tokens(graph, ctx, self.http, estimate, self.sessions)
+            finally:
+                self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
+
+    async def models(self, frontend: Frontend, call: Call) -> list[str]:
+        """The models the current graph lists (see `engine.catalog`), once the pipeline's
+        `models` stages admitted the call."""
+        with self.holder.lease() as graph:
+            await admit(graph, self.exchange(frontend.name, call, _LISTING, graph, "models"))
+            return self.catalog.model_ids(graph)
 
     def _stream_failed(
         self, frontend: Frontend, scope: Any, where: str, status: int, code: str, message: str
@@ -173,7 +224,7 @@ class Server:
             clean(noted(scope).get("route", "-")),
         )
 
-    def _note_dropped(self, ctx: RequestContext, dropped: Dropped) -> None:
+    def _note_dropped(self, ctx: Exchange, dropped: Dropped) -> None:
         """Log what a backend's request left out: at INFO the first time for that backend
         and those names, at DEBUG after (an agent sends the same fields on every turn)."""
         key = (str(ctx.served_by), dropped.header())
@@ -199,9 +250,16 @@ class Server:
             log.exception("%s: completing the response failed", frontend.name)
 
     def _stream(
-        self, frontend: Frontend, chat: ChatRequest, execution: Execution, headers: dict[str, str]
-    ) -> Response:
-        encoder = frontend.stream_encoder(chat)
+        self,
+        frontend: Frontend,
+        call: Call,
+        chat: ChatRequest,
+        execution: Execution,
+        headers: dict[str, str],
+        graph: Graph,
+    ) -> Reply:
+        """The streamed reply; the graph is released when the stream ends."""
+        encoder = frontend.stream_encoder(chat, call)
         # The body is sent after this handler returned, outside the request's context.
         scope, where = request.scope, f"{request.method} {clean(request.path)}"
 
@@ -236,43 +294,55 @@ class Server:
                         failure = (error.status, error.code, error.message)
                         self._stream_failed(frontend, scope, where, *failure)
                     yield encoder.error(error)
+            finally:
+                self.holder.release(graph)
 
-        response = Response(
-            body(),
-            content_type=frontend.stream_content_type,
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
-        )
-        response.timeout = None
-        return response
+        headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
+        return Reply(body(), headers=headers, content_type=frontend.stream_content_type)
 
     def note(self, **fields: str | None) -> None:
         """Say which route or backend serves the current request (its access line)."""
         note(request.scope, **fields)
 
-    def model_ids(self) -> list[str]:
-        """The models the current graph lists (see `engine.catalog`)."""
-        return self.catalog.model_ids(self.holder.graph)
 
-    def json(
-        self, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-    ) -> Response:
-        """A JSON response (for front-ends' own endpoints)."""
-        return _json(body, status, headers)
+def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:
+    """Add every front-end's endpoints; one method and rule declared by several front-ends
+    is one route that asks them in turn (those with a `when` first)."""
+    routes: dict[tuple[str, str], list[tuple[Frontend, Endpoint]]] = {}
+    for frontend in frontends:
+        for endpoint in frontend.endpoints:
+            routes.setdefault((endpoint.method, endpoint.rule), []).append((frontend, endpoint))
+    for (method, rule), taken in routes.items():
+        taken.sort(key=lambda pair: pair[1].when is None)
+        if taken[-1][1].when is not None:
+            raise ValueError(f"{method} {rule}: no front-end serves it without a `when`")
+
+        async def view(taken: list[tuple[Frontend, Endpoint]] = taken, **params: str) -> Response:
+            return await server.serve(taken, **params)
+
+        app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
 
 
-def create_app(graph: Graph, routes: Path, *, watch: bool = True) -> Quart:
-    """The application serving `graph`, reloading it from `routes` when `watch`."""
+def create_app(
+    graph: Graph,
+    routes: Path,
+    *,
+    watch: bool = True,
+    sessions: SessionStore | None = None,
+    responses: ResponseStore | None = None,
+) -> Quart:
+    """The application serving `graph`, reloading it from `routes` when `watch`, with
+    sessions and stored responses in the given stores (in memory by default)."""
     install_log_redaction()
     close_idle_connections_on_eof()
     app = Quart("engine")
     app.config.update(RESPONSE_TIMEOUT=None, BODY_TIMEOUT=600, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
-    server = Server(GraphHolder(graph, routes), watch=watch)
+    server = Server(GraphHolder(graph, routes), watch=watch, sessions=sessions, responses=responses)
     app.extensions["engine"] = server
     app.before_serving(server.start)
     app.after_serving(server.stop)
 
-    for frontend in FRONTENDS:
-        frontend.mount(app, server)
+    mount(app, server, FRONTENDS)
 
     @app.get("/healthz")
     async def health() -> Response:

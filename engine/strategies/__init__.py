@@ -29,7 +29,7 @@ from engine.config import StrictModel
 from engine.errors import ProxyError
 from engine.model import Event
 from engine.registry import Registry, RegistryError
-from engine.stage import RequestContext, Target
+from engine.stage import Exchange, Target
 
 ENTRY_POINT_GROUP = "engine.strategies"
 # What another target may answer where this one failed: timeouts, conflicts, limits, 5xx.
@@ -87,9 +87,7 @@ class Strategy:
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config
 
-    async def run(
-        self, ctx: RequestContext, targets: list[Target], send: Send
-    ) -> AsyncIterator[Event]:
+    async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
         """The events the client gets, from the `targets` asked through `send`."""
         raise NotImplementedError
 

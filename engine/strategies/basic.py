@@ -8,7 +8,7 @@ from itertools import pairwise
 
 from engine.errors import ProxyError
 from engine.model import Event
-from engine.stage import RequestContext, Target
+from engine.stage import Exchange, Target
 from engine.strategies import Send, Strategy, StrategyConfig, is_retryable, strategy
 
 log = logging.getLogger("engine.executor")
@@ -21,9 +21,7 @@ class Single(Strategy):
     class Config(StrategyConfig):
         """`single`: the first target."""
 
-    async def run(
-        self, ctx: RequestContext, targets: list[Target], send: Send
-    ) -> AsyncIterator[Event]:
+    async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
         return (await send(targets[0])).events()
 
 
@@ -35,9 +33,7 @@ class Failover(Strategy):
     class Config(StrategyConfig):
         """`failover`: the next target when one fails before answering."""
 
-    async def run(
-        self, ctx: RequestContext, targets: list[Target], send: Send
-    ) -> AsyncIterator[Event]:
+    async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
         for target, following in pairwise(targets):
             try:
                 return (await send(target)).events()

@@ -10,14 +10,15 @@ import pytest
 from pydantic import Field
 
 from engine.backends.base import Backend, BackendConfig
-from engine.config import StrictModel
+from engine.config import StrictModel, compile_pattern
 from engine.errors import BadRequest, NotFound, ProxyError, UpstreamError, UpstreamUnavailable
-from engine.executor import Execution, execute, is_retryable
-from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
+from engine.executor import Execution, admit, count_tokens, execute, is_retryable
+from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec
 from engine.model import ChatRequest, ErrorEvent, Event, Finish, ResponseStart, TextDelta
 from engine.notes import Dropped
 from engine.response import collect
-from engine.stage import Answer, RequestContext, Stage, Target, registry, stage
+from engine.sessions import MemorySessionStore, Session
+from engine.stage import Answer, Exchange, Stage, Target, registry, stage
 from engine.strategies import create
 from engine.testing import make_context, user
 
@@ -82,7 +83,7 @@ class Tag(Stage):
 
     config: Config
 
-    async def on_request(self, ctx: RequestContext) -> Answer | None:
+    async def on_request(self, ctx: Exchange) -> Answer | None:
         ctx.state.setdefault("ran", []).append(self.config.tag)
         if self.config.fail:
             raise RuntimeError(f"{self.config.tag} broke")
@@ -105,9 +106,7 @@ class Shout(Stage):
 
     config: Config
 
-    async def on_events(
-        self, ctx: RequestContext, events: AsyncIterator[Event]
-    ) -> AsyncIterator[Event]:
+    async def on_events(self, ctx: Exchange, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
@@ -125,7 +124,7 @@ class Refuse(Stage):
     class Config(StrictModel):
         pass
 
-    async def on_request(self, ctx: RequestContext) -> Answer | None:
+    async def on_request(self, ctx: Exchange) -> Answer | None:
         return Answer.refuse(429, "slow down", code="rate_limited")
 
 
@@ -135,7 +134,7 @@ class RaiseProxyError(Stage):
     class Config(StrictModel):
         pass
 
-    async def on_request(self, ctx: RequestContext) -> Answer | None:
+    async def on_request(self, ctx: Exchange) -> Answer | None:
         raise BadRequest("refused", param="messages")
 
 
@@ -179,7 +178,7 @@ def graph(
         name="test",
         frontends=frontends,
         model_pattern="*",
-        model_re=model_matcher("*", None),
+        model_re=compile_pattern("*"),
         request=tuple(request),
         response=tuple(response),
         strategy=create(strategy, targets=[b.name for b in backends]),
@@ -193,11 +192,11 @@ def graph(
     )
 
 
-def context(g: Graph, model: str = "client-model") -> RequestContext:
+def context(g: Graph, model: str = "client-model") -> Exchange:
     return make_context(ChatRequest(model=model, messages=[user("hi")]), backends=g.backends)
 
 
-async def run(g: Graph, ctx: RequestContext | None = None) -> tuple[Execution, list[Event]]:
+async def run(g: Graph, ctx: Exchange | None = None) -> tuple[Execution, list[Event]]:
     async with offline_client() as http:
         execution = await execute(g, ctx or context(g), http)
         return execution, [event async for event in execution.events()]
@@ -547,3 +546,136 @@ async def test_a_pipeline_stage_that_answers_skips_every_route() -> None:
     assert texts(events) == ["ANSWERED BY GATE"]
     assert execution.route is None and ctx.route is None
     assert a.calls == [] and ctx.state["ran"] == ["gate"]
+
+
+# --- sessions and operations -----------------------------------------------------------------
+
+
+class Visits(Stage):
+    """Counts the session's chats in its namespace; a count of tokens only reads it."""
+
+    class Config(StrictModel):
+        pass
+
+    operations = frozenset({"chat", "count_tokens"})
+
+    async def on_request(self, ctx: Exchange) -> Answer | None:
+        seen = self.session_state(ctx).get("visits", 0)
+        ctx.state["seen"] = seen
+        if ctx.operation == "chat":
+            self.set_session_state(ctx, {"visits": seen + 1})
+        return None
+
+
+class Gate(Stage):
+    """Refuses model listings and counts of tokens: it runs for those operations only."""
+
+    class Config(StrictModel):
+        pass
+
+    operations = frozenset({"models", "count_tokens"})
+
+    async def on_request(self, ctx: Exchange) -> Answer | None:
+        return Answer.refuse(401, f"no {ctx.operation} for you", code="unauthorized")
+
+
+class CountingStore(MemorySessionStore):
+    """The memory store, counting what it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = self.saves = 0
+
+    async def load(self, session_id: str) -> Session:
+        self.loads += 1
+        return await super().load(session_id)
+
+    async def save(self, session: Session) -> None:
+        self.saves += 1
+        await super().save(session)
+
+
+class Counting(Fake):
+    """A backend that counts tokens itself, or fails to, as told."""
+
+    def __init__(self, name: str, counted: int | ProxyError | None) -> None:
+        super().__init__(name)
+        self.counted = counted
+
+    async def count_tokens(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> int | None:
+        if isinstance(self.counted, ProxyError):
+            raise self.counted
+        return self.counted
+
+
+TEST_STAGES.update({"test_exec_visits": Visits, "test_exec_gate": Gate})
+
+
+def visits() -> BoundStage:
+    return BoundStage("visits", Visits(Visits.Config()))
+
+
+async def test_the_session_is_loaded_before_the_stages_and_saved_when_changed() -> None:
+    g = graph([Fake("a")], request=[visits()])
+    store = CountingStore()
+    for expected in (0, 1, 2):
+        ctx = context(g)
+        async with offline_client() as http:
+            execution = await execute(g, ctx, http, store)
+            await collect(execution.events())
+        assert ctx.state["seen"] == expected
+    assert (store.loads, store.saves) == (3, 3)
+    assert (await store.load(ctx.session.id)).get(Visits.name) == {"visits": 3}
+
+
+async def test_a_count_of_tokens_reads_the_session_and_never_saves_it() -> None:
+    g = graph([Counting("a", 7)], request=[visits()])
+    store = CountingStore()
+    ctx = context(g)
+    async with offline_client() as http:
+        assert await count_tokens(g, ctx, http, lambda request: 1, store) == 7
+    assert (ctx.operation, ctx.route, str(ctx.served_by)) == (
+        "count_tokens",
+        "test",
+        "a:client-model",
+    )
+    assert (store.loads, store.saves) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("counted", "expected"),
+    [
+        pytest.param(None, 99, id="backend-cannot-count"),
+        pytest.param(UpstreamUnavailable(503, "down"), 99, id="retryable-failure-estimates"),
+    ],
+)
+async def test_a_count_of_tokens_is_estimated_when_the_backend_cannot_say(
+    counted: int | ProxyError | None, expected: int
+) -> None:
+    g = graph([Counting("a", counted)])
+    async with offline_client() as http:
+        assert await count_tokens(g, context(g), http, lambda request: 99) == expected
+
+
+async def test_a_count_of_tokens_refused_by_the_backend_is_refused() -> None:
+    g = graph([Counting("a", BadRequest("too long"))])
+    async with offline_client() as http:
+        with pytest.raises(BadRequest, match="too long"):
+            await count_tokens(g, context(g), http, lambda request: 1)
+
+
+async def test_stages_run_only_for_the_operations_they_declare() -> None:
+    gate = BoundStage("gate", Gate(Gate.Config()))
+    g = graph([Counting("a", 5)], pipeline=((gate,), ()))
+    listing = context(g)
+    listing.operation = "models"
+    with pytest.raises(ProxyError) as refused:
+        await admit(g, listing)
+    assert (refused.value.status, refused.value.message) == (401, "no models for you")
+    async with offline_client() as http:
+        with pytest.raises(ProxyError, match="no count_tokens for you"):
+            await count_tokens(g, context(g), http, lambda request: 1)
+        _, events = await run(g)  # a chat: the gate does not run
+    assert texts(events) == ["ok"]

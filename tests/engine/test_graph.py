@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine.compiler import load_graph
+from engine.config import RegexPattern, compile_pattern
 from engine.errors import BadRequest, NotFound
-from engine.graph import CompiledRoute, Graph, TargetSpec, model_matcher
+from engine.graph import CompiledRoute, Graph, TargetSpec
 from engine.stage import Target
 from engine.strategies import create
 
@@ -169,7 +170,7 @@ def _route(frontends: frozenset[str] | None, pattern: str) -> CompiledRoute:
         name="r",
         frontends=frontends,
         model_pattern=pattern,
-        model_re=model_matcher(pattern, None),
+        model_re=compile_pattern(pattern),
         request=(),
         response=(),
         strategy=create("single", targets=["mock"]),
@@ -208,13 +209,14 @@ def test_route_matches_frontend(
         (None, "ends$", "ends", True),
     ],
 )
-def test_model_matcher(glob: str | None, regex: str | None, model: str, matches: bool) -> None:
-    assert bool(model_matcher(glob, regex).match(model)) is matches
+def test_compile_pattern(glob: str | None, regex: str | None, model: str, matches: bool) -> None:
+    pattern = RegexPattern(regex=regex) if regex is not None else glob or "*"
+    assert bool(compile_pattern(pattern).match(model)) is matches
 
 
-def test_model_matcher_rejects_a_bad_regex() -> None:
+def test_compile_pattern_rejects_a_bad_regex() -> None:
     with pytest.raises(re.error):
-        model_matcher(None, "(")
+        compile_pattern(RegexPattern(regex="("))
 
 
 @pytest.mark.parametrize(

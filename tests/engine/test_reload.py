@@ -1,14 +1,19 @@
-"""GraphHolder.reload: a valid edit swaps the graph; anything else keeps the last good one."""
+"""GraphHolder: a valid edit swaps the graph, anything else keeps the last good one; a
+replaced graph closes its stages after its last request."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from engine.compiler import load_graph
 from engine.diagnostics import Diagnostic
+from engine.graph import Graph
 from engine.reload import GraphHolder
+from engine.stage import Answer, Exchange, Stage, StrictModel, registry, stage
 
 GOOD = """\
 version: 1
@@ -56,3 +61,68 @@ def test_anything_else_keeps_the_last_good_graph(holder: GraphHolder, edit: str)
     assert holder.graph is before
     assert holder.generation == 0
     assert [generation for generation, _ in seen] == [0]
+
+
+class Closer(Stage):
+    """Does nothing to requests; records its `aclose()`."""
+
+    class Config(StrictModel):
+        pass
+
+    closed: ClassVar[list[Stage]] = []
+
+    async def on_request(self, ctx: Exchange) -> Answer | None:
+        return None
+
+    async def aclose(self) -> None:
+        Closer.closed.append(self)
+
+
+@pytest.fixture
+def closing(tmp_path: Path) -> Iterator[GraphHolder]:
+    stage("test_reload_closer")(Closer)
+    Closer.closed.clear()
+    (tmp_path / "routes.yaml").write_text(
+        GOOD.replace("backend:", "request: [test_reload_closer], backend:")
+    )
+    graph, _ = load_graph([tmp_path])
+    assert graph is not None
+    yield GraphHolder(graph, tmp_path)
+    registry().pop("test_reload_closer")
+
+
+def closer_of(graph: Graph) -> Stage:
+    return graph.routes[0].request[0].stage
+
+
+async def test_a_replaced_graph_closes_its_stages_after_its_last_request(
+    closing: GraphHolder,
+) -> None:
+    first = closing.acquire()
+    closing.acquire()  # two requests in flight on the first graph
+    closing.reload()
+    second = closing.graph
+    assert second is not first
+
+    closing.release(first)
+    await closing.retired()
+    assert Closer.closed == []  # one request still runs on it
+
+    closing.release(first)
+    await closing.retired()
+    assert Closer.closed == [closer_of(first)]
+
+    with closing.lease() as graph:  # requests on the current graph close nothing
+        assert graph is second
+    await closing.retired()
+    assert Closer.closed == [closer_of(first)]
+
+    await closing.close()  # the server stops
+    assert Closer.closed == [closer_of(first), closer_of(second)]
+
+
+async def test_a_graph_no_request_holds_is_closed_when_replaced(closing: GraphHolder) -> None:
+    first = closing.graph
+    closing.reload()
+    await closing.retired()
+    assert Closer.closed == [closer_of(first)]

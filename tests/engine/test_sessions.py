@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sessions import SESSION_HEADER, SessionStore, session_key
+from engine.sessions import SESSION_HEADER, MemorySessionStore, Session, session_key
 
 
 @pytest.mark.parametrize(
@@ -50,20 +50,49 @@ def test_key_and_agent_do_not_run_together() -> None:
     assert session_key({"user-agent": "b"}, "a") != session_key({"user-agent": ""}, "ab")
 
 
-def test_store_returns_the_same_session() -> None:
-    store = SessionStore()
-    session = store.get("s1")
-    session.state["model"] = "mock:m"
-    assert store.get("s1") is session
-    assert store.get("s1").state == {"model": "mock:m"}
-    assert store.get("s2") is not session
+async def test_a_saved_session_is_loaded_again_as_a_copy() -> None:
+    store = MemorySessionStore()
+    session = await store.load("s1")
+    session.set("commands", {"model": "mock:m"})
+    assert session.changed
+    await store.save(session)
+    loaded = await store.load("s1")
+    assert loaded is not session and loaded.get("commands") == {"model": "mock:m"}
+    loaded.set("commands", {"model": "mock:other"})  # not saved: the store keeps what it had
+    assert (await store.load("s1")).get("commands") == {"model": "mock:m"}
+    assert (await store.load("s2")).data == {}
 
 
-def test_store_drops_the_least_recently_used() -> None:
-    store = SessionStore(max_sessions=2)
-    a, b = store.get("a"), store.get("b")
-    assert store.get("a") is a  # a is now the most recently used
-    store.get("c")
-    assert store.get("a") is a
-    assert store.get("b") is not b  # b was dropped, so this is a fresh session
-    assert store.get("b").state == {}
+def test_a_namespace_is_read_only_and_set_whole() -> None:
+    session = Session("s")
+    assert session.get("commands") == {} and not session.changed
+    session.set("commands", {"model": "a:b"})
+    with pytest.raises(TypeError):
+        session.get("commands")["model"] = "c:d"  # type: ignore[index]
+    session.set("loop_detection", {"enabled": False})
+    assert session.data == {"commands": {"model": "a:b"}, "loop_detection": {"enabled": False}}
+    session.set("commands", {})
+    assert session.data == {"loop_detection": {"enabled": False}}
+
+
+async def test_saving_an_empty_session_forgets_it() -> None:
+    store = MemorySessionStore()
+    session = await store.load("s")
+    session.set("commands", {"model": "a:b"})
+    await store.save(session)
+    session.set("commands", {})
+    await store.save(session)
+    assert len(store) == 0 and not await store.delete("s")
+
+
+async def test_store_drops_the_least_recently_used() -> None:
+    store = MemorySessionStore(max_sessions=2)
+    for name in "abc":
+        session = await store.load(name)
+        session.set("commands", {"model": name})
+        await store.save(session)
+        if name == "b":
+            await store.load("a")  # a is now the most recently used
+    assert (await store.load("a")).get("commands") == {"model": "a"}
+    assert (await store.load("b")).data == {}  # b was dropped, so this is a fresh session
+    assert await store.delete("c") and not await store.delete("c")

@@ -18,8 +18,8 @@ from engine.model import Event
 from engine.stage import (
     ENTRY_POINT_GROUP,
     Answer,
+    Exchange,
     RegistryError,
-    RequestContext,
     Stage,
     has_hook,
     registry,
@@ -39,11 +39,11 @@ class _Config(StrictModel):
     """An empty config."""
 
 
-async def _on_request(self: Any, ctx: RequestContext) -> Answer | None:
+async def _on_request(self: Any, ctx: Exchange) -> Answer | None:
     return None
 
 
-async def _on_events(self: Any, ctx: RequestContext, events: AsyncIterator[Event]) -> Any:
+async def _on_events(self: Any, ctx: Exchange, events: AsyncIterator[Event]) -> Any:
     async for event in events:
         yield event
 
@@ -64,11 +64,11 @@ def _make(
     return type("Candidate", (base,), body)
 
 
-def _plain_on_request(self: Any, ctx: RequestContext) -> None:
+def _plain_on_request(self: Any, ctx: Exchange) -> None:
     return None
 
 
-async def _coroutine_on_events(self: Any, ctx: RequestContext, events: Any) -> Any:
+async def _coroutine_on_events(self: Any, ctx: Exchange, events: Any) -> Any:
     return events
 
 
@@ -87,7 +87,7 @@ class _NotAStage:
 
     Config = _Config
 
-    async def on_request(self, ctx: RequestContext) -> None:
+    async def on_request(self, ctx: Exchange) -> None:
         return None
 
 
@@ -155,7 +155,7 @@ class _NoHooks(Stage):
         pytest.param(
             "odd_operations",
             lambda: _make(operations=frozenset({"stream"}), on_request=_on_request),
-            "unknown operations ['stream'] (known: ('chat', 'count_tokens'))",
+            "unknown operations ['stream'] (known: ('chat', 'count_tokens', 'models'))",
             id="unknown-operation",
         ),
         pytest.param(
@@ -239,7 +239,7 @@ def test_decorator_form_registers_at_class_definition(
         class Config(StrictModel):
             """Nothing to set."""
 
-        async def on_request(self, ctx: RequestContext) -> Answer | None:
+        async def on_request(self, ctx: Exchange) -> Answer | None:
             return None
 
     assert scratch_registry["scratch_decorated"] is Decorated

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 from engine.model import Message, TextPart
-from engine.stored_responses import ResponseStore, StoredResponse
+from engine.stored_responses import MemoryResponseStore, StoredResponse
 
 
 def stored(response_id: str) -> StoredResponse:
@@ -17,7 +17,7 @@ def stored(response_id: str) -> StoredResponse:
 
 
 async def test_put_then_get() -> None:
-    store = ResponseStore()
+    store = MemoryResponseStore()
     await store.put(stored("resp_a"))
 
     found = await store.get("resp_a")
@@ -27,7 +27,7 @@ async def test_put_then_get() -> None:
 
 
 async def test_least_recently_used_is_dropped_beyond_the_bound() -> None:
-    store = ResponseStore(max_responses=2)
+    store = MemoryResponseStore(max_responses=2)
     await store.put(stored("resp_1"))
     await store.put(stored("resp_2"))
     await store.get("resp_1")  # now the most recently used
@@ -40,7 +40,7 @@ async def test_least_recently_used_is_dropped_beyond_the_bound() -> None:
 
 
 async def test_delete() -> None:
-    store = ResponseStore()
+    store = MemoryResponseStore()
     await store.put(stored("resp_a"))
 
     assert await store.delete("resp_a") is True
@@ -58,7 +58,7 @@ def big(response_id: str, chars: int) -> StoredResponse:
 
 
 async def test_least_recently_used_is_dropped_beyond_the_byte_bound() -> None:
-    store = ResponseStore(max_bytes=25_000)
+    store = MemoryResponseStore(max_bytes=25_000)
     for name in ("resp_1", "resp_2", "resp_3"):
         await store.put(big(name, 10_000))
 
@@ -68,7 +68,7 @@ async def test_least_recently_used_is_dropped_beyond_the_byte_bound() -> None:
 
 
 async def test_the_newest_response_is_kept_even_over_the_byte_bound() -> None:
-    store = ResponseStore(max_bytes=1_000)
+    store = MemoryResponseStore(max_bytes=1_000)
     await store.put(big("resp_small", 10))
     await store.put(big("resp_huge", 10_000))
 
@@ -77,7 +77,7 @@ async def test_the_newest_response_is_kept_even_over_the_byte_bound() -> None:
 
 
 async def test_replacing_or_deleting_gives_the_bytes_back() -> None:
-    store = ResponseStore(max_bytes=25_000)
+    store = MemoryResponseStore(max_bytes=25_000)
     await store.put(big("resp_1", 10_000))
     await store.put(big("resp_1", 10_000))  # the same id again: counted once
     await store.put(big("resp_2", 10_000))
@@ -90,7 +90,7 @@ async def test_replacing_or_deleting_gives_the_bytes_back() -> None:
 async def test_the_byte_bound_counts_what_the_store_really_holds() -> None:
     # A conversation of many small parts: as live objects it would take far more than
     # its JSON, so the store keeps the JSON and counts that.
-    store = ResponseStore(max_bytes=10_000_000)
+    store = MemoryResponseStore(max_bytes=10_000_000)
     messages = [Message(role="user", content=[TextPart(text=f"turn {i}")]) for i in range(2_000)]
     await store.put(StoredResponse(id="resp_many", body={"id": "resp_many"}, messages=messages))
 

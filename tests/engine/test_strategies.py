@@ -13,7 +13,7 @@ import engine.strategies
 from engine import schema
 from engine.compiler import load_graph
 from engine.model import Event
-from engine.stage import RegistryError, RequestContext, Target
+from engine.stage import Exchange, RegistryError, Target
 from engine.strategies import Send, Strategy, StrategyConfig, registry, strategy
 
 
@@ -37,7 +37,7 @@ def register_last() -> type[Strategy]:
             tries: int = Field(default=1, ge=1, description="targets to try at most")
 
         async def run(
-            self, ctx: RequestContext, targets: list[Target], send: Send
+            self, ctx: Exchange, targets: list[Target], send: Send
         ) -> AsyncIterator[Event]:
             return (await send(targets[-1])).events()
 

@@ -31,7 +31,7 @@ async def run(
     model: str = "client-model",
 ) -> tuple[str | None, ChatRequest, Session]:
     """Run the stage: the answer's text (None when it continues), the request, the session."""
-    session = Session("s", state=dict(state or {}))
+    session = Session("s", {"commands": dict(state)} if state else {})
     ctx = make_context(
         ChatRequest(model=model, messages=messages), session=session, backends=BACKENDS
     )
@@ -150,7 +150,7 @@ async def test_command_only_messages_are_answered(
 ) -> None:
     answer, _, session = await run([user(text)], state=state)
     assert answer == reply
-    assert session.state == state_after
+    assert session.get("commands") == state_after
 
 
 @pytest.mark.parametrize(
@@ -260,7 +260,7 @@ async def test_custom_prefix() -> None:
     stage = commands("@@")
     answer, _, session = await run([user("@@model(mock:m)")], stage=stage)
     assert answer == "Model set to mock:m for this session."
-    assert session.state == {MODEL_KEY: "mock:m"}
+    assert session.get("commands") == {MODEL_KEY: "mock:m"}
     help_text, _, _ = await run([user("@@help")], stage=stage)
     assert help_text is not None
     assert "- @@help: list the commands" in help_text
@@ -273,7 +273,7 @@ async def test_default_prefix_is_plain_text_under_a_custom_prefix() -> None:
     answer, request, session = await run([user("!/model(mock:m)")], stage=commands("@@"))
     assert answer is None
     assert request.messages == [user("!/model(mock:m)")]
-    assert session.state == {}
+    assert session.get("commands") == {}
 
 
 async def test_commands_only_run_when_the_last_message_is_the_users() -> None:
@@ -286,7 +286,7 @@ async def test_commands_only_run_when_the_last_message_is_the_users() -> None:
     ]
     answer, request, session = await run(history)
     assert answer is None
-    assert session.state == {}  # the old command is not run again
+    assert session.get("commands") == {}  # the old command is not run again
     assert request.messages == [user("run the tool"), *history[1:]]
     assert request.model == "client-model"
 
@@ -317,7 +317,7 @@ async def test_session_state_carries_across_requests() -> None:
 
 @pytest.mark.parametrize("text", ["!/model(openai:gpt-4o) count this", "!/model(openai:gpt-4o)"])
 async def test_a_count_of_tokens_runs_no_command_but_follows_the_session(text: str) -> None:
-    session = Session("counted", state={MODEL_KEY: "mock:m"})
+    session = Session("counted", {"commands": {MODEL_KEY: "mock:m"}})
     ctx = make_context(
         ChatRequest(model="client-model", messages=[user("earlier !/help"), user(text)]),
         session=session,
@@ -327,7 +327,8 @@ async def test_a_count_of_tokens_runs_no_command_but_follows_the_session(text: s
 
     assert await run_request(commands(), ctx) is None
 
-    assert session.state == {MODEL_KEY: "mock:m"}  # unchanged: counting is read-only
+    assert session.get("commands") == {MODEL_KEY: "mock:m"}  # unchanged: counting is read-only
+    assert not session.changed
     assert ctx.request.model == "mock:m"
     assert [m.text() for m in ctx.request.messages] == ["earlier", "count this"][
         : 2 if "count" in text else 1

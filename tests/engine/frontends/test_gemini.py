@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import BadRequest
 from engine.frontends.base import Call
-from engine.frontends.gemini import FRONTEND, _model_object, count_tokens
+from engine.frontends.gemini import FRONTEND, _model_object, count_request, estimate_tokens
 
 
 def user(text: str) -> dict[str, Any]:
@@ -26,12 +26,12 @@ def user(text: str) -> dict[str, Any]:
     ],
 )
 def test_count_tokens_estimates_four_characters_a_token(body: dict[str, Any], tokens: int) -> None:
-    assert count_tokens(body, "m") == {"totalTokens": tokens}
+    assert estimate_tokens(count_request(body, "m")) == tokens
 
 
 def test_count_tokens_validates_like_generate_content() -> None:
     with pytest.raises(BadRequest) as caught:
-        count_tokens({"contents": [{"role": "robot", "parts": []}]}, "m")
+        count_request({"contents": [{"role": "robot", "parts": []}]}, "m")
     assert caught.value.param == "contents[0].role"
 
 

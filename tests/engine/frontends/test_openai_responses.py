@@ -12,12 +12,12 @@ from engine.frontends.base import Call
 from engine.frontends.openai_responses import FRONTEND
 from engine.model import Message, TextPart, ToolCallPart, ToolResultPart
 from engine.response import ChatResponse
-from engine.stored_responses import ResponseStore, StoredResponse
+from engine.stored_responses import MemoryResponseStore, StoredResponse
 
 
 def server() -> Any:
     """What the hooks use of the server: its response store."""
-    return SimpleNamespace(responses=ResponseStore())
+    return SimpleNamespace(responses=MemoryResponseStore())
 
 
 def decode(**body: Any) -> Any:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from engine.backends.mock import MockBackend, MockConfig
-from engine.config import StrictModel
-from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec, model_matcher
+from engine.config import StrictModel, compile_pattern
+from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec
 from engine.model import Event
 from engine.server.app import create_app
-from engine.stage import RequestContext, Stage
+from engine.stage import Exchange, Stage
 from engine.strategies import create
 
 
@@ -27,9 +27,7 @@ class FailsAfter(Stage):
         super().__init__(self.Config())
         self.after_finish = after_finish
 
-    async def on_events(
-        self, ctx: RequestContext, events: AsyncIterator[Event]
-    ) -> AsyncIterator[Event]:
+    async def on_events(self, ctx: Exchange, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         """Yield the events, then raise."""
         async for event in events:
             if not self.after_finish:
@@ -43,7 +41,7 @@ def graph(stage: Stage) -> Graph:
         name="r",
         frontends=None,
         model_pattern="*",
-        model_re=model_matcher("*", None),
+        model_re=compile_pattern("*"),
         request=(),
         response=(BoundStage("fails_after", stage),),
         strategy=create("single", targets=["mock"]),
