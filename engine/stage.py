@@ -15,8 +15,9 @@ field described) and one or both hooks:
 ``async def on_events(self, exchange, events) -> AsyncIterator[Event]``
     An async generator over the response's event stream. It sees every event and yields
     what the client should see (the same, changed, fewer or more). A stage without it adds
-    no per-event cost. The stream toolkit (:class:`ToolCalls`, :class:`HoldBack`,
-    :class:`StreamCutter`) holds back what must be seen whole and ends a stream validly.
+    no per-event cost. The stream toolkit (:class:`ToolCallAssembler`, :class:`HoldBack`,
+    :class:`StreamCutter`, from :mod:`engine.stream`) holds back what must be seen whole
+    and ends a stream validly.
 
 ``operations`` (a class attribute) names the operations a stage runs for: ``chat`` (the
 default), ``count_tokens``, ``models`` (a model listing). A read-only call runs only the
@@ -56,6 +57,7 @@ from engine.model import Event, TextPart
 from engine.registry import Registry, RegistryError
 from engine.response import ChatResponse, replay
 from engine.sessions import Session
+from engine.stream import CutReason, HoldBack, StreamCutter, ToolCall, ToolCallAssembler
 
 ENTRY_POINT_GROUP = "engine.stages"
 
@@ -163,16 +165,21 @@ __all__ = [
     "OPERATIONS",
     "Answer",
     "Call",
+    "CutReason",
     "Event",
     "Exchange",
+    "HoldBack",
     "ModelPattern",
     "Operation",
     "RegexPattern",
     "RegistryError",
     "Session",
     "Stage",
+    "StreamCutter",
     "StrictModel",
     "Target",
+    "ToolCall",
+    "ToolCallAssembler",
     "compile_pattern",
     "has_hook",
     "passthrough",
