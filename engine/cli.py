@@ -47,12 +47,13 @@ def _graph(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from engine.schema import build_schema, write_schema
 
+    plugins = not args.shipped
     if args.write:
-        print(f"wrote {write_schema(args.write)}")
+        print(f"wrote {write_schema(args.write, plugins=plugins)}")
     else:
         import json
 
-        print(json.dumps(build_schema(), indent=2, sort_keys=True))
+        print(json.dumps(build_schema(plugins=plugins), indent=2, sort_keys=True))
     return 0
 
 
@@ -129,6 +130,11 @@ def parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print or write the routing file JSON Schema")
     schema.add_argument("--write", type=Path, metavar="DIR", help="write routing.schema.json here")
+    schema.add_argument(
+        "--shipped",
+        action="store_true",
+        help="only what the engine ships, without installed plug-ins (the checked-in schema)",
+    )
     schema.set_defaults(run=_schema)
     return top
 

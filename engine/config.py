@@ -105,8 +105,8 @@ class RoutingFile(StrictModel):
 
 
 def routing_schema(
-    backend_configs: dict[str, type[BaseModel]],
-    stage_configs: dict[str, type[BaseModel]],
+    backend_configs: Mapping[str, type[BaseModel]],
+    stage_configs: Mapping[str, type[BaseModel]],
     strategy_configs: Mapping[str, type[BaseModel]],
 ) -> dict[str, Any]:
     """The JSON Schema of a routing file, with every backend kind, stage and strategy

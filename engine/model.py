@@ -5,10 +5,21 @@ request is designed to carry what OpenAI Chat/Responses, Anthropic Messages and 
 can express (system blocks, tool calls and results with ids, images, reasoning with
 signatures); a response is a stream of small events, and a non-streaming response is the
 same events collected.
+
+What only one protocol says about a part (Anthropic's `cache_control` on a block, its
+`citations`, a tool's `input_examples`, a Responses tool's `output_schema`) travels on that
+part, in its `vendor` field: protocol name → that protocol's own fields, such as
+``{"anthropic": {"cache_control": {"type": "ephemeral"}}}``. The codec that decoded them
+writes them back for a backend of its protocol; the others leave them out and say so.
+
+The content parts, messages and tools are immutable: a stage that edits one builds a new
+one (``part.model_copy(update={"text": ...})``, which keeps `vendor`) in a new list, so it
+never changes a copy someone else holds, such as a stored conversation.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,10 +29,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Frozen(_Model):
+    """A canonical object that is replaced, never edited in place."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+Vendor = dict[str, dict[str, Any]]
+
+
+def _vendor(of: str = "this part") -> Any:
+    """A `vendor` field, left out of dumps when empty."""
+    return Field(
+        default_factory=dict,
+        exclude_if=operator.not_,
+        description=f"the fields of {of} that only one protocol has, by protocol name, "
+        "for backends of that protocol",
+    )
+
+
 # --- content parts -------------------------------------------------------------------------
 
 
-class TextPart(_Model):
+class TextPart(_Frozen):
     """Plain text."""
 
     type: Literal["text"] = "text"
@@ -31,9 +61,10 @@ class TextPart(_Model):
         description="the Responses API's phase of the assistant message it is "
         "(`commentary`, `final_answer`), which Responses models want back",
     )
+    vendor: Vendor = _vendor()
 
 
-class ImagePart(_Model):
+class ImagePart(_Frozen):
     """An image, either by URL or inline base64 data with its media type."""
 
     type: Literal["image"] = "image"
@@ -41,6 +72,7 @@ class ImagePart(_Model):
     data: str | None = Field(default=None, description="base64 without the data: prefix")
     media_type: str | None = None
     detail: str | None = None
+    vendor: Vendor = _vendor()
 
     @classmethod
     def from_url(cls, url: str, detail: str | None = None) -> ImagePart:
@@ -60,16 +92,17 @@ class ImagePart(_Model):
         return None
 
 
-class ToolCallPart(_Model):
+class ToolCallPart(_Frozen):
     """A call the assistant made to a tool; `arguments` is the raw JSON text."""
 
     type: Literal["tool_call"] = "tool_call"
     id: str
     name: str
     arguments: str = "{}"
+    vendor: Vendor = _vendor()
 
 
-class OpaquePart(_Model):
+class OpaquePart(_Frozen):
     """Content only its own protocol understands (a PDF `document` block, a server tool's
     result), kept verbatim for backends of that protocol. The others get its `text`, a
     plain rendering, when it has one, and leave it out (saying so) when it has none."""
@@ -82,7 +115,7 @@ class OpaquePart(_Model):
     )
 
 
-class ToolResultPart(_Model):
+class ToolResultPart(_Frozen):
     """The result of a tool call, answered by the client."""
 
     type: Literal["tool_result"] = "tool_result"
@@ -90,13 +123,14 @@ class ToolResultPart(_Model):
     name: str | None = Field(default=None, description="the tool's name, when the protocol says")
     content: list[TextPart | ImagePart | OpaquePart] = Field(default_factory=list)
     is_error: bool = False
+    vendor: Vendor = _vendor()
 
     def text(self) -> str:
         """The result as text: its text parts, and what other content says in text."""
         return "".join(p.text or "" for p in self.content if isinstance(p, TextPart | OpaquePart))
 
 
-class ReasoningPart(_Model):
+class ReasoningPart(_Frozen):
     """Model reasoning ("thinking"), with the provider's signature or encrypted form."""
 
     type: Literal["reasoning"] = "reasoning"
@@ -106,6 +140,7 @@ class ReasoningPart(_Model):
     id: str | None = Field(
         default=None, description="the provider's id of this reasoning (a Responses item id)"
     )
+    vendor: Vendor = _vendor()
 
 
 Part = Annotated[
@@ -116,13 +151,14 @@ Part = Annotated[
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-class Message(_Model):
+class Message(_Frozen):
     """One conversation turn. Tool results travel in `tool` messages; a `system` message
     after the first turn is an instruction given in the middle of the conversation."""
 
     role: Role
     content: list[Part] = Field(default_factory=list)
     name: str | None = None
+    vendor: Vendor = _vendor("this turn itself (an Anthropic system turn's `output_config`)")
 
     def text(self, separator: str = "") -> str:
         """The text parts, joined by `separator`."""
@@ -132,7 +168,7 @@ class Message(_Model):
 # --- tools and settings --------------------------------------------------------------------
 
 
-class Namespace(_Model):
+class Namespace(_Frozen):
     """The group a tool belongs to (a Responses `namespace` tool), for the clients and
     backends that know groups; the others see the tool by its flat name."""
 
@@ -141,7 +177,7 @@ class Namespace(_Model):
     member: str = Field(description="the tool's own name inside the group")
 
 
-class Tool(_Model):
+class Tool(_Frozen):
     """A function the model may call."""
 
     name: str = Field(description="a name every provider accepts (a namespaced tool's flat name)")
@@ -154,9 +190,10 @@ class Tool(_Model):
         description="offered only through the provider's tool search (Anthropic's "
         "`defer_loading`): backends without one leave it out",
     )
+    vendor: Vendor = _vendor("this tool")
 
 
-class HostedTool(_Model):
+class HostedTool(_Frozen):
     """A tool the provider runs itself (web search, code execution…), as the client
     declared it. A backend of the same protocol gets `data` verbatim; `kind` web_search
     becomes another provider's own web search; other kinds go only to their protocol."""
@@ -216,7 +253,8 @@ class ChatRequest(_Model):
     )
     extra: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="fields a codec does not model, keyed by protocol, for same-protocol backends",
+        description="request-level fields a codec does not model, keyed by protocol, for "
+        "same-protocol backends (a part's own are in its `vendor`)",
     )
     continuation: str | None = Field(
         default=None,
@@ -230,7 +268,8 @@ class ChatRequest(_Model):
     client_only: list[str] = Field(
         default_factory=list,
         description="names of what the client sent that only backends of its own protocol "
-        "carry (kept in `extra`); other backends leave them out and say so",
+        "carry (kept in `extra` and the parts' `vendor`); other backends leave them out and "
+        "say so",
     )
 
     def last_user_message(self) -> Message | None:

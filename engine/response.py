@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
@@ -50,57 +51,105 @@ class ChatResponse(BaseModel):
         return [p for p in self.content if isinstance(p, ToolCallPart)]
 
 
+@dataclass(slots=True)
+class _Text:
+    """A text part still arriving: its pieces, joined once when it is built."""
+
+    phase: str | None
+    pieces: list[str] = field(default_factory=list)
+
+    def build(self) -> TextPart:
+        return TextPart(text="".join(self.pieces), phase=self.phase)
+
+
+@dataclass(slots=True)
+class _Reasoning:
+    """A reasoning part still arriving."""
+
+    redacted: bool
+    signature: str | None = None
+    id: str | None = None
+    pieces: list[str] = field(default_factory=list)
+
+    def build(self) -> ReasoningPart:
+        text, signature = "".join(self.pieces), self.signature
+        return ReasoningPart(text=text, signature=signature, redacted=self.redacted, id=self.id)
+
+
+@dataclass(slots=True)
+class _Call:
+    """A tool call still arriving: its pieces of arguments."""
+
+    id: str
+    name: str
+    ended: bool = False
+    pieces: list[str] = field(default_factory=list)
+
+    def build(self) -> ToolCallPart:
+        arguments = "".join(self.pieces)
+        if self.ended and not arguments:
+            arguments = "{}"  # a complete call without arguments takes none
+        return ToolCallPart(id=self.id, name=self.name, arguments=arguments)
+
+
 class Collector:
-    """Folds events into a ChatResponse; an ErrorEvent raises ProxyError."""
+    """Folds events into a ChatResponse; an ErrorEvent raises ProxyError.
+
+    Parts are immutable, so the collector gathers each one's pieces and builds the part
+    when `response` is read.
+    """
 
     def __init__(self) -> None:
-        self.response = ChatResponse()
-        self._calls: dict[int, ToolCallPart] = {}
+        self._head = ChatResponse()
+        self._content: list[_Text | _Reasoning | _Call | OpaquePart] = []
+        self._calls: dict[int, _Call] = {}
+
+    @property
+    def response(self) -> ChatResponse:
+        """The response so far."""
+        content = [p if isinstance(p, OpaquePart) else p.build() for p in self._content]
+        return self._head.model_copy(update={"content": content})
 
     def add(self, event: Event) -> None:
         """Fold one event in."""
-        content = self.response.content
+        content = self._content
+        last = content[-1] if content else None
         match event:
             case ResponseStart():
-                self.response.id, self.response.model = event.id, event.model
-                self.response.created = event.created
+                self._head.id, self._head.model = event.id, event.model
+                self._head.created = event.created
             case TextDelta():
-                last = content[-1] if content else None
-                if isinstance(last, TextPart) and event.phase in (None, last.phase):
-                    last.text += event.text
-                else:
-                    content.append(TextPart(text=event.text, phase=event.phase))
+                if not isinstance(last, _Text) or event.phase not in (None, last.phase):
+                    last = _Text(event.phase)
+                    content.append(last)
+                last.pieces.append(event.text)
             case ReasoningDelta():
-                last = content[-1] if content else None
                 # A signed or redacted part is complete: what follows is another block;
                 # so is a delta of another reasoning item.
                 if (
-                    not isinstance(last, ReasoningPart)
+                    not isinstance(last, _Reasoning)
                     or last.signature
                     or last.redacted
                     or (event.id is not None and last.id not in (None, event.id))
                 ):
-                    content.append(ReasoningPart(redacted=event.redacted))
-                part = content[-1]
-                assert isinstance(part, ReasoningPart)
-                part.text += event.text
+                    last = _Reasoning(event.redacted)
+                    content.append(last)
+                last.pieces.append(event.text)
                 if event.signature:
-                    part.signature = event.signature
+                    last.signature = event.signature
                 if event.id:
-                    part.id = event.id
+                    last.id = event.id
             case ToolCallStart():
-                call = ToolCallPart(id=event.id, name=event.name, arguments="")
-                self._calls[event.index] = call
+                call = self._calls[event.index] = _Call(event.id, event.name)
                 content.append(call)
             case ToolCallDelta():
-                self._calls[event.index].arguments += event.arguments
+                self._calls[event.index].pieces.append(event.arguments)
             case ToolCallEnd():
-                call = self._calls[event.index]
-                call.arguments = call.arguments or "{}"
+                self._calls[event.index].ended = True
             case Usage():
-                self.response.usage = event
+                self._head.usage = event
             case Finish():
-                self.response.finish_reason = event.reason
+                self._head.finish_reason = event.reason
             case OpaqueBlock():
                 content.append(OpaquePart(protocol=event.protocol, data=event.data))
             case ErrorEvent():

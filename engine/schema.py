@@ -37,20 +37,28 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def build_schema() -> dict[str, Any]:
-    """The routing schema for the backend kinds and the stages registered now."""
-    stage_configs = {name: cls.Config for name, cls in registry().items()}
-    strategy_configs = {name: cls.Config for name, cls in strategies().items()}
-    return routing_schema(
-        {kind: cls.Config for kind, cls in kinds().items()}, stage_configs, strategy_configs
-    )
+_SHIPPED = ("engine", "stages")  # the packages whose components the engine ships
 
 
-def write_schema(folder: Path) -> Path:
+def _wanted(cls: type, plugins: bool) -> bool:
+    return plugins or cls.__module__.partition(".")[0] in _SHIPPED
+
+
+def build_schema(*, plugins: bool = True) -> dict[str, Any]:
+    """The routing schema for the backend kinds, strategies and stages registered now;
+    without `plugins`, only for those the engine ships (the checked-in schema)."""
+    stage_configs = {n: c.Config for n, c in registry().items() if _wanted(c, plugins)}
+    strategy_configs = {n: c.Config for n, c in strategies().items() if _wanted(c, plugins)}
+    backend_configs = {n: c.Config for n, c in kinds().items() if _wanted(c, plugins)}
+    return routing_schema(backend_configs, stage_configs, strategy_configs)
+
+
+def write_schema(folder: Path, *, plugins: bool = True) -> Path:
     """Write the schema to `folder`, returning the file written."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / SCHEMA_FILE
-    target.write_text(json.dumps(build_schema(), indent=2, sort_keys=True) + "\n")
+    schema = build_schema(plugins=plugins)
+    target.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
     return target
 
 

@@ -113,8 +113,10 @@ class Commands(Stage):
         for part in message.content:
             if isinstance(part, TextPart):
                 text = self._removal.sub("", part.text).strip()
-                if text:
-                    parts.append(TextPart(text=text))
+                if text:  # a copy keeps the part's vendor fields (Anthropic's cache_control)
+                    parts.append(
+                        part if text == part.text else part.model_copy(update={"text": text})
+                    )
             else:
                 parts.append(part)
         return message.model_copy(update={"content": parts}) if parts else None

@@ -14,6 +14,7 @@ from engine.model import (
     Finish,
     ImagePart,
     Message,
+    OpaquePart,
     Reasoning,
     ReasoningDelta,
     ReasoningPart,
@@ -93,6 +94,39 @@ def test_parts_by_discriminator(raw: dict[str, Any], kind: type) -> None:
 def test_strict_validation(model: type, raw: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         model.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    ("obj", "field", "value"),
+    [
+        pytest.param(TextPart(text="a"), "text", "b", id="text"),
+        pytest.param(ImagePart(url="https://x"), "url", "https://y", id="image"),
+        pytest.param(ToolCallPart(id="c", name="f"), "arguments", "{}", id="tool-call"),
+        pytest.param(ToolResultPart(tool_call_id="c"), "name", "f", id="tool-result"),
+        pytest.param(ReasoningPart(text="r"), "signature", "s", id="reasoning"),
+        pytest.param(OpaquePart(protocol="p", data={}), "text", "t", id="opaque"),
+        pytest.param(Message(role="user"), "content", [], id="message"),
+        pytest.param(Tool(name="f"), "description", "d", id="tool"),
+        pytest.param(TextPart(text="a"), "vendor", {}, id="vendor"),
+    ],
+)
+def test_parts_messages_and_tools_are_immutable(obj: Any, field: str, value: Any) -> None:
+    with pytest.raises(ValidationError, match="frozen"):
+        setattr(obj, field, value)
+
+
+def test_an_edited_copy_keeps_the_vendor_fields() -> None:
+    part = TextPart(text="a", vendor={"anthropic": {"cache_control": {"type": "ephemeral"}}})
+    edited = part.model_copy(update={"text": "b"})
+    assert (edited.text, edited.vendor, part.text) == ("b", part.vendor, "a")
+
+
+def test_vendor_fields_are_dumped_only_when_there_are_some() -> None:
+    plain = Tool(name="f")
+    marked = Tool(name="f", vendor={"anthropic": {"input_examples": [{}]}})
+    assert "vendor" not in plain.model_dump() and "vendor" not in plain.model_dump_json()
+    assert marked.model_dump()["vendor"] == {"anthropic": {"input_examples": [{}]}}
+    assert Tool.model_validate_json(marked.model_dump_json()) == marked
 
 
 def test_message_text_joins_only_text_parts() -> None:

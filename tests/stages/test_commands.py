@@ -337,3 +337,11 @@ async def test_a_count_of_tokens_runs_no_command_but_follows_the_session(text: s
 
 def test_registered() -> None:
     assert registry()["commands"] is Commands
+
+
+async def test_stripping_a_command_keeps_the_parts_vendor_fields() -> None:
+    marked = {"anthropic": {"cache_control": {"type": "ephemeral"}}}
+    part = TextPart(text="!/model(mock:m) what now?", vendor=marked)
+    answer, request, _ = await run([Message(role="user", content=[part])])
+    assert answer is None
+    assert request.messages[-1].content == [TextPart(text="what now?", vendor=marked)]

@@ -4,16 +4,16 @@ Anthropic puts tool results in the user's turn, possibly mixed with text; the ca
 request carries them in `tool` messages, so a user turn becomes one message per run of
 tool results or other content, in order, and encoding merges consecutive turns of the same
 Anthropic role back into one. Block and tool fields the canonical model has no place for
-(`cache_control`, `citations`, a tool's `input_examples`…) are kept by position (system
-block, message block, tool name) under ``extra["anthropic/fields"]`` and put back on the
-same positions for an Anthropic upstream; server tools (those with a `type`) are kept whole
-under ``extra["anthropic/server_tools"]``.
+(`cache_control`, `citations`, a tool's `input_examples`, a system turn's `output_config`…)
+travel on the part, tool or turn they belong to, in its ``vendor["anthropic"]``, and go
+back with it to an Anthropic upstream whatever stages did to the conversation; server
+tools (those with a `type`) are hosted tools, kept whole.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from engine import notes
@@ -38,12 +38,10 @@ from engine.model import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    Vendor,
 )
 
 PROTOCOL = "anthropic"
-FIELDS = "anthropic/fields"
-BLOCKS = "blocks"  # within FIELDS: message blocks' own fields, by block key
-MESSAGES = "messages"  # within FIELDS: system messages' own fields (output_config…), by key
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024
 # Thinking budgets for OpenAI-style effort levels; Anthropic's minimum budget is 1024.
@@ -71,7 +69,7 @@ _MODELED = {
     "metadata",
     "stream",
 }
-# The keys of each block type that the canonical parts carry; the others go to FIELDS.
+# The keys of each block type that the canonical parts carry; the others go to `vendor`.
 _BLOCK_KEYS = {
     "text": {"type", "text"},
     "image": {"type", "source"},
@@ -112,21 +110,17 @@ def decode_request(body: Any, *, require_max_tokens: bool = True) -> ChatRequest
 def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:
     _expect(body, dict, "body", "a JSON object")
     model = _expect(body.get("model"), str, "model", "a string naming the model")
-    kept: dict[str, Any] = {}
-    system = _decode_system(body.get("system"), kept)
+    system = _decode_system(body.get("system"))
     messages = _decode_messages(
-        _expect(body.get("messages"), list, "messages", "an array of messages"), kept
+        _expect(body.get("messages"), list, "messages", "an array of messages")
     )
-    tools, hosted = _decode_tools(body.get("tools"), kept, _loaded_tools(messages))
+    tools, hosted = _decode_tools(body.get("tools"), _loaded_tools(messages))
     unmodeled = {k: v for k, v in body.items() if k not in _MODELED}
     reasoning = _decode_thinking(body.get("thinking"), unmodeled)
     output_config = _expect(body.get("output_config") or {}, dict, "output_config", "an object")
     reasoning = _decode_effort(_turn_output_config(body["messages"])) or reasoning
     reasoning = reasoning or _decode_effort(output_config)
     tool_choice, parallel = _decode_tool_choice(body.get("tool_choice"))
-    extra: dict[str, dict[str, Any]] = {PROTOCOL: unmodeled}
-    if kept:
-        extra[FIELDS] = kept
     raw_metadata = body.get("metadata")
     metadata = _expect({} if raw_metadata is None else raw_metadata, dict, "metadata", "an object")
     return ChatRequest(
@@ -142,9 +136,9 @@ def _decode_request(body: Any, require_max_tokens: bool) -> ChatRequest:
         hosted_tools=hosted,
         stream=bool(_expect(body.get("stream", False), bool, "stream", "a boolean")),
         metadata={k: v for k, v in metadata.items() if v is not None},
-        extra=extra,
+        extra={PROTOCOL: unmodeled},
         client_protocol=PROTOCOL,
-        client_only=_client_only(unmodeled, kept),
+        client_only=_client_only(unmodeled, _own_fields(system, messages, tools)),
     )
 
 
@@ -154,19 +148,32 @@ _TRANSLATED = {"thinking"}
 _TRANSLATED_OUTPUT = {"effort", "format"}
 
 
-def _client_only(unmodeled: dict[str, Any], kept: dict[str, Any]) -> list[str]:
+def _client_only(unmodeled: dict[str, Any], own_fields: Iterable[Iterable[str]]) -> list[str]:
     """What the client sent that only an Anthropic backend carries, by the names it used."""
     names = [k for k in unmodeled if k not in _TRANSLATED and k != "output_config"]
     names += [f"output_config.{k}" for k in unmodeled.get("output_config", {})]
     names = [n for n in names if n.removeprefix("output_config.") not in _TRANSLATED_OUTPUT]
     fields: dict[str, None] = {}
-    for key, found in kept.items():
-        entries = (
-            [f for group in found.values() for f in group] if key in (BLOCKS, MESSAGES) else [found]
-        )
-        for entry in entries:
-            fields.update(dict.fromkeys(k for k in entry if k not in _TRANSLATED_FIELDS))
+    for found in own_fields:
+        fields.update(dict.fromkeys(k for k in found if k not in _TRANSLATED_FIELDS))
     return names + list(fields)
+
+
+def _own_fields(
+    system: list[TextPart], messages: list[Message], tools: list[Tool]
+) -> Iterator[Iterable[str]]:
+    """The names of the fields only Anthropic carries: each system block's, message
+    block's, system turn's and tool's, in that order."""
+    yield from (text.vendor.get(PROTOCOL, {}) for text in system)
+    for message in messages:
+        for part in message.content:
+            if isinstance(part, OpaquePart):  # kept whole: all it says beyond its type
+                known = _BLOCK_KEYS.get(str(part.data.get("type")), {"type"})
+                yield [k for k in part.data if k not in known]
+            else:
+                yield part.vendor.get(PROTOCOL, {})
+    yield from (message.vendor.get(PROTOCOL, {}) for message in messages)
+    yield from (tool.vendor.get(PROTOCOL, {}) for tool in tools)
 
 
 # Block and message fields other backends get in another form: a deferred tool is left
@@ -255,7 +262,7 @@ def _decode_format(raw: Any) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
 
 
-def _decode_system(raw: Any, kept: dict[str, Any]) -> list[TextPart]:
+def _decode_system(raw: Any) -> list[TextPart]:
     if raw is None or raw == "":
         return []
     if isinstance(raw, str):
@@ -266,12 +273,11 @@ def _decode_system(raw: Any, kept: dict[str, Any]) -> list[TextPart]:
         param = f"system.{i}"
         if _expect(block, dict, param, "an object").get("type") != "text":
             raise BadRequest(f"{param}.type: must be 'text'", param=f"{param}.type")
-        parts.append(TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string")))
-        _keep_fields(block, f"system.{i}", kept)
+        parts.append(_decode_text(block, param))
     return parts
 
 
-def _decode_messages(raw: list[Any], kept: dict[str, Any]) -> list[Message]:
+def _decode_messages(raw: list[Any]) -> list[Message]:
     names: dict[str, str] = {}  # tool_use id → tool name, for the results that answer them
     out: list[Message] = []
     for i, message in enumerate(raw):
@@ -286,37 +292,34 @@ def _decode_messages(raw: list[Any], kept: dict[str, Any]) -> list[Message]:
         if role == "system" and content is None:
             content = []  # a system turn may say only its per-turn settings (output_config)
         if isinstance(content, str):
-            out.append(Message(role=role, content=[TextPart(text=content)]))
-            blocks: list[Any] = [{"type": "text", "text": content}]
+            content = [{"type": "text", "text": content}]
+        blocks = _expect(
+            content, list, f"{where}.content", "a string or an array of content blocks"
+        )
+        if role == "assistant":
+            parts = [
+                _decode_assistant_block(b, f"{where}.content.{j}", names)
+                for j, b in enumerate(blocks)
+            ]
+            out.append(Message(role="assistant", content=parts))
+        elif role == "system":  # with its own settings (output_config, clear_at…)
+            parts = _decode_system_turn(blocks, where)
+            out.append(Message(role="system", content=parts, vendor=_vendor(message, _TURN)))
         else:
-            blocks = _expect(
-                content, list, f"{where}.content", "a string or an array of content blocks"
-            )
-            if role == "assistant":
-                parts = [
-                    _decode_assistant_block(b, f"{where}.content.{j}", names)
-                    for j, b in enumerate(blocks)
-                ]
-                out.append(Message(role="assistant", content=parts))
-            elif role == "system":
-                out.append(Message(role="system", content=_decode_system_turn(blocks, where)))
-            else:
-                out.extend(_decode_user_turn(blocks, where, names))
-        for block in blocks:
-            _keep_block_fields(block, "user" if role == "user" else role, kept)
-        if role == "system" and (fields := {k: v for k, v in message.items() if k not in _TURN}):
-            kept.setdefault(MESSAGES, {}).setdefault(_turn_key(out[-1]), []).append(fields)
-    if isinstance(kept.get(BLOCKS), dict) and not any(any(f) for f in kept[BLOCKS].values()):
-        del kept[BLOCKS]  # no block had fields of its own
+            out.extend(_decode_user_turn(blocks, where, names))
     return out
 
 
 _TURN = {"role", "content"}
 
 
-def _turn_key(message: Message) -> str:
-    """What identifies a system message across stages: its text."""
-    return hashlib.sha256(message.text("\n").encode()).hexdigest()[:24]
+def _vendor(block: dict[str, Any], known: set[str] | None = None) -> Vendor:
+    """A block's fields beyond the `known` ones (by default those its type's part carries),
+    as that part's `vendor`."""
+    if known is None:
+        known = _BLOCK_KEYS.get(str(block.get("type")), {"type"})
+    fields = {k: v for k, v in block.items() if k not in known}
+    return {PROTOCOL: fields} if fields else {}
 
 
 def _decode_system_turn(blocks: list[Any], where: str) -> list[Part]:
@@ -327,9 +330,7 @@ def _decode_system_turn(blocks: list[Any], where: str) -> list[Part]:
         param = f"{where}.content.{j}"
         kind = _expect(block, dict, param, "an object").get("type")
         if kind == "text":
-            parts.append(
-                TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
-            )
+            parts.append(_decode_text(block, param))
         else:
             parts.append(_opaque(block, kind, param))
     return parts
@@ -345,37 +346,6 @@ def _loaded_tools(messages: list[Message]) -> set[str]:
                     if isinstance(item, OpaquePart) and item.data.get("type") == "tool_reference":
                         loaded.add(str(item.data.get("tool_name")))
     return loaded
-
-
-def _block_key(role: str, block: dict[str, Any]) -> str:
-    """What identifies a block across stages that drop or add turns: its ids, else content."""
-    kind = block.get("type")
-    if kind == "tool_use":
-        return f"{role}:tool_use:{block.get('id')}"
-    if kind == "tool_result":
-        return f"{role}:tool_result:{block.get('tool_use_id')}"
-    known = _BLOCK_KEYS.get(str(kind), {"type"})
-    content = json.dumps({k: v for k, v in block.items() if k in known}, sort_keys=True)
-    return f"{role}:{hashlib.sha256(content.encode()).hexdigest()[:24]}"
-
-
-def _keep_block_fields(block: Any, role: str, kept: dict[str, Any]) -> None:
-    """Record a message block's own fields (cache_control, citations…) under its key, one
-    entry per occurrence, so that the encoder gives them back to the same blocks in order
-    even when stages removed turns, and never to more blocks than had them."""
-    if not isinstance(block, dict):
-        return
-    known = _BLOCK_KEYS.get(str(block.get("type")), {"type"})
-    found = {k: v for k, v in block.items() if k not in known}
-    kept.setdefault(BLOCKS, {}).setdefault(_block_key(role, block), []).append(found)
-
-
-def _keep_fields(block: Any, where: str, kept: dict[str, Any]) -> None:
-    if not isinstance(block, dict):
-        return
-    known = _BLOCK_KEYS.get(str(block.get("type")), {"type"})
-    if found := {k: v for k, v in block.items() if k not in known}:
-        kept[where] = found
 
 
 def _decode_user_turn(content: list[Any], where: str, names: dict[str, str]) -> list[Message]:
@@ -401,13 +371,21 @@ def _decode_user_turn(content: list[Any], where: str, names: dict[str, str]) -> 
 
 def _decode_user_block(block: dict[str, Any], kind: Any, param: str) -> Part:
     if kind == "text":
-        return TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
+        return _decode_text(block, param)
     if kind == "image":
         return _decode_image(block, param)
     return _opaque(block, kind, param)
 
 
-def _decode_image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
+def _decode_text(block: dict[str, Any], param: str, *, own: bool = True) -> TextPart:
+    """A text block, with its `own` fields (`cache_control`, `citations`…)."""
+    text = _expect(block.get("text"), str, f"{param}.text", "a string")
+    return TextPart(text=text, vendor=_vendor(block) if own else {})
+
+
+def _decode_image(block: dict[str, Any], param: str, *, own: bool = True) -> ImagePart | OpaquePart:
+    """An image block, with its `own` fields; one of a source newer than this codec whole."""
+    vendor = _vendor(block) if own else {}
     source = _expect(block.get("source"), dict, f"{param}.source", "an object")
     kind = source.get("type")
     if kind == "base64":
@@ -416,9 +394,11 @@ def _decode_image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
             media_type=_expect(
                 source.get("media_type"), str, f"{param}.source.media_type", "a string"
             ),
+            vendor=vendor,
         )
     if kind == "url":
-        return ImagePart(url=_expect(source.get("url"), str, f"{param}.source.url", "a string"))
+        url = _expect(source.get("url"), str, f"{param}.source.url", "a string")
+        return ImagePart(url=url, vendor=vendor)
     return _opaque(block, "image", param)  # a `file` source, or newer: Anthropic only
 
 
@@ -430,41 +410,48 @@ def _decode_tool_result(block: dict[str, Any], param: str, names: dict[str, str]
         content = [TextPart(text=raw)] if raw else []
     elif raw is not None:
         _expect(raw, list, f"{param}.content", "a string or an array of content blocks")
+        # The result's own fields are kept, not those of the blocks inside it: clients
+        # mark the result itself (cache_control).
         for k, item in enumerate(raw):
             where = f"{param}.content.{k}"
             kind = _expect(item, dict, where, "an object").get("type")
             if kind == "text":
-                content.append(
-                    TextPart(text=_expect(item.get("text"), str, f"{where}.text", "a string"))
-                )
+                content.append(_decode_text(item, where, own=False))
             elif kind == "image":
-                content.append(_decode_image(item, where))
+                content.append(_decode_image(item, where, own=False))
             else:  # tool_reference, search_result, document…
                 content.append(_opaque(item, kind, where))
     is_error = _expect(block.get("is_error", False), bool, f"{param}.is_error", "a boolean")
     return ToolResultPart(
-        tool_call_id=call_id, name=names.get(call_id), content=content, is_error=is_error
+        tool_call_id=call_id,
+        name=names.get(call_id),
+        content=content,
+        is_error=is_error,
+        vendor=_vendor(block),
     )
 
 
 def _decode_assistant_block(block: Any, param: str, names: dict[str, str]) -> Part:
     kind = _expect(block, dict, param, "an object").get("type")
     if kind == "text":
-        return TextPart(text=_expect(block.get("text"), str, f"{param}.text", "a string"))
+        return _decode_text(block, param)
     if kind == "tool_use":
         call_id = _expect(block.get("id"), str, f"{param}.id", "a string")
         name = _expect(block.get("name"), str, f"{param}.name", "a string")
         arguments = _expect(block.get("input", {}), dict, f"{param}.input", "an object")
         names[call_id] = name
-        return ToolCallPart(id=call_id, name=name, arguments=dumps(arguments))
+        return ToolCallPart(
+            id=call_id, name=name, arguments=dumps(arguments), vendor=_vendor(block)
+        )
     if kind == "thinking":
         return ReasoningPart(
             text=_expect(block.get("thinking"), str, f"{param}.thinking", "a string"),
             signature=_expect(block.get("signature"), str, f"{param}.signature", "a string"),
+            vendor=_vendor(block),
         )
     if kind == "redacted_thinking":
         data = _expect(block.get("data"), str, f"{param}.data", "a string")
-        return ReasoningPart(signature=data, redacted=True)
+        return ReasoningPart(signature=data, redacted=True, vendor=_vendor(block))
     return _opaque(block, kind, param)
 
 
@@ -492,9 +479,7 @@ def _stand_in(block: dict[str, Any]) -> str | None:
     return None
 
 
-def _decode_tools(
-    raw: Any, kept: dict[str, Any], loaded: set[str]
-) -> tuple[list[Tool], list[HostedTool]]:
+def _decode_tools(raw: Any, loaded: set[str]) -> tuple[list[Tool], list[HostedTool]]:
     tools: list[Tool] = []
     hosted: list[HostedTool] = []
     for i, tool in enumerate(_expect(raw or [], list, "tools", "an array of tools")):
@@ -522,10 +507,9 @@ def _decode_tools(
                 parameters=schema,
                 strict=strict,
                 deferred=deferred,
+                vendor=_vendor(tool, _TOOL_KEYS),
             )
         )
-        if found := {k: v for k, v in tool.items() if k not in _TOOL_KEYS}:
-            kept[f"tool:{name}"] = found
     return tools, hosted
 
 
@@ -610,20 +594,17 @@ def encode_request(
     """The Messages body asking `model` for `request`; what it cannot carry is named in
     `dropped`."""
     request = offered(request, dropped, defers=True)  # `defer_loading` stays with its tool
-    kept = request.extra.get(FIELDS, {})
     body: dict[str, Any] = {**request.extra.get(PROTOCOL, {}), "model": model}
     budget, max_tokens = thinking_budget(request, default_max_tokens)
     body["max_tokens"] = max_tokens
     if request.system:
-        system = [{"type": "text", "text": p.text} for p in request.system]
-        for i, block in enumerate(system):
-            block.update(kept.get(f"system.{i}", {}))
+        system = [_with_fields({"type": "text", "text": p.text}, p.vendor) for p in request.system]
         body["system"] = _collapse(system)
     # Another protocol's client cannot know whether the model takes `system` turns in
     # the conversation: those become notes in the user's turn, which every model reads.
     in_place = request.client_protocol == PROTOCOL
-    body["messages"] = _encode_messages(request.messages, kept, in_place, dropped)
-    tools = [_encode_tool(tool, kept) for tool in request.tools]
+    body["messages"] = _encode_messages(request.messages, in_place, dropped)
+    tools = [_encode_tool(tool) for tool in request.tools]
     tools.extend(_encode_hosted(request, dropped))
     if tools:
         body["tools"] = tools
@@ -695,18 +676,16 @@ def _collapse(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 
 def _encode_messages(
-    messages: list[Message], kept: dict[str, Any], in_place: bool, dropped: notes.Dropped | None
+    messages: list[Message], in_place: bool, dropped: notes.Dropped | None
 ) -> list[dict[str, Any]]:
     turns: list[dict[str, Any]] = []
-    fields = {key: list(found) for key, found in kept.get(MESSAGES, {}).items()}
     for message in messages:
         role = "user" if message.role == "tool" else message.role
         blocks = [b for part in message.content if (b := _encode_part(part, dropped)) is not None]
         if role == "system" and not in_place:
             role, blocks = "user", [_reminder(b) for b in blocks]
         if role == "system":  # a turn of its own, with its fields (output_config, clear_at)
-            own = fields.get(_turn_key(message))
-            settings = own.pop(0) if own else {}
+            settings = message.vendor.get(PROTOCOL, {})
             if blocks or settings:  # content may be left out when settings are all it says
                 turns.append(
                     {"role": "system", **({"content": blocks} if blocks else {}), **settings}
@@ -718,16 +697,11 @@ def _encode_messages(
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
-    pending = {key: list(found) for key, found in kept.get(BLOCKS, {}).items()}
     for turn in turns:
         if "content" not in turn:
             continue
         if turn["role"] == "user":  # Anthropic wants a turn's tool results before the rest
             turn["content"].sort(key=lambda block: block.get("type") != "tool_result")
-        for block in turn["content"]:
-            found = pending.get(_block_key(turn["role"], block))
-            if found:
-                block.update(found.pop(0))
         turn["content"] = _collapse(turn["content"])
     return turns
 
@@ -759,6 +733,20 @@ def _encode_image(part: ImagePart) -> dict[str, Any]:
 def _encode_part(part: Part, dropped: notes.Dropped | None) -> dict[str, Any] | None:
     if isinstance(part, OpaquePart):
         return _encode_opaque(part, dropped)
+    block = _encode_modelled(part, dropped)
+    return None if block is None else _with_fields(block, part.vendor)
+
+
+def _with_fields(block: dict[str, Any], vendor: Vendor) -> dict[str, Any]:
+    """`block` with the Anthropic fields of the part it encodes, after its own."""
+    fields = vendor.get(PROTOCOL)
+    return {**block, **fields} if fields else block
+
+
+def _encode_modelled(
+    part: TextPart | ImagePart | ToolCallPart | ToolResultPart | ReasoningPart,
+    dropped: notes.Dropped | None,
+) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, ImagePart):
@@ -801,15 +789,14 @@ FOREIGN_SIGNATURE_TAGS = ("gemini:", "openai:")  # Gemini and the Responses API
 THINKING_MIN_TOP_P = 0.95
 
 
-def _encode_tool(tool: Tool, kept: dict[str, Any]) -> dict[str, Any]:
+def _encode_tool(tool: Tool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
         out["description"] = tool.description
     out["input_schema"] = tool.parameters
     if tool.strict is not None:
         out["strict"] = tool.strict
-    out.update(kept.get(f"tool:{tool.name}", {}))
-    return out
+    return _with_fields(out, tool.vendor)
 
 
 def _encode_tool_choice(request: ChatRequest) -> dict[str, Any] | None:

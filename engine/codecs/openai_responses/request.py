@@ -69,8 +69,7 @@ _MODELED = {
 CUSTOM_INPUT = "input"
 CUSTOM_TOOLS = "openai_responses/custom_tools"
 # A function tool's fields the canonical model does not carry (`output_schema`,
-# `allowed_callers`, `async`…), by flat name, for a Responses backend.
-TOOL_FIELDS = "openai_responses/tool_fields"
+# `allowed_callers`, `async`…) travel on its Tool, in `vendor`, for a Responses backend.
 _FUNCTION_KEYS = {"type", "name", "description", "parameters", "strict", "defer_loading"}
 # `encrypted_content` is opaque to clients, so it carries the canonical signature verbatim
 # (whichever provider signed it) and marks redacted reasoning, which has only a signature.
@@ -121,8 +120,6 @@ def _decode_request(body: Any) -> ChatRequest:
     custom = _custom_tools(raw_tools)
     if custom:  # their names, and their definitions for a Responses backend
         extra[CUSTOM_TOOLS] = {"names": list(custom), "definitions": custom}
-    if fields := _tool_fields(raw_tools):
-        extra[TOOL_FIELDS] = fields
     return ChatRequest(
         model=model,
         system=system,
@@ -278,14 +275,23 @@ def _decode_call(item: dict[str, Any], kind: str, param: str) -> ToolCallPart:
 
 
 def name_tool_results(messages: list[Message]) -> None:
-    """Give each tool result without a name the name of the call it answers, when known."""
+    """Give each tool result without a name the name of the call it answers, when known.
+
+    A message with such results is replaced in `messages` by a new one: the messages
+    themselves may be a stored conversation's."""
     names: dict[str, str] = {}
-    for message in messages:
-        for part in message.content:
-            if isinstance(part, ToolCallPart):
-                names[part.id] = part.name
-            elif isinstance(part, ToolResultPart) and part.name is None:
-                part.name = names.get(part.tool_call_id)
+    for i, message in enumerate(messages):
+        content = [_named(part, names) for part in message.content]
+        if any(new is not old for new, old in zip(content, message.content, strict=True)):
+            messages[i] = message.model_copy(update={"content": content})
+
+
+def _named(part: Part, names: dict[str, str]) -> Part:
+    if isinstance(part, ToolCallPart):
+        names[part.id] = part.name
+    elif isinstance(part, ToolResultPart) and part.name is None and part.tool_call_id in names:
+        return part.model_copy(update={"name": names[part.tool_call_id]})
+    return part
 
 
 def _decode_reasoning(item: dict[str, Any], param: str) -> ReasoningPart:
@@ -371,24 +377,9 @@ def _custom_tools(raw_tools: list[Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _tool_fields(raw_tools: list[Any]) -> dict[str, dict[str, Any]]:
-    """The fields of each function tool beyond what `Tool` says, by flat name."""
-    found: dict[str, dict[str, Any]] = {}
-    for raw in raw_tools:
-        group = raw.get("name") if raw.get("type") == "namespace" else None
-        members = raw.get("tools") if group is not None else [raw]
-        for tool in members if isinstance(members, list) else ():
-            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                continue
-            fields = {k: v for k, v in tool.items() if k not in _FUNCTION_KEYS}
-            name = str(tool.get("name"))
-            if fields:
-                found[flat_name(str(group), name) if group is not None else name] = fields
-    return found
-
-
 def _decode_function(raw: dict[str, Any], param: str, namespace: Namespace | None = None) -> Tool:
     name = expect(raw.get("name"), str, f"{param}.name", "a string")
+    fields = {k: v for k, v in raw.items() if k not in _FUNCTION_KEYS}
     return Tool(
         name=flat_name(namespace.name, name) if namespace else name,
         description=raw.get("description"),
@@ -396,6 +387,7 @@ def _decode_function(raw: dict[str, Any], param: str, namespace: Namespace | Non
         strict=raw.get("strict"),
         namespace=namespace.model_copy(update={"member": name}) if namespace else None,
         deferred=raw.get("defer_loading") is True,
+        vendor={PROTOCOL: fields} if fields else {},
     )
 
 

@@ -29,7 +29,6 @@ from engine.codecs.openai_responses.request import (
     CUSTOM_INPUT,
     CUSTOM_TOOLS,
     PROTOCOL,
-    TOOL_FIELDS,
     custom_input,
     encode_text_format,
 )
@@ -326,11 +325,10 @@ def _encode_tools(
     own, searches, others = hosted.split(request.hosted_tools, PROTOCOL)
     tools: list[dict[str, Any]] = []
     namespaces: dict[str, dict[str, Any]] = {}
-    fields = request.extra.get(TOOL_FIELDS, {}) if request.client_protocol == PROTOCOL else {}
     for tool in request.tools:
         group = tool.namespace
         if group is None:
-            tools.append(custom.get(tool.name) or _function(tool, tool.name, fields))
+            tools.append(custom.get(tool.name) or _function(tool, tool.name))
             continue
         if group.name not in namespaces:
             namespaces[group.name] = {"type": "namespace", "name": group.name}
@@ -338,7 +336,7 @@ def _encode_tools(
                 namespaces[group.name]["description"] = group.description
             namespaces[group.name]["tools"] = []
             tools.append(namespaces[group.name])
-        member = custom.get(tool.name) or _function(tool, group.member, fields)
+        member = custom.get(tool.name) or _function(tool, group.member)
         namespaces[group.name]["tools"].append(member)
     tools.extend(own)
     if searches and not any(str(t.get("type", "")).startswith("web_search") for t in own):
@@ -361,7 +359,7 @@ def _searches(request: ChatRequest) -> bool:
     return any(t.protocol == PROTOCOL and t.kind == "tool_search" for t in request.hosted_tools)
 
 
-def _function(tool: Tool, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _function(tool: Tool, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "function", "name": name}
     if tool.description is not None:
         out["description"] = tool.description
@@ -370,7 +368,7 @@ def _function(tool: Tool, name: str, fields: dict[str, Any]) -> dict[str, Any]:
         out["strict"] = tool.strict
     if tool.deferred:
         out["defer_loading"] = True
-    return {**out, **fields.get(tool.name, {})}
+    return {**out, **tool.vendor.get(PROTOCOL, {})}
 
 
 def _encode_tool_choice(request: ChatRequest, own: dict[str, Any]) -> Any:

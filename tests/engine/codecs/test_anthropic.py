@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from engine import notes
 from engine.codecs import anthropic, openai_chat
 from engine.codecs.sse import dumps
 from engine.errors import BadRequest, ProxyError, UpstreamError
@@ -881,6 +882,105 @@ def test_identical_blocks_get_no_more_marks_than_they_had() -> None:
         )
     )
     assert len(_blocks_with_marks(anthropic.encode_request(request, "m"))) == 1
+
+
+# A stage edits a part by copying it (`model_copy`), which keeps the part's `vendor` fields.
+
+
+def _redact(part: TextPart) -> TextPart:
+    """What a redaction stage makes of a text part."""
+    return part.model_copy(update={"text": part.text.replace("secret", "[REDACTED]")})
+
+
+def test_an_edited_text_block_keeps_its_cache_control() -> None:
+    block = {"type": "text", "text": "my secret", **MARK}
+    request = anthropic.decode_request(body(messages=[{"role": "user", "content": [block]}]))
+    assert request.extra == {"anthropic": {}}  # nothing kept beside the parts
+    (message,) = request.messages
+    edited = message.model_copy(update={"content": [_redact(p) for p in message.content]})
+    redacted = request.model_copy(update={"messages": [edited]})
+
+    sent = anthropic.encode_request(redacted, "m")["messages"]
+    assert sent == [
+        {"role": "user", "content": [{"type": "text", "text": "my [REDACTED]", **MARK}]}
+    ]
+    dropped = notes.Dropped()
+    assert "cache_control" not in json.dumps(
+        openai_chat.encode_request(redacted, "m", dropped=dropped)
+    )
+    assert list(dropped) == ["cache_control"]
+
+
+def test_an_edited_system_block_keeps_its_cache_control() -> None:
+    system = [{"type": "text", "text": "be brief"}, {"type": "text", "text": "secret", **MARK}]
+    request = anthropic.decode_request(body(system=system))
+    redacted = request.model_copy(update={"system": [_redact(p) for p in request.system]})
+
+    assert anthropic.encode_request(redacted, "m")["system"] == [
+        {"type": "text", "text": "be brief"},
+        {"type": "text", "text": "[REDACTED]", **MARK},
+    ]
+
+
+def test_an_edited_system_turn_keeps_its_settings_and_blocks_their_fields() -> None:
+    turn = {
+        "role": "system",
+        "content": [{"type": "text", "text": "the secret", **MARK}],
+        "output_config": {"effort": "low"},
+    }
+    request = anthropic.decode_request(body(messages=[{"role": "user", "content": "hi"}, turn]))
+    first, system_turn = request.messages
+    edited = system_turn.model_copy(update={"content": [_redact(p) for p in system_turn.content]})
+    redacted = request.model_copy(update={"messages": [first, edited]})
+
+    assert anthropic.encode_request(redacted, "m")["messages"][1] == {
+        "role": "system",
+        "content": [{"type": "text", "text": "the [REDACTED]", **MARK}],
+        "output_config": {"effort": "low"},
+    }
+
+
+def test_an_edited_tool_keeps_its_own_fields() -> None:
+    tool = {
+        "name": "lookup",
+        "description": "finds the secret",
+        "input_schema": {"type": "object"},
+        "input_examples": [{"q": "x"}],
+        **MARK,
+    }
+    request = anthropic.decode_request(body(tools=[tool]))
+    (decoded,) = request.tools
+    description = (decoded.description or "").replace("secret", "answer")
+    edited = request.model_copy(
+        update={"tools": [decoded.model_copy(update={"description": description})]}
+    )
+
+    assert anthropic.encode_request(edited, "m")["tools"] == [
+        {**tool, "description": "finds the answer"}
+    ]
+
+
+def test_a_moved_tool_result_keeps_its_cache_control() -> None:
+    calls = [{"type": "tool_use", "id": f"toolu_{n}", "name": "f", "input": {}} for n in (1, 2)]
+    results = [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "one"},
+        {"type": "tool_result", "tool_use_id": "toolu_2", "content": "two", **MARK},
+    ]
+    request = anthropic.decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": calls},
+                {"role": "user", "content": results},
+            ]
+        )
+    )
+    *earlier, answers = request.messages
+    swapped = answers.model_copy(update={"content": answers.content[::-1]})
+    moved = request.model_copy(update={"messages": [*earlier, swapped]})
+
+    sent = anthropic.encode_request(moved, "m")["messages"]
+    assert sent[-1] == {"role": "user", "content": results[::-1]}
 
 
 SEARCH_CALL = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}

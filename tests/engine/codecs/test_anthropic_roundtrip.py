@@ -190,9 +190,11 @@ def responses(draw: st.DrawFn) -> ChatResponse:
         if isinstance(part, TextPart) and content and isinstance(content[-1], TextPart):
             continue  # adjacent texts are one block on every wire
         content.append(part)
-    calls = [p for p in content if isinstance(p, ToolCallPart)]
-    for n, call in enumerate(calls):
-        call.id = f"{call.id}_{n}"
+    calls = 0
+    for i, part in enumerate(content):  # ids are unique within a response
+        if isinstance(part, ToolCallPart):
+            content[i] = part.model_copy(update={"id": f"{part.id}_{calls}"})
+            calls += 1
     cached = draw(st.integers(0, 1000))
     created = draw(st.integers(0, 1000))
     usage = Usage(

@@ -121,9 +121,10 @@ def requests(draw: st.DrawFn) -> ChatRequest:
     for _ in range(draw(st.integers(0, 4))):
         messages.append(Message(role="user", content=draw(user_parts)))
         content = draw(model_turn(call_names))
-        for part in content:
+        for i, part in enumerate(content):
             if isinstance(part, ToolCallPart):
-                part.id = f"client_call_{sum(len(m.content) for m in messages)}_{id(part)}"
+                call_id = f"client_call_{sum(len(m.content) for m in messages)}_{id(part)}"
+                content[i] = part.model_copy(update={"id": call_id})
         if content:  # Gemini has no empty turns
             messages.append(Message(role="assistant", content=content))
         for part in content:
@@ -135,7 +136,7 @@ def requests(draw: st.DrawFn) -> ChatRequest:
                     is_error=draw(st.booleans()),
                 )
                 if result.is_error:
-                    result.content = [TextPart(text=draw(texts))]
+                    result = result.model_copy(update={"content": [TextPart(text=draw(texts))]})
                 messages.append(Message(role="tool", content=[result]))
     choice = draw(
         st.none()

@@ -13,7 +13,8 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from engine.codecs import openai_responses
+from engine.codecs import openai_chat, openai_responses
+from engine.codecs.openai_responses import upstream
 from engine.errors import BadRequest, ProxyError
 from engine.model import (
     ChatRequest,
@@ -284,6 +285,42 @@ def test_namespace_tools_are_flat_functions_and_calls_go_back_split() -> None:
     )
 
 
+def test_a_function_tools_own_fields_stay_with_it_through_an_edit() -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    lookup = {
+        "type": "function",
+        "name": "lookup",
+        "description": "d",
+        "parameters": {"type": "object", "properties": {}},
+        "output_schema": schema,
+    }
+    namespace = {"type": "namespace", "name": "ns", "tools": [{**lookup, "name": "inner"}]}
+    request = decode(tools=[lookup, namespace])
+    assert request.extra.keys() == {"openai_responses"}
+    assert [t.vendor for t in request.tools] == [
+        {"openai_responses": {"output_schema": schema}}
+    ] * 2
+    renamed = [t.model_copy(update={"description": "new"}) for t in request.tools]
+    edited = request.model_copy(update={"tools": renamed})
+
+    tools = upstream.encode_request(edited, "m")["tools"]
+    assert tools[0] == {**lookup, "description": "new"}
+    assert tools[1]["tools"] == [{**lookup, "name": "inner", "description": "new"}]
+    assert "output_schema" not in json.dumps(openai_chat.encode_request(edited, "m"))
+
+
+def test_naming_tool_results_leaves_the_messages_it_was_given_alone() -> None:
+    call = Message(role="assistant", content=[ToolCallPart(id="c", name="f")])
+    result = Message(role="tool", content=[ToolResultPart(tool_call_id="c")])
+    stored = [call, result]
+    messages = list(stored)
+    openai_responses.name_tool_results(messages)
+
+    assert messages[1].content == [ToolResultPart(tool_call_id="c", name="f")]
+    assert stored[1] is result and result.content == [ToolResultPart(tool_call_id="c")]
+    assert messages[0] is call  # nothing to name: the same message
+
+
 # --- the event sequence --------------------------------------------------------------------
 
 START = ResponseStart(id="up-1", model="m-up", created=1700000000)
@@ -442,7 +479,7 @@ def test_any_response_is_a_valid_stream(
 ) -> None:
     for i, part in enumerate(parts):
         if isinstance(part, ToolCallPart):
-            part.id = f"call_{i}"  # ids are unique within a response
+            parts[i] = part.model_copy(update={"id": f"call_{i}"})  # unique within a response
     response = ChatResponse(
         id="up",
         model="m",
