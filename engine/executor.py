@@ -91,11 +91,6 @@ class Execution:
                 await _save_session(self.exchange, self.sessions)
 
 
-async def _load_session(exchange: Exchange, sessions: SessionStore | None) -> None:
-    if sessions is not None:
-        exchange.session = await sessions.load(exchange.session.id)
-
-
 async def _save_session(exchange: Exchange, sessions: SessionStore | None) -> None:
     if sessions is not None and exchange.session.changed:
         exchange.session.changed = False
@@ -250,7 +245,8 @@ async def prepare(
     stages, the route they lead to (None when one of them answered) and its request
     stages, the session saved when they changed it. Only the stages that run for
     `ctx.operation` run. A stage's refusal is raised here."""
-    await _load_session(ctx, sessions)
+    if sessions is not None:
+        ctx.session = await sessions.load(ctx.session.id)
     route = None
     try:
         answer = await _run_stages(graph.request, ctx, timings) if graph.request else None
@@ -259,7 +255,8 @@ async def prepare(
             ctx.route = route.name
             answer = await _run_stages(route.request, ctx, timings) if route.request else None
     finally:
-        await _save_session(ctx, sessions)
+        if ctx.session.changed:
+            await _save_session(ctx, sessions)
     if answer is not None and answer.error is not None:
         raise answer.error  # a refusal: an error status in the front-end's shape
     return route, answer
@@ -268,7 +265,8 @@ async def prepare(
 async def admit(graph: Graph, ctx: Exchange, sessions: SessionStore | None = None) -> None:
     """Run the pipeline's request stages for a call that routes nowhere (a model
     listing): a refusal is raised; a stage's answer means nothing here."""
-    await _load_session(ctx, sessions)
+    if sessions is not None:
+        ctx.session = await sessions.load(ctx.session.id)
     try:
         answer = await _run_stages(graph.request, ctx, Timings()) if graph.request else None
     finally:

@@ -106,9 +106,9 @@ class Collector:
 
     @property
     def response(self) -> ChatResponse:
-        """The response so far."""
-        content = [p if isinstance(p, OpaquePart) else p.build() for p in self._content]
-        return self._head.model_copy(update={"content": content})
+        """The response so far (one object, its parts built anew on each read)."""
+        self._head.content = [p if isinstance(p, OpaquePart) else p.build() for p in self._content]
+        return self._head
 
     def add(self, event: Event) -> None:
         """Fold one event in."""

@@ -87,16 +87,20 @@ class Commands(Stage):
         history = self._clean_history(messages[:-1] if replies else messages)
         if replies and rest is None:
             return Answer.text("\n".join(replies), model=ctx.request.model)
-        self._continue(ctx, history + ([rest] if rest else []))
+        self._continue(ctx, [*history, rest] if rest else history)
         return None
 
     def _continue(self, ctx: Exchange, messages: list[Message]) -> None:
-        """Go on with `messages`, to the session's model when it has one."""
-        update: dict[str, object] = {"messages": messages}
+        """Go on with `messages`, to the session's model when it has one (the request is
+        left as it is when neither changes it)."""
+        update: dict[str, object] = {}
+        if messages is not ctx.request.messages:
+            update["messages"] = messages
         override = self.session_state(ctx).get(MODEL_KEY)
         if override:
             update["model"] = override
-        ctx.request = ctx.request.model_copy(update=update)
+        if update:
+            ctx.request = ctx.request.model_copy(update=update)
 
     async def _run(self, ctx: Exchange, name: str, argument: str | None) -> str:
         entry = self.handlers.get(name)
@@ -122,7 +126,11 @@ class Commands(Stage):
         return message.model_copy(update={"content": parts}) if parts else None
 
     def _clean_history(self, messages: list[Message]) -> list[Message]:
-        """Earlier turns without commands; a command-only turn goes with the proxy's reply."""
+        """Earlier turns without commands; a command-only turn goes with the proxy's reply.
+        `messages` itself when no turn has a command."""
+        search = self._pattern.search
+        if not any(m.role == "user" and search(m.text()) for m in messages):
+            return messages
         cleaned: list[Message] = []
         skip_reply = False
         for message in messages:

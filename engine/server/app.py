@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -59,6 +58,15 @@ def _json(
         content_type="application/json",
         headers=headers,
     )
+
+
+def _pick(endpoints: Sequence[tuple[Frontend, Endpoint]], call: Call) -> tuple[Frontend, Endpoint]:
+    """The first endpoint whose `when` takes the call (the last has none: it takes any)."""
+    for pair in endpoints:
+        when = pair[1].when
+        if when is None or when(call):
+            return pair
+    return endpoints[-1]
 
 
 class Server:
@@ -111,13 +119,13 @@ class Server:
     ) -> Response:
         """Serve one HTTP request on the first of `endpoints` that takes it, errors in its
         front-end's shape."""
+        # Read before answering even an unknown action: a body left unread ends the
+        # kept-alive connection, and the client's next request on it would fail.
+        body = cast(bytes, await request.get_data())
         headers = {name.lower(): value for name, value in request.headers.items()}
-        call = Call(request.method, request.path, params, request.args, headers)
-        frontend, endpoint = next((f, e) for f, e in endpoints if e.when is None or e.when(call))
+        call = Call(request.method, request.path, params, request.args, headers, body)
+        frontend, endpoint = _pick(endpoints, call)
         try:
-            # Read before answering even an unknown action: a body left unread ends the
-            # kept-alive connection, and the client's next request on it would fail.
-            call = dataclasses.replace(call, body=cast(bytes, await request.get_data()))
             reply = await endpoint.handler(call, self)
         except ProxyError as error:
             return self.refuse(frontend, error)
