@@ -79,11 +79,20 @@ class Exchange:
     backends: frozenset[str]
     call: Call = Call()
     operation: Operation = "chat"
-    target: Target | None = None
+    targets: list[Target] | None = None  # a stage's choice, in order, for the strategy
     state: dict[Any, Any] = field(default_factory=dict)
     route: str | None = None  # set by the executor: the route that matched
     served_by: Target | None = None  # set by the executor: the target that answered
     dropped: Dropped | None = None  # … and what its request left out
+
+    @property
+    def target(self) -> Target | None:
+        """The one target a stage chose (the first, when it chose several)."""
+        return self.targets[0] if self.targets else None
+
+    @target.setter
+    def target(self, target: Target | None) -> None:
+        self.targets = None if target is None else [target]
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -235,7 +235,16 @@ async def _run_stages(
 
 def targets_for(graph: Graph, route: CompiledRoute, ctx: Exchange) -> list[Target]:
     """Where the request goes once the request stages ran: a stage's choice, else the model."""
-    return [ctx.target] if ctx.target else graph.resolve(route, ctx.request.model)
+    if not ctx.targets:
+        return graph.resolve(route, ctx.request.model)
+    for target in ctx.targets:
+        if target.backend not in graph.backends:
+            raise NotFound(
+                f"route {route.name!r}: a stage chose backend {target.backend!r}, which is not "
+                f"declared (declared: {', '.join(graph.backends)})",
+                code="unknown_backend",
+            )
+    return list(ctx.targets)
 
 
 async def prepare(

@@ -5,7 +5,8 @@ docstring, a ``Config`` model (a :class:`StrictModel`: unknown keys refused, fro
 field described) and one or both hooks:
 
 ``async def on_request(self, exchange) -> Answer | None``
-    Runs before the backend. It may change ``exchange.request`` (or ``exchange.target``)
+    Runs before the backend. It may change ``exchange.request`` (or choose where it goes:
+    ``exchange.targets``, the list the route's strategy tries, or ``exchange.target``)
     and return ``None`` to continue, or return an :class:`Answer` to answer the client
     itself (or ``Answer.refuse(status, message)`` to refuse with an error status in the
     client's protocol's shape): the backend and the remaining request stages are then

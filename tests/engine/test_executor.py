@@ -679,3 +679,37 @@ async def test_stages_run_only_for_the_operations_they_declare() -> None:
             await count_tokens(g, context(g), http, lambda request: 1)
         _, events = await run(g)  # a chat: the gate does not run
     assert texts(events) == ["ok"]
+
+
+class Choose(Stage):
+    """Chooses where the request goes: the targets it is configured with, in order."""
+
+    class Config(StrictModel):
+        targets: list[str] = Field(description="BACKEND:MODEL entries")
+
+    config: Config
+
+    async def on_request(self, ctx: Exchange) -> Answer | None:
+        ctx.targets = [Target(*t.split(":", 1)) for t in self.config.targets]
+        return None
+
+
+TEST_STAGES["test_exec_choose"] = Choose
+
+
+async def test_a_stage_may_choose_several_targets_for_the_strategy() -> None:
+    a, b = Fake("a", [UpstreamUnavailable(503, "a is down")]), Fake("b")
+    choose = BoundStage("choose", Choose(Choose.Config(targets=["a:first", "b:second"])))
+    g = graph([a, b], request=[choose], strategy="failover")
+    ctx = context(g)
+    _, events = await run(g, ctx)
+    assert (a.calls, b.calls) == ([("client-model", "first")], [("client-model", "second")])
+    assert texts(events) == ["ok"] and str(ctx.served_by) == "b:second"
+    assert ctx.target == Target("a", "first")  # the first choice, for a single strategy
+
+
+async def test_a_stage_choosing_an_undeclared_backend_is_a_404() -> None:
+    choose = BoundStage("choose", Choose(Choose.Config(targets=["nowhere:m"])))
+    g = graph([Fake("a")], request=[choose])
+    with pytest.raises(NotFound, match="backend 'nowhere', which is not declared"):
+        await run(g)
