@@ -397,6 +397,7 @@ class _Compiler:
             routes=tuple(r for _, r in compiled),
             request=pipeline[0],
             response=pipeline[1],
+            named=tuple(s for s in self.entry_stages.values() if s is not None),
         )
 
 

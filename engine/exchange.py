@@ -16,9 +16,10 @@ from engine.model import ChatRequest
 from engine.notes import Dropped
 from engine.sessions import Session
 
-# `chat`: a model answers; `count_tokens`: a read-only count; `models`: a model listing.
-Operation = Literal["chat", "count_tokens", "models"]
-OPERATIONS: tuple[Operation, ...] = ("chat", "count_tokens", "models")
+# `chat`: a model answers; `count_tokens`: a read-only count; `models`: a model listing;
+# `stored_response`: reading or deleting a stored Responses-API response.
+Operation = Literal["chat", "count_tokens", "models", "stored_response"]
+OPERATIONS: tuple[Operation, ...] = ("chat", "count_tokens", "models", "stored_response")
 
 T = TypeVar("T")
 

@@ -79,22 +79,27 @@ class Execution:
     exchange: Exchange | None = None  # … whose session is saved when the stream changed it
     sessions: SessionStore | None = None
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         """Every event, the first included; closing it closes the whole chain."""
         try:
             yield self.first
             async for event in self.rest:
                 yield event
         finally:
-            await _aclose(self.rest)
-            if self.exchange is not None:
-                await _save_session(self.exchange, self.sessions)
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the chain now (the backend's call ends with it), saving the session when
+        the stream's stages changed it; again, it does nothing."""
+        await _aclose(self.rest)
+        if self.exchange is not None and self.exchange.session.changed:
+            await _save_session(self.exchange, self.sessions)
 
 
 async def _save_session(exchange: Exchange, sessions: SessionStore | None) -> None:
     if sessions is not None and exchange.session.changed:
-        exchange.session.changed = False
         await sessions.save(exchange.session)
+        exchange.session.changed.clear()
 
 
 async def _aclose(events: AsyncIterator[Event]) -> None:

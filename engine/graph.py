@@ -64,6 +64,7 @@ class Graph:
     # The `pipeline:` stages: request ones before the route is matched, response ones last.
     request: tuple[BoundStage, ...] = ()
     response: tuple[BoundStage, ...] = ()
+    named: tuple[Stage, ...] = ()  # the `stages:` entries' instances, used or not
     _cache: dict[tuple[str, str], CompiledRoute | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -117,6 +118,7 @@ class Graph:
         chains = [self.request, self.response]
         chains += [chain for route in self.routes for chain in (route.request, route.response)]
         found = {id(bound.stage): bound.stage for chain in chains for bound in chain}
+        found.update((id(stage), stage) for stage in self.named)
         return list(found.values())
 
     def model_ids(self, discovered: Mapping[str, list[str]] | None = None) -> list[str]:

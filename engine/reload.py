@@ -93,6 +93,7 @@ class GraphHolder:
                 "routes not reloaded: the new graph has no routes; the last good graph "
                 "keeps serving"
             )
+            self._retire(graph)  # never served: its stages close now
         elif graph is not None and not has_errors(diagnostics):
             replaced, self.graph = self.graph, graph
             self.generation += 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -232,15 +232,20 @@ _Validator = validators.extend(
 )
 
 
-@cache
-def _validator() -> Any:
+def _registered() -> tuple[tuple[str, ...], ...]:
+    """The names the schema is built from: a plug-in registered later makes a new one."""
+    return tuple(registry()), tuple(strategies()), tuple(kinds())
+
+
+@lru_cache(maxsize=4)
+def _validator(registered: tuple[tuple[str, ...], ...]) -> Any:
     return _Validator(build_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def validate(document: Any) -> list[SchemaProblem]:
     """Every schema problem of one routing document, in document order."""
     problems = []
-    for error in _validator().iter_errors(document):
+    for error in _validator(_registered()).iter_errors(document):
         found: SchemaProblem | None = getattr(error, "problem", None)
         path = tuple(error.absolute_path)
         if found is None:

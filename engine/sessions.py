@@ -6,10 +6,13 @@ the key is derived from the client: a hash of its API key and User-Agent, so one
 one key keeps its settings across requests.
 
 Each stage keeps its part of a session in a namespace of its own (its registered name),
-as JSON-able values. The executor loads a session from a :class:`SessionStore` before the
-stages run and saves it when one of them changed it; stores hand out copies, so what a
-stage does to a session it has not saved is nobody else's business. This module has the
-memory store; the SQL store implements the same interface.
+as JSON values. The executor loads a session from a :class:`SessionStore` before the
+stages run and saves it when one of them changed it. A save writes only the namespaces
+that changed, so two requests of one session that change different things (a stream's
+stage, and a `!/model` sent meanwhile) both keep their change; within one namespace the
+last save wins. Stores hand out copies: what a stage does to a session it has not saved
+is nobody else's business. This module has the memory store; the SQL store, still to
+come, is to implement the same interface.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
+
+import orjson
 
 SESSION_HEADER = "x-session-id"
 # Session ids clients send of their own accord, used when `x-session-id` is absent.
@@ -34,7 +39,7 @@ class Session:
 
     id: str
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    changed: bool = False  # set by `set`: the executor saves a changed session
+    changed: set[str] = field(default_factory=set)  # the namespaces `set` replaced
 
     def get(self, namespace: str) -> Mapping[str, Any]:
         """The values kept under `namespace` (read-only: change them with `set`)."""
@@ -47,7 +52,7 @@ class Session:
             self.data[namespace] = dict(values)
         else:
             self.data.pop(namespace, None)
-        self.changed = True
+        self.changed.add(namespace)
 
 
 def session_key(headers: Mapping[str, str], client_key: str | None) -> str:
@@ -68,7 +73,8 @@ class SessionStore(Protocol):
         ...
 
     async def save(self, session: Session) -> None:
-        """Keep `session`'s state (a session with no state is forgotten)."""
+        """Keep what `session` changed (`session.changed`); the store's other namespaces
+        stay as they are, and a session left with no state is forgotten."""
         ...
 
     async def delete(self, session_id: str) -> bool:
@@ -76,13 +82,14 @@ class SessionStore(Protocol):
         ...
 
 
-def _copy(data: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {namespace: dict(values) for namespace, values in data.items()}
+def _copy(data: Any) -> Any:
+    """A deep copy of JSON values (and a check that they are JSON, as a SQL store needs)."""
+    return orjson.loads(orjson.dumps(data))
 
 
 class MemorySessionStore:
     """Sessions in this process's memory, the least recently used dropped beyond
-    `max_sessions`. Values are copied one level deep in and out: keep them flat."""
+    `max_sessions`; values are copied in and out."""
 
     def __init__(self, max_sessions: int = 10_000) -> None:
         self.max_sessions = max_sessions
@@ -97,11 +104,18 @@ class MemorySessionStore:
         return Session(session_id, _copy(data))
 
     async def save(self, session: Session) -> None:
-        """Keep `session`'s state (a session with no state is forgotten)."""
-        if not session.data:
+        """Keep what `session` changed (`session.changed`); the store's other namespaces
+        stay as they are, and a session left with no state is forgotten."""
+        kept = self._sessions.get(session.id, {})
+        for namespace in session.changed:
+            if namespace in session.data:
+                kept[namespace] = _copy(session.data[namespace])
+            else:
+                kept.pop(namespace, None)
+        if not kept:
             self._sessions.pop(session.id, None)
             return
-        self._sessions[session.id] = _copy(session.data)
+        self._sessions[session.id] = kept
         self._sessions.move_to_end(session.id)
         if len(self._sessions) > self.max_sessions:
             self._sessions.popitem(last=False)

@@ -21,9 +21,10 @@ field described) and one or both hooks:
     and ends a stream validly.
 
 ``operations`` (a class attribute) names the operations a stage runs for: ``chat`` (the
-default), ``count_tokens``, ``models`` (a model listing). A read-only call runs only the
-stages that say so, so that it never has a chat's side effects (a session's `!/model`
-changed by a count of tokens).
+default), ``count_tokens``, ``models`` (a model listing), ``stored_response`` (reading or
+deleting a stored Responses-API response). A read-only call runs only the stages that
+say so, so that it never has a chat's side effects (a session's `!/model` changed by a
+count of tokens). A stage that guards access (auth) names them all.
 
 State: ``exchange.local(Kind)`` is typed per-call state (one ``Kind()`` per exchange);
 ``self.session_state(exchange)`` / ``self.set_session_state(exchange, values)`` are the
@@ -34,7 +35,10 @@ and saves when changed. The canonical parts are immutable: change one with
 
 ``__init__(self, config)`` runs once per graph load; do all preparation there (compile
 regexes with :func:`compile_pattern`, build tables) so the hooks do only per-request work.
-``aclose()`` runs once when the graph is retired, after its last request. The executor,
+It also runs for `engine check` and for an edit that is rejected, so it acquires nothing
+(no files, pools or threads): open those on first use. ``aclose()`` runs once when the
+graph the instance belongs to is retired, after its last request, or when the server
+stops; it releases what the hooks opened. The executor,
 not the stage, times each hook and turns exceptions into errors.
 
 Third-party stages register through the ``engine.stages`` entry-point group; the routing

@@ -15,7 +15,8 @@ or a stream of events and what the client should see::
         assert text_of(events) == "[redacted]"
 
 `run_turns` runs the rows in one session, as one client's requests in a row, so a stage's
-session state carries from one row to the next as the executor would save and load it.
+session state carries from one row to the next, saved and loaded through a memory store
+as the executor does.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from engine.model import (
     ToolCallStart,
 )
 from engine.response import aiter_events
-from engine.sessions import Session
+from engine.sessions import MemorySessionStore, Session
 from engine.stage import Answer, Stage
 
 S = TypeVar("S", bound=Stage)
@@ -115,10 +116,14 @@ async def run_turns(
     **context: Any,
 ) -> list[Turn]:
     """Run the request hook over each row in one session (a string is a request with that
-    user text); the rows' outcomes, in order."""
-    session = session or Session("test-session")
+    user text); the rows' outcomes, in order. `session`, when given, is where they start."""
+    store, session_id = MemorySessionStore(), session.id if session else "test-session"
+    if session is not None:
+        session.changed.update(session.data)
+        await store.save(session)
     turns = []
     for row in rows:
+        session = await store.load(session_id)
         ctx = make_context(
             request(row) if isinstance(row, str) else row,
             session=session,
@@ -133,7 +138,8 @@ async def run_turns(
         else:
             assert answer.response is not None
             turns.append(Turn(ctx.request, answer=answer.response.text))
-        session.changed = False  # as the executor saves it
+        if session.changed:
+            await store.save(session)
     return turns
 
 

@@ -113,8 +113,14 @@ class AnthropicBackend(Backend):
             params = {"limit": "1000", "after_id": last}
         return found
 
-    async def count_tokens(self, request: ChatRequest, model: str, http: httpx.AsyncClient) -> int:
-        """Ask the upstream how many input tokens `request` has."""
+    async def count_tokens(
+        self, request: ChatRequest, model: str, http: httpx.AsyncClient
+    ) -> int | None:
+        """Ask the upstream how many input tokens `request` has (None for a request with
+        no message, which Anthropic refuses to count: a Gemini count of a system
+        instruction alone, a turn made only of commands)."""
+        if not request.messages:
+            return None
         body = anthropic.encode_request(request, model)
         for key in ("max_tokens", "stream", "metadata", "temperature", "top_p", "top_k"):
             body.pop(key, None)

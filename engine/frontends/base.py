@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.errors import ProxyError
-from engine.exchange import Call
+from engine.exchange import Call, Operation
 from engine.model import ChatRequest, Event
 from engine.response import ChatResponse
 from engine.stored_responses import ResponseStore
@@ -64,6 +64,11 @@ class Host(Protocol):
 
     async def models(self, frontend: Frontend, call: Call) -> list[str]:
         """The model ids to list, once the pipeline admitted the call."""
+        ...
+
+    async def admit(self, frontend: Frontend, call: Call, operation: Operation) -> None:
+        """Run the pipeline's stages for `operation`, a call that routes nowhere (reading
+        a stored response); a refusal raises ProxyError."""
         ...
 
 

@@ -35,6 +35,7 @@ def _not_found(response_id: str) -> NotFound:
 
 
 async def _retrieve(call: Call, host: Host) -> Reply:
+    await host.admit(FRONTEND, call, "stored_response")
     response_id = call.path_params["response_id"]
     stored = await host.responses.get(response_id)
     if stored is None:
@@ -43,6 +44,7 @@ async def _retrieve(call: Call, host: Host) -> Reply:
 
 
 async def _delete(call: Call, host: Host) -> Reply:
+    await host.admit(FRONTEND, call, "stored_response")
     response_id = call.path_params["response_id"]
     if not await host.responses.delete(response_id):
         raise _not_found(response_id)

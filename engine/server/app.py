@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,13 +38,13 @@ from engine.notes import Dropped
 from engine.reload import GraphHolder
 from engine.response import collect
 from engine.server.access import note, noted
+from engine.server.cleanups import Cleanups, defer
 from engine.server.hypercorn_fixes import close_idle_connections_on_eof
 from engine.sessions import MemorySessionStore, Session, SessionStore, session_key
 from engine.stored_responses import MemoryResponseStore, ResponseStore
 
 log = logging.getLogger("engine.server")
 
-_LISTING = ChatRequest(model="")  # a model listing's exchange has no request to route
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
@@ -58,6 +59,14 @@ def _json(
         content_type="application/json",
         headers=headers,
     )
+
+
+def _internal(error: Exception) -> ProxyError:
+    """A failure of the proxy's own, logged here with its traceback, as a 500."""
+    log.exception("%s %s failed", request.method, clean(request.path))
+    failure = ProxyError(500, f"internal error: {type(error).__name__}: {error}", code="internal")
+    failure.logged = True
+    return failure
 
 
 def _pick(endpoints: Sequence[tuple[Frontend, Endpoint]], call: Call) -> tuple[Frontend, Endpoint]:
@@ -129,6 +138,10 @@ class Server:
             reply = await endpoint.handler(call, self)
         except ProxyError as error:
             return self.refuse(frontend, error)
+        except HTTPException:
+            raise
+        except Exception as error:  # in the shape of the front-end that took the call
+            return self.refuse(frontend, _internal(error))
         if isinstance(reply.body, dict):
             return _json(reply.body, reply.status, reply.headers)
         response = Response(
@@ -171,32 +184,39 @@ class Server:
         chat = frontend.decode_request(parse_body(call.body), call)
         if frontend.prepare is not None:
             chat = await frontend.prepare(chat, self)
-        graph = self.holder.acquire()  # one graph for the whole request, stream included
-        streaming = False
+        graph = self._lease()  # one graph for the whole request, stream included
+        ctx = self.exchange(frontend.name, call, chat, graph, "chat")
+        assert self.http is not None, "the server has not started"
         try:
-            ctx = self.exchange(frontend.name, call, chat, graph, "chat")
-            assert self.http is not None, "the server has not started"
-            try:
-                execution = await execute(graph, ctx, self.http, self.sessions)
-            finally:
-                self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
-            headers = {"server-timing": execution.timings.header()}
-            if ctx.dropped:
-                headers[DROPPED_HEADER] = ctx.dropped.header()
-                self._note_dropped(ctx, ctx.dropped)
-            if chat.stream:
-                streaming = True
-                return self._stream(frontend, call, chat, execution, headers, graph)
-            started = time.perf_counter()
-            response = await collect(execution.events())
-            execution.timings.add("response", started)
-            headers["server-timing"] = execution.timings.header()
-            body = frontend.encode_response(response, chat)
-            await self._complete(frontend, chat, body)
-            return Reply(body, headers=headers)
+            execution = await execute(graph, ctx, self.http, self.sessions)
         finally:
-            if not streaming:
-                self.holder.release(graph)
+            self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
+        # Before the graph is let go: a client gone before the stream started never runs it.
+        defer(request.scope, execution.aclose)
+        headers = {"server-timing": execution.timings.header()}
+        if ctx.dropped:
+            headers[DROPPED_HEADER] = ctx.dropped.header()
+            self._note_dropped(ctx, ctx.dropped)
+        if chat.stream:
+            return self._stream(frontend, call, chat, execution, headers)
+        started = time.perf_counter()
+        async with aclosing(execution.events()) as events:
+            response = await collect(events)
+        execution.timings.add("response", started)
+        headers["server-timing"] = execution.timings.header()
+        body = frontend.encode_response(response, chat)
+        await self._complete(frontend, chat, body)
+        return Reply(body, headers=headers)
+
+    def _lease(self) -> Graph:
+        """The current graph, held until the HTTP request is over (its stream included)."""
+        graph = self.holder.acquire()
+
+        async def release() -> None:
+            self.holder.release(graph)
+
+        defer(request.scope, release)
+        return graph
 
     async def count_tokens(
         self, frontend: Frontend, call: Call, chat: ChatRequest, estimate: Estimate
@@ -214,8 +234,21 @@ class Server:
         """The models the current graph lists (see `engine.catalog`), once the pipeline's
         `models` stages admitted the call."""
         with self.holder.lease() as graph:
-            await admit(graph, self.exchange(frontend.name, call, _LISTING, graph, "models"))
+            await self._admit(graph, frontend, call, "models")
             return self.catalog.model_ids(graph)
+
+    async def admit(self, frontend: Frontend, call: Call, operation: Operation) -> None:
+        """Run the pipeline's stages for a call that routes nowhere; a refusal raises."""
+        with self.holder.lease() as graph:
+            await self._admit(graph, frontend, call, operation)
+
+    async def _admit(
+        self, graph: Graph, frontend: Frontend, call: Call, operation: Operation
+    ) -> None:
+        nothing = ChatRequest(model="")  # no request to route: the exchange's is empty
+        await admit(
+            graph, self.exchange(frontend.name, call, nothing, graph, operation), self.sessions
+        )
 
     def _stream_failed(
         self, frontend: Frontend, scope: Any, where: str, status: int, code: str, message: str
@@ -264,17 +297,17 @@ class Server:
         chat: ChatRequest,
         execution: Execution,
         headers: dict[str, str],
-        graph: Graph,
     ) -> Reply:
-        """The streamed reply; the graph is released when the stream ends."""
+        """The streamed reply."""
         encoder = frontend.stream_encoder(chat, call)
         # The body is sent after this handler returned, outside the request's context.
         scope, where = request.scope, f"{request.method} {clean(request.path)}"
 
         async def body() -> AsyncIterator[bytes]:
             completed = finished = False
+            events = execution.events()
             try:
-                async for event in execution.events():
+                async for event in events:
                     finished = finished or isinstance(event, Finish)
                     if isinstance(event, ErrorEvent):
                         failure = (event.status, event.code, event.message)
@@ -303,7 +336,7 @@ class Server:
                         self._stream_failed(frontend, scope, where, *failure)
                     yield encoder.error(error)
             finally:
-                self.holder.release(graph)
+                await events.aclose()
 
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
         return Reply(body(), headers=headers, content_type=frontend.stream_content_type)
@@ -344,6 +377,7 @@ def create_app(
     install_log_redaction()
     close_idle_connections_on_eof()
     app = Quart("engine")
+    app.asgi_app = Cleanups(app.asgi_app)  # type: ignore[method-assign]
     app.config.update(RESPONSE_TIMEOUT=None, BODY_TIMEOUT=600, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     server = Server(GraphHolder(graph, routes), watch=watch, sessions=sessions, responses=responses)
     app.extensions["engine"] = server
@@ -379,11 +413,7 @@ def create_app(
 
     @app.errorhandler(Exception)
     async def internal_error(error: Exception) -> Response:
-        log.exception("%s %s failed", request.method, clean(request.path))
         await drain()
-        message = f"internal error: {type(error).__name__}: {error}"
-        failure = ProxyError(500, message, code="internal")
-        failure.logged = True
-        return server.refuse(owner(request.path), failure)
+        return server.refuse(owner(request.path), _internal(error))
 
     return app

@@ -7,7 +7,9 @@ every text the model would read (system prompt, messages, tool results) with
 `part.model_copy(...)`, which keeps each part's vendor fields, so an Anthropic
 `cache_control` marker stays on the block it was on. Its event hook does the same to the
 reply as it streams, holding back the end of the text while it could still be the start
-of a word (`HoldBack`), so a word split over two deltas is caught too.
+of a word (`HoldBack`), so a word split over two deltas is caught too. It leaves tool-call
+arguments and reasoning alone: the one is JSON the client parses, the other is signed by
+the provider, which refuses it edited.
 """
 
 from __future__ import annotations
@@ -56,16 +58,20 @@ class RedactWords(Stage):
         """Redact the reply's text as it streams; any other event first lets the held
         text go, so that the order of what the client sees is kept."""
         held = HoldBack(prefixes=self.config.words)
+        phase: str | None = None  # of held text whose delta said it starts a message
         async for event in events:
             if isinstance(event, TextDelta):
+                phase = event.phase or phase
                 if piece := held.push(event.text):
-                    yield event.model_copy(update={"text": self.redact(piece)})
+                    yield TextDelta(text=self.redact(piece), phase=phase)
+                    phase = None
                 continue
             if rest := held.flush():
-                yield TextDelta(text=self.redact(rest))
+                yield TextDelta(text=self.redact(rest), phase=phase)
+            phase = None
             yield event
         if rest := held.flush():  # a stream that ended without a finish
-            yield TextDelta(text=self.redact(rest))
+            yield TextDelta(text=self.redact(rest), phase=phase)
 
     def _message(self, message: Message) -> Message:
         content = [self._part(part) for part in message.content]
@@ -78,7 +84,8 @@ class RedactWords(Stage):
             return self._text(part)
         if isinstance(part, ToolResultPart):
             content = [self._text(c) if isinstance(c, TextPart) else c for c in part.content]
-            return part.model_copy(update={"content": content})
+            if any(new is not old for new, old in zip(content, part.content, strict=True)):
+                return part.model_copy(update={"content": content})
         return part
 
     def _text(self, part: TextPart) -> TextPart:

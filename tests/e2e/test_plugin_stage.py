@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 import anthropic
 import pytest
 
-from engine.model import Finish, TextPart, ToolResultPart
+from engine.model import Finish, ResponseStart, TextDelta, TextPart, ToolResultPart
 from engine.stage import Stage, registry
 from engine.testing import (
     make_context,
@@ -189,3 +189,17 @@ async def test_a_redacted_block_keeps_its_cache_control_on_the_way_to_anthropic(
     assert "".join(b.text for b in message.content if b.type == "text") == (
         "Stored: [redacted], as asked."
     )
+
+
+async def test_a_held_delta_keeps_the_phase_it_started_with() -> None:
+    stage = redact_words(words=["hunter2"])
+    stream = [
+        ResponseStart(id="r", model="m"),
+        TextDelta(text="hun", phase="final_answer"),
+        TextDelta(text="ter2 done"),
+        Finish(reason="stop"),
+    ]
+    events = await run_events(stage, make_context(request("hi")), stream)
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert text_of(events) == "[redacted] done"
+    assert deltas[0].phase == "final_answer"

@@ -126,3 +126,28 @@ async def test_a_graph_no_request_holds_is_closed_when_replaced(closing: GraphHo
     closing.reload()
     await closing.retired()
     assert Closer.closed == [closer_of(first)]
+
+
+async def test_every_stage_a_graph_built_is_closed_with_it_unused_entries_too(
+    closing: GraphHolder,
+) -> None:
+    first = closing.graph
+    routes = closing.routes / "routes.yaml"
+    spare = "stages: {spare: {use: test_reload_closer}}\n"
+    routes.write_text(routes.read_text().replace("backends:", spare + "backends:"))
+    assert not closing.reload()  # no diagnostics
+    second = closing.graph
+    assert len(second.stages()) == 2  # the route's and the unused entry's
+    await closing.close()
+    assert [id(s) for s in Closer.closed] == [id(s) for s in (*first.stages(), *second.stages())]
+
+
+async def test_a_graph_that_is_not_served_is_closed_at_once(closing: GraphHolder) -> None:
+    serving = closing.graph
+    (closing.routes / "routes.yaml").write_text(
+        "version: 1\nstages: {spare: {use: test_reload_closer}}\n"
+    )
+    closing.reload()  # no routes: refused, the last good graph keeps serving
+    await closing.retired()
+    assert closing.graph is serving
+    assert len(Closer.closed) == 1 and Closer.closed[0] is not closer_of(serving)

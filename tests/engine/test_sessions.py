@@ -96,3 +96,32 @@ async def test_store_drops_the_least_recently_used() -> None:
     assert (await store.load("a")).get("commands") == {"model": "a"}
     assert (await store.load("b")).data == {}  # b was dropped, so this is a fresh session
     assert await store.delete("c") and not await store.delete("c")
+
+
+async def test_two_requests_of_one_session_keep_both_their_changes() -> None:
+    store = MemorySessionStore()
+    stream, command = await store.load("s"), await store.load("s")  # both in flight
+    command.set("commands", {"model": "mock:m"})
+    await store.save(command)
+    stream.set("loop_detection", {"seen": 3})  # saved when the stream ends, later
+    await store.save(stream)
+    assert (await store.load("s")).data == {
+        "commands": {"model": "mock:m"},
+        "loop_detection": {"seen": 3},
+    }
+    late = await store.load("s")
+    late.set("commands", {})  # within one namespace, the last save wins
+    await store.save(late)
+    assert (await store.load("s")).data == {"loop_detection": {"seen": 3}}
+
+
+async def test_nested_values_are_copied_in_and_out() -> None:
+    store = MemorySessionStore()
+    session = await store.load("s")
+    routes = {"fast": ["a:m", "b:m"]}
+    session.set("commands", {"routes": routes})
+    await store.save(session)
+    routes["fast"].append("c:m")
+    loaded = await store.load("s")
+    loaded.get("commands")["routes"]["fast"].append("d:m")
+    assert (await store.load("s")).get("commands") == {"routes": {"fast": ["a:m", "b:m"]}}

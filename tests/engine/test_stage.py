@@ -155,7 +155,8 @@ class _NoHooks(Stage):
         pytest.param(
             "odd_operations",
             lambda: _make(operations=frozenset({"stream"}), on_request=_on_request),
-            "unknown operations ['stream'] (known: ('chat', 'count_tokens', 'models'))",
+            "unknown operations ['stream'] (known: "
+            "('chat', 'count_tokens', 'models', 'stored_response'))",
             id="unknown-operation",
         ),
         pytest.param(

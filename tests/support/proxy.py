@@ -128,7 +128,7 @@ class Proxy:
             "127.0.0.1", self.thread.port, timeout=DEFAULT_TIMEOUT_SECS
         )
         try:
-            ping.request("GET", "/v1/models")
+            ping.request("GET", "/healthz")
             assert ping.getresponse().status == 200, "the proxy does not answer"
         except BaseException:
             self.thread.stop()

@@ -249,3 +249,12 @@ async def test_count_tokens(upstream: respx.MockRouter) -> None:
     }
     assert sent.headers["anthropic-beta"] == "token-counting-2024-11-01"
     assert sent.headers["x-api-key"] == "k"
+
+
+async def test_a_request_without_messages_is_not_sent_to_be_counted(
+    upstream: respx.MockRouter,
+) -> None:
+    request = chat().model_copy(update={"messages": []})
+    async with httpx.AsyncClient(verify=TLS) as http:  # respx refuses any call not mocked
+        assert await backend(api_key="k").count_tokens(request, "claude-up", http) is None
+    assert not upstream.calls

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 from engine.backends.mock import MockBackend, MockConfig
+from engine.compiler import load_graph
 from engine.config import StrictModel, compile_pattern
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec
 from engine.model import Event
 from engine.server.app import create_app
-from engine.stage import Exchange, Stage
+from engine.stage import Exchange, Stage, registry, stage
 from engine.strategies import create
 
 
@@ -96,3 +99,102 @@ async def test_unrouted_paths_answer_in_the_shape_of_their_api(
         assert body["type"] == "error" and "type" in body["error"]
     else:
         assert set(body["error"]) == {"message", "type", "param", "code"}
+
+
+# --- a request's hold on its graph --------------------------------------------------------
+
+
+class Tracker(Stage):
+    """Passes events on; records when its stream ended and when it was closed."""
+
+    class Config(StrictModel):
+        """Nothing to set."""
+
+    log: ClassVar[list[str]] = []
+
+    async def on_events(self, ctx: Exchange, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        try:
+            async for event in events:
+                yield event
+        finally:
+            Tracker.log.append("stream ended")
+
+    async def aclose(self) -> None:
+        Tracker.log.append("closed")
+
+
+TRACKED = """\
+version: 1
+backends: {mock: {kind: mock}}
+routes: [{name: NAME, backend: {targets: [mock]}, response: [test_app_tracker]}]
+"""
+
+
+@pytest.fixture
+def tracked(tmp_path: Path) -> Iterator[Path]:
+    stage("test_app_tracker")(Tracker)
+    Tracker.log.clear()
+    (tmp_path / "routes.yaml").write_text(TRACKED.replace("NAME", "first"))
+    yield tmp_path
+    registry().pop("test_app_tracker")
+
+
+def http_scope(body: bytes) -> dict[str, Any]:
+    path = "/v1/chat/completions"
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+
+
+@pytest.mark.parametrize("stuck_at", [1, 3], ids=["on-the-headers", "mid-stream"])
+async def test_a_client_gone_lets_go_of_its_graph_and_its_stream_ends_before_the_stages_close(
+    tracked: Path, stuck_at: int
+) -> None:
+    graph, _ = load_graph([tracked])
+    assert graph is not None
+    app = create_app(graph, tracked, watch=False)
+    server = app.extensions["engine"]
+    chat = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "a b c d"}]}
+    body = json.dumps(chat).encode()
+    stuck, requested, sent = asyncio.Event(), [], []
+
+    async def receive() -> dict[str, Any]:
+        if not requested:
+            requested.append(True)
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client says nothing more
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+        if len(sent) == stuck_at:  # the client reads no more: its socket is full
+            stuck.set()
+            await asyncio.Event().wait()
+
+    await app.startup()
+    try:
+        request = asyncio.create_task(app(http_scope(body), receive, send))
+        await stuck.wait()
+        (tracked / "routes.yaml").write_text(TRACKED.replace("NAME", "second"))
+        server.holder.reload()  # the first graph is retired once this request lets go
+        await server.holder.retired()
+        assert Tracker.log == []  # the request still holds it
+        request.cancel()  # what the server does to a request whose client went away
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await server.holder.retired()
+        assert Tracker.log == ["stream ended", "closed"]
+        assert sent[0] == "http.response.start" and len(sent) == stuck_at
+    finally:
+        await app.shutdown()
