@@ -172,6 +172,9 @@ def _own_fields(
                 yield [k for k in part.data if k not in known]
             else:
                 yield part.vendor.get(PROTOCOL, {})
+            if isinstance(part, ToolResultPart):  # and the blocks of its content
+                content = [c for c in part.content if not isinstance(c, OpaquePart)]
+                yield from (c.vendor.get(PROTOCOL, {}) for c in content)
     yield from (message.vendor.get(PROTOCOL, {}) for message in messages)
     yield from (tool.vendor.get(PROTOCOL, {}) for tool in tools)
 
@@ -377,15 +380,15 @@ def _decode_user_block(block: dict[str, Any], kind: Any, param: str) -> Part:
     return _opaque(block, kind, param)
 
 
-def _decode_text(block: dict[str, Any], param: str, *, own: bool = True) -> TextPart:
-    """A text block, with its `own` fields (`cache_control`, `citations`…)."""
+def _decode_text(block: dict[str, Any], param: str) -> TextPart:
+    """A text block, with its own fields (`cache_control`, `citations`…)."""
     text = _expect(block.get("text"), str, f"{param}.text", "a string")
-    return TextPart(text=text, vendor=_vendor(block) if own else {})
+    return TextPart(text=text, vendor=_vendor(block))
 
 
-def _decode_image(block: dict[str, Any], param: str, *, own: bool = True) -> ImagePart | OpaquePart:
-    """An image block, with its `own` fields; one of a source newer than this codec whole."""
-    vendor = _vendor(block) if own else {}
+def _decode_image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
+    """An image block, with its own fields; one of a source newer than this codec whole."""
+    vendor = _vendor(block)
     source = _expect(block.get("source"), dict, f"{param}.source", "an object")
     kind = source.get("type")
     if kind == "base64":
@@ -416,9 +419,9 @@ def _decode_tool_result(block: dict[str, Any], param: str, names: dict[str, str]
             where = f"{param}.content.{k}"
             kind = _expect(item, dict, where, "an object").get("type")
             if kind == "text":
-                content.append(_decode_text(item, where, own=False))
+                content.append(_decode_text(item, where))
             elif kind == "image":
-                content.append(_decode_image(item, where, own=False))
+                content.append(_decode_image(item, where))
             else:  # tool_reference, search_result, document…
                 content.append(_opaque(item, kind, where))
     is_error = _expect(block.get("is_error", False), bool, f"{param}.is_error", "a boolean")

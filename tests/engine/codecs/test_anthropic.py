@@ -983,6 +983,26 @@ def test_a_moved_tool_result_keeps_its_cache_control() -> None:
     assert sent[-1] == {"role": "user", "content": results[::-1]}
 
 
+def test_a_block_inside_a_tool_result_keeps_its_cache_control() -> None:
+    call = {"type": "tool_use", "id": "toolu_1", "name": "read", "input": {}}
+    inner = [{"type": "text", "text": "the file", **MARK}, {"type": "text", "text": "more"}]
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": inner}
+    request = anthropic.decode_request(
+        body(
+            messages=[
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": [call]},
+                {"role": "user", "content": [result]},
+            ]
+        )
+    )
+    assert anthropic.encode_request(request, "m")["messages"][-1] == {
+        "role": "user",
+        "content": [result],
+    }
+    assert "cache_control" in request.client_only  # other backends say they left it out
+
+
 SEARCH_CALL = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
 SEARCH_RESULT = {
     "type": "web_search_tool_result",
