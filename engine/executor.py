@@ -25,7 +25,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
-from engine.response import aiter_events
+from engine.response import aclose, aiter_events, started
 from engine.sessions import SessionStore
 from engine.stage import Answer
 from engine.strategies import Attempt, Send, is_retryable
@@ -79,19 +79,14 @@ class Execution:
     exchange: Exchange | None = None  # … whose session is saved when the stream changed it
     sessions: SessionStore | None = None
 
-    async def events(self) -> AsyncGenerator[Event, None]:
+    def events(self) -> AsyncGenerator[Event, None]:
         """Every event, the first included; closing it closes the whole chain."""
-        try:
-            yield self.first
-            async for event in self.rest:
-                yield event
-        finally:
-            await self.aclose()
+        return started(self.first, self.rest, self.aclose)
 
     async def aclose(self) -> None:
         """Close the chain now (the backend's call ends with it), saving the session when
         the stream's stages changed it; again, it does nothing."""
-        await _aclose(self.rest)
+        await aclose(self.rest)
         if self.exchange is not None and self.exchange.session.changed:
             await _save_session(self.exchange, self.sessions)
 
@@ -100,17 +95,6 @@ async def _save_session(exchange: Exchange, sessions: SessionStore | None) -> No
     if sessions is not None and exchange.session.changed:
         await sessions.save(exchange.session)
         exchange.session.changed.clear()
-
-
-async def _aclose(events: AsyncIterator[Event]) -> None:
-    """Close an event iterator now, so that a backend's call ends when its reader stops.
-
-    `async for` does not close what it iterates when the loop is left early; without this
-    the upstream response would stay open until the garbage collector finalizes it.
-    """
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:
@@ -167,7 +151,7 @@ async def _guarded(
     finally:
         await stream.aclose()
         await upstream.aclose()  # type: ignore[attr-defined]
-        await _aclose(events)
+        await aclose(events)
 
 
 def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient) -> Send:

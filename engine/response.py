@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
@@ -95,20 +102,31 @@ class _Call:
 class Collector:
     """Folds events into a ChatResponse; an ErrorEvent raises ProxyError.
 
-    Parts are immutable, so the collector gathers each one's pieces and builds the part
-    when `response` is read.
+    Parts are immutable, so the collector gathers each one's pieces and builds the parts,
+    and the response, when `response` is read.
     """
 
+    __slots__ = ("_calls", "_content", "created", "finish_reason", "id", "model", "usage")
+
     def __init__(self) -> None:
-        self._head = ChatResponse()
+        self.id = self.model = ""
+        self.created = 0
+        self.usage: Usage | None = None
+        self.finish_reason: FinishReason = "stop"
         self._content: list[_Text | _Reasoning | _Call | OpaquePart] = []
         self._calls: dict[int, _Call] = {}
 
     @property
     def response(self) -> ChatResponse:
-        """The response so far (one object, its parts built anew on each read)."""
-        self._head.content = [p if isinstance(p, OpaquePart) else p.build() for p in self._content]
-        return self._head
+        """The response so far."""
+        return ChatResponse(
+            id=self.id,
+            model=self.model,
+            created=self.created,
+            content=[p if isinstance(p, OpaquePart) else p.build() for p in self._content],
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+        )
 
     def add(self, event: Event) -> None:
         """Fold one event in."""
@@ -116,8 +134,7 @@ class Collector:
         last = content[-1] if content else None
         match event:
             case ResponseStart():
-                self._head.id, self._head.model = event.id, event.model
-                self._head.created = event.created
+                self.id, self.model, self.created = event.id, event.model, event.created
             case TextDelta():
                 if not isinstance(last, _Text) or event.phase not in (None, last.phase):
                     last = _Text(event.phase)
@@ -147,9 +164,9 @@ class Collector:
             case ToolCallEnd():
                 self._calls[event.index].ended = True
             case Usage():
-                self._head.usage = event
+                self.usage = event
             case Finish():
-                self._head.finish_reason = event.reason
+                self.finish_reason = event.reason
             case OpaqueBlock():
                 content.append(OpaquePart(protocol=event.protocol, data=event.data))
             case ErrorEvent():
@@ -191,3 +208,27 @@ async def aiter_events(events: Iterable[Event]) -> AsyncIterator[Event]:
     """An async iterator over a ready list of events."""
     for event in events:
         yield event
+
+
+async def aclose(events: AsyncIterator[Event]) -> None:
+    """Close an event iterator now, so that a backend's call ends when its reader stops.
+
+    `async for` does not close what it iterates when the loop is left early; without this
+    the upstream response would stay open until the garbage collector finalizes it.
+    """
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def started(
+    first: Event, rest: AsyncIterator[Event], close: Callable[[], Awaitable[None]]
+) -> AsyncGenerator[Event, None]:
+    """A stream whose first event was read already: `first`, then `rest`; `close` runs
+    when it ends or is closed early."""
+    try:
+        yield first
+        async for event in rest:
+            yield event
+    finally:
+        await close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeProvider
 from tests.support.proxy import FAKE_ROUTES, Proxy
 from tests.support.sdk import CLIENT_KEY, SDK_TIMEOUT_SECS, Chat, Flavour
@@ -30,6 +31,14 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
     """A fake OpenAI provider on a free port; routing files reach it as `${FAKE_URL}`."""
     with FakeProvider() as provider:
         monkeypatch.setenv("FAKE_URL", provider.url)
+        yield provider
+
+
+@pytest.fixture
+def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
+    """A fake Anthropic provider; routing files reach it as `${FAKE_ANTHROPIC_URL}`."""
+    with FakeAnthropic() as provider:
+        monkeypatch.setenv("FAKE_ANTHROPIC_URL", provider.url)
         yield provider
 
 

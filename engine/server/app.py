@@ -184,39 +184,46 @@ class Server:
         chat = frontend.decode_request(parse_body(call.body), call)
         if frontend.prepare is not None:
             chat = await frontend.prepare(chat, self)
-        graph = self._lease()  # one graph for the whole request, stream included
-        ctx = self.exchange(frontend.name, call, chat, graph, "chat")
-        assert self.http is not None, "the server has not started"
+        graph = self.holder.acquire()  # one graph for the whole request, stream included
+        streaming = False
         try:
-            execution = await execute(graph, ctx, self.http, self.sessions)
+            ctx = self.exchange(frontend.name, call, chat, graph, "chat")
+            assert self.http is not None, "the server has not started"
+            try:
+                execution = await execute(graph, ctx, self.http, self.sessions)
+            finally:
+                self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
+            headers = {"server-timing": execution.timings.header()}
+            if ctx.dropped:
+                headers[DROPPED_HEADER] = ctx.dropped.header()
+                self._note_dropped(ctx, ctx.dropped)
+            if chat.stream:
+                streaming = True
+                self._hold_until_sent(graph, execution)
+                return self._stream(frontend, call, chat, execution, headers)
+            started = time.perf_counter()
+            async with aclosing(execution.events()) as events:
+                response = await collect(events)
+            execution.timings.add("response", started)
+            headers["server-timing"] = execution.timings.header()
+            body = frontend.encode_response(response, chat)
+            await self._complete(frontend, chat, body)
+            return Reply(body, headers=headers)
         finally:
-            self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
-        # Before the graph is let go: a client gone before the stream started never runs it.
-        defer(request.scope, execution.aclose)
-        headers = {"server-timing": execution.timings.header()}
-        if ctx.dropped:
-            headers[DROPPED_HEADER] = ctx.dropped.header()
-            self._note_dropped(ctx, ctx.dropped)
-        if chat.stream:
-            return self._stream(frontend, call, chat, execution, headers)
-        started = time.perf_counter()
-        async with aclosing(execution.events()) as events:
-            response = await collect(events)
-        execution.timings.add("response", started)
-        headers["server-timing"] = execution.timings.header()
-        body = frontend.encode_response(response, chat)
-        await self._complete(frontend, chat, body)
-        return Reply(body, headers=headers)
+            if not streaming:
+                self.holder.release(graph)
 
-    def _lease(self) -> Graph:
-        """The current graph, held until the HTTP request is over (its stream included)."""
-        graph = self.holder.acquire()
+    def _hold_until_sent(self, graph: Graph, execution: Execution) -> None:
+        """Keep a stream's graph until the HTTP request is over, and close its events
+        first: a client gone before the body started never runs the body's own end."""
 
-        async def release() -> None:
-            self.holder.release(graph)
+        async def cleanup() -> None:
+            try:
+                await execution.aclose()
+            finally:
+                self.holder.release(graph)
 
-        defer(request.scope, release)
-        return graph
+        defer(request.scope, cleanup)
 
     async def count_tokens(
         self, frontend: Frontend, call: Call, chat: ChatRequest, estimate: Estimate

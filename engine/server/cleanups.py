@@ -38,8 +38,9 @@ class Cleanups:
         try:
             await self.app(scope, receive, send)
         finally:
-            for cleanup in reversed(scope.get(KEY, ())):  # type: ignore[call-overload]
+            cleanups: list[Cleanup] | None = scope.get(KEY)  # type: ignore[assignment]
+            while cleanups:
                 try:
-                    await cleanup()
+                    await cleanups.pop()()
                 except Exception:
                     log.exception("cleaning up after %s failed", scope.get("path", "a request"))

@@ -29,6 +29,7 @@ from engine.config import StrictModel
 from engine.errors import ProxyError
 from engine.model import Event
 from engine.registry import Registry, RegistryError
+from engine.response import aclose, started
 from engine.stage import Exchange, Target
 
 ENTRY_POINT_GROUP = "engine.strategies"
@@ -59,20 +60,13 @@ class Attempt:
     first: Event
     rest: AsyncIterator[Event]
 
-    async def events(self) -> AsyncGenerator[Event, None]:
+    def events(self) -> AsyncGenerator[Event, None]:
         """Every event, the first included; closing it ends the call to the target."""
-        try:
-            yield self.first
-            async for event in self.rest:
-                yield event
-        finally:
-            await self.aclose()
+        return started(self.first, self.rest, self.aclose)
 
     async def aclose(self) -> None:
         """End the call to the target now (a strategy that drops this attempt calls it)."""
-        aclose = getattr(self.rest, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(self.rest)
 
 
 Send = Callable[[Target], Awaitable[Attempt]]

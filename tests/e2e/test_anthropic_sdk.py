@@ -67,14 +67,6 @@ def user(text: str) -> MessageParam:
 
 
 @pytest.fixture
-def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    """A fake Anthropic provider; routing files reach it as `${FAKE_ANTHROPIC_URL}`."""
-    with FakeAnthropic() as provider:
-        monkeypatch.setenv("FAKE_ANTHROPIC_URL", provider.url)
-        yield provider
-
-
-@pytest.fixture
 def gateway(proxy: Callable[..., Proxy], fake_anthropic: FakeAnthropic) -> Proxy:
     """The proxy serving ROUTES."""
     return proxy(ROUTES)

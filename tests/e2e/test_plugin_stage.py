@@ -6,7 +6,7 @@ fields on the way to the provider (an Anthropic `cache_control` marker stays on 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
 
 import anthropic
@@ -122,13 +122,6 @@ async def test_text_held_back_goes_out_before_a_tool_call() -> None:
     kinds = [event.type for event in events]
     assert kinds.index("text_delta") < kinds.index("tool_call_start")
     assert text_of(events) == "let me check hun"
-
-
-@pytest.fixture
-def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as provider:
-        monkeypatch.setenv("FAKE_ANTHROPIC_URL", provider.url)
-        yield provider
 
 
 @pytest.fixture
