@@ -25,7 +25,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
-from engine.response import aclose, aiter_events, started
+from engine.response import aclose, aiter_events, with_first
 from engine.sessions import SessionStore
 from engine.stage import Answer
 from engine.strategies import Attempt, Send, is_retryable
@@ -81,7 +81,7 @@ class Execution:
 
     def events(self) -> AsyncGenerator[Event, None]:
         """Every event, the first included; closing it closes the whole chain."""
-        return started(self.first, self.rest, self.aclose)
+        return with_first(self.first, self.rest, self.aclose)
 
     async def aclose(self) -> None:
         """Close the chain now (the backend's call ends with it), saving the session when
@@ -262,7 +262,7 @@ async def prepare(
 
 async def admit(graph: Graph, ctx: Exchange, sessions: SessionStore | None = None) -> None:
     """Run the pipeline's request stages for a call that routes nowhere (a model
-    listing): a refusal is raised; a stage's answer means nothing here."""
+    listing, a stored response): a refusal is raised; a stage's answer means nothing here."""
     if sessions is not None:
         ctx.session = await sessions.load(ctx.session.id)
     try:

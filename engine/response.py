@@ -221,7 +221,7 @@ async def aclose(events: AsyncIterator[Event]) -> None:
         await close()
 
 
-async def started(
+async def with_first(
     first: Event, rest: AsyncIterator[Event], close: Callable[[], Awaitable[None]]
 ) -> AsyncGenerator[Event, None]:
     """A stream whose first event was read already: `first`, then `rest`; `close` runs

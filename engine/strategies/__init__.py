@@ -29,7 +29,7 @@ from engine.config import StrictModel
 from engine.errors import ProxyError
 from engine.model import Event
 from engine.registry import Registry, RegistryError
-from engine.response import aclose, started
+from engine.response import aclose, with_first
 from engine.stage import Exchange, Target
 
 ENTRY_POINT_GROUP = "engine.strategies"
@@ -62,7 +62,7 @@ class Attempt:
 
     def events(self) -> AsyncGenerator[Event, None]:
         """Every event, the first included; closing it ends the call to the target."""
-        return started(self.first, self.rest, self.aclose)
+        return with_first(self.first, self.rest, self.aclose)
 
     async def aclose(self) -> None:
         """End the call to the target now (a strategy that drops this attempt calls it)."""
