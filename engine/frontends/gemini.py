@@ -137,6 +137,7 @@ FRONTEND = Frontend(
         Endpoint("GET", "/v1beta/models", _listing),
         Endpoint("GET", "/v1beta/models/<path:model>", _one),
         Endpoint("GET", "/v1/models", _listing, when=is_gemini_client),
+        Endpoint("GET", "/v1/models/", _listing, when=is_gemini_client),
         Endpoint("GET", "/v1/models/<path:model>", _one, when=is_gemini_client),
     ),
     path_prefixes=("/v1beta/",),

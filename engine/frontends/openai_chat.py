@@ -54,6 +54,7 @@ FRONTEND = Frontend(
     endpoints=(
         Endpoint("POST", "/v1/chat/completions", _chat),
         Endpoint("GET", "/v1/models", _models),
+        Endpoint("GET", "/v1/models/", _models),
         Endpoint("GET", "/v1/models/<path:model>", _model),
     ),
     path_prefixes=("/v1/",),

@@ -287,6 +287,17 @@ def test_key_in_the_query_and_openai_listing_kept_for_bearer_clients(http: httpx
     assert "mock:mock-1" in [m["id"] for m in openai_list["data"]]
 
 
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/"])
+def test_the_listing_under_v1_takes_the_shape_of_whoever_asks(
+    http: httpx.Client, path: str
+) -> None:
+    gemini = http.get(path, headers={"x-goog-api-key": "k"})
+    openai = http.get(path, headers={"authorization": "Bearer k", "x-goog-api-key": "k"})
+    assert (gemini.status_code, openai.status_code) == (200, 200)
+    assert "models/mock:mock-1" in [m["name"] for m in gemini.json()["models"]]
+    assert "mock:mock-1" in [m["id"] for m in openai.json()["data"]]
+
+
 def test_stream_without_alt_sse_is_a_json_array(http: httpx.Client) -> None:
     body = {"contents": [{"role": "user", "parts": [{"text": "hello array"}]}]}
     response = http.post("/v1beta/models/mock-1:streamGenerateContent", json=body)
