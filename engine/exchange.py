@@ -36,16 +36,23 @@ class Call:
     body: bytes = b""
 
     @property
+    def bearer(self) -> str | None:
+        """The token of an `Authorization: Bearer` header (OpenAI's SDKs, Claude Code's
+        auth token); None without one."""
+        authorization = self.headers.get("authorization", "")
+        return authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
+
+    @property
     def client_key(self) -> str | None:
         """The client's API key from whichever header or query parameter its SDK uses:
         `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`."""
-        authorization = self.headers.get("authorization", "")
-        if authorization[:7].lower() == "bearer ":
-            return authorization[7:].strip()
+        bearer = self.bearer
+        if bearer is not None:
+            return bearer
         return (
             self.headers.get("x-api-key")
             or self.headers.get("x-goog-api-key")
-            or (self.query.get("key"))
+            or self.query.get("key")
         )
 
     def with_params(self, **path_params: str) -> Call:

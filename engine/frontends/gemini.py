@@ -55,8 +55,8 @@ def _split(call: Call) -> tuple[str, str]:
 
 def is_gemini_client(call: Call) -> bool:
     """Whether a call under OpenAI's `/v1/` comes from a Gemini SDK: a Gemini key, no bearer."""
-    bearer = call.headers.get("authorization", "")[:7].lower() == "bearer "
-    return not bearer and bool(call.headers.get("x-goog-api-key") or call.query.get("key"))
+    gemini_key = call.headers.get("x-goog-api-key") or call.query.get("key")
+    return call.bearer is None and bool(gemini_key)
 
 
 def count_request(body: Any, model: str) -> ChatRequest:

@@ -45,7 +45,6 @@ from engine.stored_responses import MemoryResponseStore, ResponseStore
 
 log = logging.getLogger("engine.server")
 
-
 MAX_BODY_BYTES = 64 * 1024 * 1024
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
 
@@ -192,7 +191,7 @@ class Server:
             try:
                 execution = await execute(graph, ctx, self.http, self.sessions)
             finally:
-                self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
+                self._note_served(ctx)
             headers = {"server-timing": execution.timings.header()}
             if ctx.dropped:
                 headers[DROPPED_HEADER] = ctx.dropped.header()
@@ -235,7 +234,7 @@ class Server:
             try:
                 return await count_tokens(graph, ctx, self.http, estimate, self.sessions)
             finally:
-                self.note(route=ctx.route, backend=str(ctx.served_by or "") or None)
+                self._note_served(ctx)
 
     async def models(self, frontend: Frontend, call: Call) -> list[str]:
         """The models the current graph lists (see `engine.catalog`), once the pipeline's
@@ -348,9 +347,10 @@ class Server:
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
         return Reply(body(), headers=headers, content_type=frontend.stream_content_type)
 
-    def note(self, **fields: str | None) -> None:
-        """Say which route or backend serves the current request (its access line)."""
-        note(request.scope, **fields)
+    def _note_served(self, ctx: Exchange) -> None:
+        """Say which route and backend an exchange went to, as far as it got (its access
+        line)."""
+        note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
 
 
 def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:
