@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -59,11 +58,11 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from hypercorn.asyncio import serve
-    from hypercorn.config import Config
 
     from engine import logs
     from engine.server.access import AccessLog
     from engine.server.app import create_app
+    from engine.server.hosting import hypercorn_config, run
     from engine.server.memory import return_large_blocks_to_the_system
 
     logs.configure(args.log_level)
@@ -76,11 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
     if graph is None:
         log.error("not starting: %s has errors", args.routes)
         return 1
-    config = Config()
-    config.bind = [f"{args.host}:{args.port}"]
-    config.accesslog = None  # engine.access logs each request, with its route and backend
-    config.errorlog = logging.getLogger("hypercorn.error")  # through our handler, once
-    config.keep_alive_timeout = 75
+    config = hypercorn_config(args.host, args.port)
     app = create_app(graph, args.routes, watch=not args.no_reload)
     log.info(
         "serving %d routes from %s on http://%s:%d",
@@ -89,14 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
     )
-    runner = asyncio.run
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # uvloop is optional (not on Windows)
-        pass
-    runner(serve(AccessLog(app), config))
+    run(serve(AccessLog(app), config))
     return 0
 
 

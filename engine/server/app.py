@@ -30,6 +30,7 @@ from engine.executor import Execution, admit, count_tokens, execute
 from engine.frontends import DEFAULT, FRONTENDS, Endpoint, Frontend, Reply
 from engine.frontends.base import Estimate
 from engine.graph import Graph
+from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
 from engine.model import ChatRequest, ErrorEvent, Finish
@@ -46,7 +47,6 @@ from engine.stored_responses import MemoryResponseStore, ResponseStore
 log = logging.getLogger("engine.server")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
 
 
 def _json(
@@ -101,9 +101,7 @@ class Server:
 
     async def start(self) -> None:
         """Open the shared upstream pool and start watching the routes folder."""
-        self.http = httpx.AsyncClient(
-            limits=POOL_LIMITS, timeout=httpx.Timeout(600, connect=10), follow_redirects=False
-        )
+        self.http = upstream_client()
         if self.watch:
             self._watcher = asyncio.create_task(self.holder.watch())
         self._discovery = asyncio.create_task(
