@@ -1,34 +1,27 @@
-"""Benchmark the proxy: requests/s and p50/p99 latency, direct and through the proxy.
+"""Benchmark the proxy against null proxies on its own stack, in one run.
 
-    python -m tests.bench.run [--duration S] [--concurrency C] [--scenarios ...]
-                              [--modes json stream] [--json out.json]
+    python -m tests.bench.run [--duration S] [--concurrency C] [--lanes ...]
+                              [--modes json stream] [--chunks N] [--json out.json]
 
-Starts the fake upstream (`tests.bench.upstream`) and, one after the other, two proxies
-(`engine serve --no-reload` on routes folders generated in a temporary directory) in front
-of it, then loads each scenario with wrk (when on PATH) or the Python generator:
+Starts the fake upstream (`tests.bench.upstream`: canned replies, one write each) and, one
+after the other, each lane of `tests.bench.lanes` in front of it: null proxies (Quart on
+hypercorn with the engine's upstream client, with httpx on its native and its aiohttp
+transport, and aiohttp server + client, the floor for any Python proxy), the engine with an
+empty pipeline, with the default one (`commands` + `model_rewrite`), Anthropic Messages in
+and OpenAI out, and LiteLLM when it is installed in a venv of its own (`make bench-litellm`).
 
-* `direct`: straight to the fake upstream, the floor the proxy is measured against;
-* `null`: through a null proxy on the engine's own stack (`tests.bench.null_proxy`: Quart on
-  hypercorn, one shared httpx client, bytes in and bytes out), the yardstick: the table
-  gives each proxy scenario's requests/s as a ratio of the null proxy's;
-* `empty`: through the proxy with an empty pipeline (`request: []`, `response: []`): the
-  cost of the front-end codec, the executor and the OpenAI connector alone;
-* `default`: through the proxy with the pipeline of `routes/default.yaml` (`commands`, then
-  `model_rewrite` with a rule that matches the benchmark's model, so the rewrite happens).
-
-each in two modes: `json` (non-streaming) and `stream` (SSE with `include_usage`, the
-upstream sending `--chunks` content chunks). Before each measurement a probe checks the
-reply (the text, the `[DONE]`, the usage chunk) and a short warm-up fills the pools. The
-table gives requests/s, p50/p99 latency (to the last byte), errors, the time to the first
-byte (Python generator only), the proxy's CPU time per request (from /proc: the proxy is one
-process on one event loop, so it saturates at 1 CPU-second per second), and how many
-connections the upstream accepted during the measurement (a proxy that reuses its upstream
-connections opens a handful, not one per request).
+Each lane is loaded in two modes, `json` and `stream` (SSE with `include_usage`, the
+upstream sending `--chunks` content chunks), at `--concurrency` connections with wrk (or the
+Python generator) for requests/s and the proxy's CPU time per request and per stream chunk
+(from /proc), then at one connection for the latency a proxy adds (its p50 less the direct
+one). Before each measurement a probe checks the reply (the text, the finish, the usage).
+Then the engine's memory over `--memory-requests` streamed requests, and each stream
+stage's cost per chunk (`tests.bench.stages`). The report ends with the issue's targets:
+the ratios of the engine lanes to the null proxy, and whether each is met.
 
 With two or more CPUs the proxy runs alone on the last one (`--no-pin` to leave scheduling
-to the kernel). `--chunk-delay-ms` makes the upstream pace its chunks like a model would.
-Everything listens on 127.0.0.1, every wait is bounded, and every subprocess is stopped on
-the way out (also on SIGTERM).
+to the kernel). Everything listens on 127.0.0.1, every wait is bounded, and every
+subprocess is stopped on the way out (also on SIGTERM).
 """
 
 from __future__ import annotations
@@ -42,86 +35,34 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.bench.load import LoadResult, have_wrk, run_load
+from tests.bench import stages
+from tests.bench.lanes import (
+    DEFAULT_LANES,
+    LANES,
+    ROOT,
+    Lane,
+    headers,
+    probe,
+    request_body,
+    stream_end,
+)
+from tests.bench.load import LoadResult, have_wrk, run_load, run_python
 
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("direct", "null", "empty", "default")
 MODES = ("json", "stream")
-READY_TIMEOUT = 30.0
-CLIENT_MODEL = "fast"  # what the benchmark client asks for
-UPSTREAM_MODEL = "bench-model"
-
-EMPTY_ROUTES = """\
-# Benchmark: the proxy with nothing in its pipeline.
-version: 1
-backends:
-  upstream: {{kind: openai, base_url: "{base_url}", api_key: bench}}
-routes:
-  - name: empty
-    match: {{model: "*"}}
-    request: []
-    response: []
-    backend: {{targets: [upstream]}}
-"""
-
-DEFAULT_ROUTES = """\
-# Benchmark: the pipeline of routes/default.yaml, its backend replaced by the fake upstream.
-version: 1
-backends:
-  upstream: {{kind: openai, base_url: "{base_url}", api_key: bench, models: [{model}]}}
-routes:
-  - name: default
-    match: {{model: "*"}}
-    request:
-      - commands
-      - model_rewrite:
-          rules:
-            - {{from: "{client_model}", to: "upstream:{model}"}}
-    backend: {{targets: [upstream]}}
-"""
-
-SYSTEM = (
-    "You are a careful coding assistant. Answer briefly, cite the files you change, and "
-    "never run destructive commands without asking. " * 4
-).strip()
-
-
-def request_body(*, stream: bool) -> bytes:
-    """A small but realistic Chat Completions request (about 1.5 KB)."""
-    body: dict[str, Any] = {
-        "model": CLIENT_MODEL,
-        "messages": [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": "Where is the retry logic for upstream calls?"},
-            {
-                "role": "assistant",
-                "content": "In engine/executor.py: `_from_backends` tries the next target "
-                "on a retryable status when the route's strategy is failover.",
-            },
-            {"role": "user", "content": "Which statuses count as retryable? Answer in a list."},
-        ],
-        "temperature": 0.2,
-        "max_tokens": 256,
-    }
-    if stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    return json.dumps(body).encode()
-
-
-HEADERS = {"content-type": "application/json", "authorization": "Bearer bench-key"}
+READY_TIMEOUT = 60.0
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -179,25 +120,6 @@ def started(
             stop(proc)
 
 
-def engine_command(routes: Path, port: int, log_level: str) -> list[str]:
-    """`engine serve` on `routes`, as the benchmarks run it."""
-    return [
-        sys.executable,
-        "-m",
-        "engine",
-        "serve",
-        "--routes",
-        str(routes),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-reload",
-        "--log-level",
-        log_level,
-    ]
-
-
 def can_pin() -> bool:
     """Whether this machine can give the proxy a CPU of its own."""
     return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
@@ -218,40 +140,14 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# --- checks --------------------------------------------------------------------------------
-
-
-def probe(url: str, *, stream: bool, chunks: int) -> None:
-    """One request, checked: the whole text, the finish, the usage, `[DONE]` when streaming."""
-    expected = "lorem " * chunks
-    with httpx.Client(timeout=10) as client:
-        response = client.post(url, content=request_body(stream=stream), headers=HEADERS)
-    if response.status_code != 200:
-        raise RuntimeError(f"probe of {url}: HTTP {response.status_code}: {response.text[:500]}")
-    if not stream:
-        body = response.json()
-        choice = body["choices"][0]
-        if choice["message"]["content"] != expected or choice["finish_reason"] != "stop":
-            raise RuntimeError(f"probe of {url}: unexpected reply {body}")
-        if not body.get("usage"):
-            raise RuntimeError(f"probe of {url}: no usage in {body}")
-        return
-    data = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
-    if not data or data[-1] != "[DONE]":
-        raise RuntimeError(f"probe of {url}: the stream did not end with [DONE]")
-    chunks_seen = [json.loads(d) for d in data[:-1]]
-    text = "".join(
-        c["choices"][0]["delta"].get("content") or "" for c in chunks_seen if c.get("choices")
-    )
-    finishes = [
-        c["choices"][0]["finish_reason"]
-        for c in chunks_seen
-        if c.get("choices") and c["choices"][0].get("finish_reason")
-    ]
-    if text != expected or finishes != ["stop"]:
-        raise RuntimeError(f"probe of {url}: unexpected stream (text {text!r}, {finishes})")
-    if not any(c.get("usage") for c in chunks_seen):
-        raise RuntimeError(f"probe of {url}: no usage chunk although include_usage was asked")
+def rss_kib(pid: int) -> int | None:
+    """The resident set size of `pid` in KiB (Linux), None elsewhere."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    return int(match.group(1)) if match else None
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -259,32 +155,69 @@ def probe(url: str, *, stream: bool, chunks: int) -> None:
 
 @dataclass
 class Row:
-    """One measured scenario and mode."""
+    """One lane and mode, measured in rounds that alternate with the other lanes'."""
 
-    scenario: str
+    lane: str
     mode: str
-    result: LoadResult
-    proxy_cpu_s: float | None = None
-    upstream_connections: int = 0  # opened during the measurement
-    upstream_completions: int = 0
+    chunks: int
+    rounds: list[LoadResult] = field(default_factory=list)
+    cpu_s: list[float | None] = field(default_factory=list)  # the proxy's, per round
+    singles: list[LoadResult] = field(default_factory=list)  # at one connection
+    upstream_connections: int = 0  # opened during the measurements
+
+    @property
+    def rps(self) -> float:
+        """Requests per second, the median of the rounds."""
+        return statistics.median(r.rps for r in self.rounds)
+
+    @property
+    def errors(self) -> int:
+        """Failed requests over all rounds."""
+        return sum(r.errors for r in self.rounds)
 
     @property
     def cpu_ms_per_request(self) -> float | None:
-        """The proxy's CPU milliseconds per answered request."""
-        if self.proxy_cpu_s is None or not self.result.requests:
+        """The proxy's CPU milliseconds per answered request, the median of the rounds."""
+        per = [
+            cpu / r.requests * 1000
+            for cpu, r in zip(self.cpu_s, self.rounds, strict=True)
+            if cpu is not None and r.requests
+        ]
+        return statistics.median(per) if per else None
+
+    @property
+    def cpu_us_per_chunk(self) -> float | None:
+        """The proxy's CPU microseconds per streamed chunk (its whole cost, spread)."""
+        per_request = self.cpu_ms_per_request
+        if per_request is None or self.mode != "stream":
             return None
-        return self.proxy_cpu_s / self.result.requests * 1000
+        return per_request * 1000 / self.chunks
+
+    @property
+    def single_p50(self) -> float | None:
+        """The median latency at one connection, the median of the rounds."""
+        values = [r.p50 for r in self.singles if r.p50 is not None]
+        return statistics.median(values) if values else None
+
+    def ratio(self, other: Row) -> float | None:
+        """This lane's requests/s as a multiple of `other`'s: the median of the rounds'
+        ratios, each round of the two measured minutes apart at most."""
+        pairs = [a.rps / b.rps for a, b in zip(self.rounds, other.rounds, strict=False) if b.rps]
+        return statistics.median(pairs) if pairs else None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
-            "scenario": self.scenario,
+            "lane": self.lane,
             "mode": self.mode,
-            **self.result.as_dict(),
-            "proxy_cpu_s": self.proxy_cpu_s,
+            "rps": self.rps,
+            "errors": self.errors,
             "proxy_cpu_ms_per_request": self.cpu_ms_per_request,
+            "proxy_cpu_us_per_chunk": self.cpu_us_per_chunk,
+            "single_p50_ms": self.single_p50,
             "upstream_connections": self.upstream_connections,
-            "upstream_completions": self.upstream_completions,
+            "rounds": [r.as_dict() for r in self.rounds],
+            "singles": [r.as_dict() for r in self.singles],
         }
 
 
@@ -295,48 +228,65 @@ def upstream_stats(base_url: str) -> dict[str, int]:
     return stats
 
 
-def measure(
-    args: argparse.Namespace,
-    scenario: str,
-    url: str,
-    pid: int | None,
-    generator: str,
-    base_url: str,
-) -> list[Row]:
-    """Probe, warm up and load `url` in each mode."""
-    rows: list[Row] = []
-    for mode in args.modes:
-        stream = mode == "stream"
-        probe(url, stream=stream, chunks=args.chunks)
-        body = request_body(stream=stream)
-        expect = b"data: [DONE]" if stream else None
-        common = {
-            "concurrency": args.concurrency,
-            "generator": generator,
-            "threads": args.threads,
-            "expect": expect,
-        }
+@dataclass(frozen=True)
+class Served:
+    """A lane being served: where, and by which process."""
+
+    lane: Lane
+    url: str
+    pid: int | None
+
+
+def measure(args: argparse.Namespace, served: list[Served], mode: str, base_url: str) -> list[Row]:
+    """Probe and warm up every lane, then load each in turn, `--rounds` times over."""
+    stream = mode == "stream"
+    rows = [Row(s.lane.name, mode, args.chunks) for s in served]
+    for s in served:
+        probe(s.url, s.lane.protocol, stream=stream, chunks=args.chunks)
         if args.warmup > 0:
-            run_load(url, body, HEADERS, duration=args.warmup, **common)
-        counted = upstream_stats(base_url)
-        before = cpu_seconds(pid) if pid else None
-        result = run_load(url, body, HEADERS, duration=args.duration, **common)
-        after = cpu_seconds(pid) if pid else None
-        cpu = after - before if before is not None and after is not None else None
-        now = upstream_stats(base_url)
-        row = Row(scenario, mode, result, cpu)
-        row.upstream_connections = now["connections"] - counted["connections"]
-        row.upstream_completions = now["completions"] - counted["completions"]
-        rows.append(row)
-        print(f"  {scenario:8} {mode:6} {_brief(row)}", file=sys.stderr, flush=True)
+            _load(args, s, stream, args.warmup, args.concurrency)
+    for number in range(1, args.rounds + 1):
+        for s, row in zip(served, rows, strict=True):
+            counted = upstream_stats(base_url)
+            before = cpu_seconds(s.pid) if s.pid else None
+            row.rounds.append(_load(args, s, stream, args.duration, args.concurrency))
+            after = cpu_seconds(s.pid) if s.pid else None
+            row.cpu_s.append(after - before if before is not None and after is not None else None)
+            row.upstream_connections += (
+                upstream_stats(base_url)["connections"] - counted["connections"]
+            )
+            if args.latency_duration:
+                row.singles.append(_load(args, s, stream, args.latency_duration, 1))
+            print(
+                f"  {number}/{args.rounds} {row.lane:18} {mode:6} {_brief(row)}",
+                file=sys.stderr,
+                flush=True,
+            )
     return rows
 
 
+def _load(
+    args: argparse.Namespace, s: Served, stream: bool, duration: float, concurrency: int
+) -> LoadResult:
+    return run_load(
+        s.url,
+        request_body(s.lane.protocol, stream=stream),
+        headers(s.lane.protocol),
+        duration=duration,
+        concurrency=concurrency,
+        generator=args.generator,
+        threads=min(args.threads, concurrency),
+        expect=stream_end(s.lane.protocol) if stream else None,
+    )
+
+
 def _brief(row: Row) -> str:
-    r = row.result
+    r = row.rounds[-1]
     text = f"{r.rps:9.1f} req/s  p50 {_ms(r.p50)} ms  p99 {_ms(r.p99)} ms  errors {r.errors}"
     if r.error_kinds:
         text += f" {r.error_kinds}"
+    if row.singles:
+        text += f"  c=1 p50 {_ms(row.singles[-1].p50)} ms"
     return text
 
 
@@ -344,25 +294,94 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _added_p50(rows: list[Row], row: Row) -> float | None:
+    """The latency `row`'s server adds at one connection: its p50 less the direct one."""
+    direct = _find(rows, "direct", row.mode)
+    if direct is None or row is direct or row.single_p50 is None or direct.single_p50 is None:
+        return None
+    return row.single_p50 - direct.single_p50
+
+
+def _find(rows: list[Row], lane: str, mode: str) -> Row | None:
+    return next((r for r in rows if r.lane == lane and r.mode == mode), None)
+
+
 def table(rows: list[Row]) -> str:
-    """The figures as a Markdown table."""
-    ttfb = any(row.result.ttfb_p50 is not None for row in rows)
-    head = ["scenario", "mode", "req/s", "p50 ms", "p99 ms", "errors"]
-    if ttfb:
-        head += ["TTFB p50 ms"]
-    head += ["proxy CPU ms/req", "upstream conns", "vs null"]
+    """The figures as a Markdown table, one row per lane, both modes side by side."""
+    modes = list(dict.fromkeys(row.mode for row in rows))
+    head = ["lane"]
+    for mode in modes:
+        head += [f"{mode} req/s", f"{mode} vs null", f"{mode} CPU ms/req"]
+        head += [f"{mode} added p50 ms (c=1)"]
+    head += ["CPU µs/chunk", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    null = {row.mode: row.result.rps for row in rows if row.scenario == "null"}
-    for row in rows:
-        r = row.result
-        cells = [row.scenario, row.mode, f"{r.rps:.0f}", _ms(r.p50), _ms(r.p99), str(r.errors)]
-        if ttfb:
-            cells.append(_ms(r.ttfb_p50))
-        cells += [_ms(row.cpu_ms_per_request), str(row.upstream_connections)]
-        base = null.get(row.mode)
-        cells.append(f"{r.rps / base:.2f}x" if base and row.scenario != "direct" else "-")
+    for name in dict.fromkeys(row.lane for row in rows):
+        cells = [LANES[name].title]
+        errors = 0
+        per_chunk = "-"
+        for mode in modes:
+            row = _find(rows, name, mode)
+            if row is None:
+                cells += ["-"] * 4
+                continue
+            null = _find(rows, "null", mode)
+            ratio = row.ratio(null) if null is not None and name != "direct" else None
+            cells += [f"{row.rps:,.0f}", "-" if ratio is None else f"{ratio:.2f}x"]
+            cells += [_ms(row.cpu_ms_per_request), _ms(_added_p50(rows, row))]
+            errors += row.errors
+            if row.cpu_us_per_chunk is not None:
+                per_chunk = f"{row.cpu_us_per_chunk:.1f}"
+        cells += [per_chunk, str(errors)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    """One of the issue's targets: a ratio and the bound it must meet."""
+
+    what: str
+    ratio: float | None
+    bound: float
+    at_most: bool = False
+
+    def line(self) -> str:
+        """`what: 0.93x (≥ 0.90x) met`."""
+        if self.ratio is None:
+            return f"- {self.what}: not measured"
+        sign = "≤" if self.at_most else "≥"
+        met = self.ratio <= self.bound if self.at_most else self.ratio >= self.bound
+        verdict = "met" if met else "MISSED"
+        return f"- {self.what}: {self.ratio:.2f}x ({sign} {self.bound:.2f}x) {verdict}"
+
+
+def targets(rows: list[Row]) -> list[Target]:
+    """The ratios the issue asks for, from this run's rows."""
+
+    def ratio(lane: str, of: str, mode: str) -> float | None:
+        a, b = _find(rows, lane, mode), _find(rows, of, mode)
+        return a.ratio(b) if a and b else None
+
+    def added(lane: str, mode: str) -> float | None:
+        a, b = _find(rows, lane, mode), _find(rows, "null", mode)
+        mine, null = (_added_p50(rows, a) if a else None), (_added_p50(rows, b) if b else None)
+        return mine / null if mine is not None and null else None
+
+    found = [
+        Target("engine/null, json", ratio("empty", "null", "json"), 0.9),
+        Target("engine/null, stream", ratio("empty", "null", "stream"), 0.8),
+    ]
+    for mode in MODES:
+        found.append(Target(f"Anthropic in/null, {mode}", ratio("anthropic", "null", mode), 0.8))
+    for mode in MODES:
+        found.append(
+            Target(f"added p50 at c=1, engine/null, {mode}", added("empty", mode), 1.25, True)
+        )
+    for mode in MODES:
+        found.append(
+            Target(f"default/empty pipeline, {mode}", ratio("default", "empty", mode), 0.9)
+        )
+    return [t for t in found if t.ratio is not None]
 
 
 def machine() -> dict[str, Any]:
@@ -379,22 +398,51 @@ def machine() -> dict[str, Any]:
     }
 
 
+def memory(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
+    """The engine's RSS after the first 1,000 streamed requests and after all of them."""
+    body = request_body("openai", stream=True)
+    sent = headers("openai")
+    first = min(1000, args.memory_requests)
+    common = {"concurrency": args.concurrency, "duration": 600.0, "expect": stream_end("openai")}
+    warm = run_python(url, body, sent, max_requests=first, **common)
+    after_first = rss_kib(pid)
+    rest = run_python(url, body, sent, max_requests=args.memory_requests - first, **common)
+    after_all = rss_kib(pid)
+    return {
+        "requests": warm.requests + rest.requests,
+        "errors": warm.errors + rest.errors,
+        "rss_kib_after_1000": after_first,
+        "rss_kib_after_all": after_all,
+        "growth": (after_all / after_first - 1) if after_first and after_all else None,
+    }
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench.run",
-        description="Benchmark the proxy against a fake upstream (127.0.0.1 only).",
+        description="Benchmark the proxy against null proxies and a fake upstream (127.0.0.1).",
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per lane and mode")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections")
-    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--lanes", nargs="+", choices=list(LANES), default=DEFAULT_LANES)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
+    parser.add_argument(
+        "--latency-duration", type=float, default=3.0, help="seconds at one connection (0: skip)"
+    )
+    parser.add_argument("--chunks", type=int, default=60, help="content chunks per stream")
     parser.add_argument(
         "--chunk-delay-ms", type=float, default=0.0, help="the upstream's pause between chunks"
+    )
+    parser.add_argument(
+        "--memory-requests",
+        type=int,
+        default=10_000,
+        help="streamed requests for the engine's memory check (0: skip)",
     )
     parser.add_argument(
         "--pin",
@@ -412,8 +460,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--duration must be in (0, 300] and --warmup in [0, 60]")
     if not 1 <= args.concurrency <= 1024 or not 1 <= args.chunks <= 10_000:
         parser.error("--concurrency must be in [1, 1024] and --chunks in [1, 10000]")
+    if not 1 <= args.rounds <= 100:
+        parser.error("--rounds must be in [1, 100]")
+    if not 0 <= args.memory_requests <= 1_000_000:
+        parser.error("--memory-requests must be in [0, 1000000]")
     if args.generator == "wrk" and not have_wrk():
         parser.error("--generator wrk: wrk is not on PATH (apt-get install wrk)")
+    if args.generator == "auto":
+        args.generator = "wrk" if have_wrk() else "python"
     return args
 
 
@@ -421,32 +475,45 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds the `with` blocks, which stop the subprocesses
 
 
+def _settings(args: argparse.Namespace, proxy_cpus: set[int] | None) -> str:
+    wrk = shutil.which("wrk")
+    notes = machine()
+    return (
+        f"{notes['cpus']} CPUs ({notes['cpu_model'] or 'unknown'}), Python {notes['python']}; "
+        f"generator {args.generator}{f' ({wrk})' if args.generator == 'wrk' else ''}, "
+        f"{args.concurrency} connections, {args.rounds} rounds of {args.duration:g} s per lane "
+        f"(the lanes in turn) after {args.warmup:g} s warm-up, each followed by "
+        f"{args.latency_duration:g} s at one connection; streams of "
+        f"{args.chunks} chunks"
+        + (f", {args.chunk_delay_ms:g} ms apart" if args.chunk_delay_ms else "")
+        + (f"; proxy pinned to CPU {sorted(proxy_cpus)}, the rest elsewhere" if proxy_cpus else "")
+        + "."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the table (stdout) and progress (stderr)."""
+    """Run the benchmark; print the report (stdout) and progress (stderr)."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, _exit_on_signal)
-    generator = "wrk" if args.generator == "auto" and have_wrk() else args.generator
-    generator = "python" if generator == "auto" else generator
-    per_mode = args.duration + args.warmup + 5
-    budget = len(args.scenarios) * (len(args.modes) * per_mode + READY_TIMEOUT + 15) + 60
-    python = sys.executable
+    per_mode = args.warmup + args.rounds * (args.duration + args.latency_duration + 2) + 5
+    budget = len(args.lanes) * (len(args.modes) * per_mode + READY_TIMEOUT + 15) + 900
     rows: list[Row] = []
+    skipped: dict[str, str] = {}
+    mem: dict[str, Any] | None = None
     proxy_cpus: set[int] | None = None
     if args.pin:
         proxy_cpus, other_cpus = pin_plan()
         os.sched_setaffinity(0, other_cpus)  # inherited by the upstream and wrk
-    print(
-        f"benchmark: {generator} generator, {args.concurrency} connections, "
-        f"{args.duration:g} s per measurement, {args.chunks} chunks per stream",
-        file=sys.stderr,
-        flush=True,
-    )
-    with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
+    print(f"benchmark: {_settings(args, proxy_cpus)}", file=sys.stderr, flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         work = Path(tmp)
         upstream_port = free_port()
         upstream_cmd = [
-            python,
+            sys.executable,
             "-m",
             "tests.bench.upstream",
             f"--port={upstream_port}",
@@ -455,64 +522,64 @@ def main(argv: list[str] | None = None) -> int:
             f"--max-seconds={budget:.0f}",
         ]
         base_url = f"http://{HOST}:{upstream_port}/v1"
-        with started(upstream_cmd, upstream_port, work / "upstream.log", "the fake upstream"):
-            for scenario in args.scenarios:
-                if scenario == "direct":
-                    rows += measure(
-                        args, scenario, f"{base_url}/chat/completions", None, generator, base_url
-                    )
-                    continue
+        stack.enter_context(
+            started(upstream_cmd, upstream_port, work / "upstream.log", "the fake upstream")
+        )
+        served: list[Served] = []
+        for name in args.lanes:  # all at once: idle, a server costs nothing
+            lane = LANES[name]
+            if (why := lane.available()) is not None:
+                skipped[name] = why
+                print(f"  {name:18} skipped: {why}", file=sys.stderr, flush=True)
+            elif lane.kind == "direct":
+                served.append(Served(lane, f"{base_url}/chat/completions", None))
+            else:
                 port = free_port()
-                if scenario == "null":
-                    proxy_cmd = [python, "-m", "tests.bench.null_proxy", "--port", str(port)]
-                    proxy_cmd += ["--upstream", base_url]
-                else:
-                    routes = work / scenario
-                    routes.mkdir()
-                    template = EMPTY_ROUTES if scenario == "empty" else DEFAULT_ROUTES
-                    (routes / "bench.yaml").write_text(
-                        template.format(
-                            base_url=base_url, model=UPSTREAM_MODEL, client_model=CLIENT_MODEL
-                        )
-                    )
-                    proxy_cmd = engine_command(routes, port, args.proxy_log_level)
-                log = work / f"proxy-{scenario}.log"
-                with started(proxy_cmd, port, log, f"the proxy ({scenario})") as proc:
-                    if proxy_cpus is not None:
-                        os.sched_setaffinity(proc.pid, proxy_cpus)
-                    url = f"http://{HOST}:{port}/v1/chat/completions"
-                    rows += measure(args, scenario, url, proc.pid, generator, base_url)
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"the proxy ({scenario}) died during the run")
-    report = table(rows)
-    print(report)
-    notes = machine()
-    wrk = shutil.which("wrk")
-    print(
-        f"\n{notes['cpus']} CPUs ({notes['cpu_model'] or 'unknown'}), Python {notes['python']}; "
-        f"generator {generator}{f' ({wrk})' if generator == 'wrk' else ''}, "
-        f"{args.concurrency} connections, {args.duration:g} s each after {args.warmup:g} s "
-        f"warm-up; streams of {args.chunks} chunks"
-        + (f", {args.chunk_delay_ms:g} ms apart" if args.chunk_delay_ms else "")
-        + (f"; proxy pinned to CPU {sorted(proxy_cpus)}, the rest elsewhere" if proxy_cpus else "")
-        + "."
-    )
+                command = lane.command(port, base_url, work, args.proxy_log_level)
+                log = work / f"proxy-{name}.log"
+                proc = stack.enter_context(started(command, port, log, f"the proxy ({name})"))
+                if proxy_cpus is not None:
+                    os.sched_setaffinity(proc.pid, proxy_cpus)
+                served.append(Served(lane, f"http://{HOST}:{port}{lane.path}", proc.pid))
+        for mode in args.modes:
+            rows += measure(args, served, mode, base_url)
+        engine = next((s for s in served if s.lane.name == "empty"), None)
+        if engine is not None and args.memory_requests:
+            mem = memory(args, engine.url, engine.pid or 0)
+    report = [table(rows), "", _settings(args, proxy_cpus)]
+    report += [f"Not measured: {name}: {why}." for name, why in skipped.items()]
+    found = targets(rows)
+    if found:
+        report += ["", "Targets (issue 8):", *(t.line() for t in found)]
+    if mem is not None:
+        growth = mem["growth"]
+        report += [
+            "",
+            f"Memory: the engine's RSS {mem['rss_kib_after_1000'] / 1024:.1f} MiB after 1,000 "
+            f"streamed requests, {mem['rss_kib_after_all'] / 1024:.1f} MiB after "
+            f"{mem['requests']:,} ({growth:+.1%}; target within ±10%), {mem['errors']} errors.",
+        ]
+    per_stage = stages.measure(chunks=args.chunks)
+    report += ["", stages.table(per_stage)]
+    print("\n".join(report))
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
-                    "machine": notes,
+                    "machine": machine(),
                     "settings": {
                         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                    }
-                    | {"generator": generator},
+                    },
                     "results": [row.as_dict() for row in rows],
-                    "table": report,
+                    "targets": [t.__dict__ for t in found],
+                    "memory": mem,
+                    "stages": per_stage,
+                    "table": report[0],
                 },
                 indent=2,
             )
         )
-    return 1 if any(row.result.errors or not row.result.requests for row in rows) else 0
+    return 1 if any(row.errors or not row.rps for row in rows) else 0
 
 
 if __name__ == "__main__":
