@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +36,7 @@ from engine.logs import install as install_log_redaction
 from engine.model import ChatRequest, ErrorEvent, Finish
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
+from engine.ready import batches
 from engine.reload import GraphHolder
 from engine.response import collect
 from engine.server.access import note, noted
@@ -196,8 +197,7 @@ class Server:
                 self._note_dropped(ctx, ctx.dropped)
             if chat.stream:
                 streaming = True
-                self._hold_until_sent(graph, execution)
-                return self._stream(frontend, call, chat, execution, headers)
+                return self._stream(frontend, call, chat, graph, execution, headers)
             started = time.perf_counter()
             async with aclosing(execution.events()) as events:
                 response = await collect(events)
@@ -210,12 +210,16 @@ class Server:
             if not streaming:
                 self.holder.release(graph)
 
-    def _hold_until_sent(self, graph: Graph, execution: Execution) -> None:
-        """Keep a stream's graph until the HTTP request is over, and close its events
-        first: a client gone before the body started never runs the body's own end."""
+    def _hold_until_sent(
+        self, graph: Graph, execution: Execution, body: AsyncGenerator[bytes, None]
+    ) -> None:
+        """Keep a stream's graph until the HTTP request is over, and close the body and
+        its events first: a client gone before the body started never runs the body's own
+        end, and one gone while it was sent leaves it where it waited."""
 
         async def cleanup() -> None:
             try:
+                await body.aclose()
                 await execution.aclose()
             finally:
                 self.holder.release(graph)
@@ -299,33 +303,38 @@ class Server:
         frontend: Frontend,
         call: Call,
         chat: ChatRequest,
+        graph: Graph,
         execution: Execution,
         headers: dict[str, str],
     ) -> Reply:
-        """The streamed reply."""
+        """The streamed reply, holding `graph` until it is sent."""
         encoder = frontend.stream_encoder(chat, call)
         # The body is sent after this handler returned, outside the request's context.
         scope, where = request.scope, f"{request.method} {clean(request.path)}"
 
-        async def body() -> AsyncIterator[bytes]:
+        async def body() -> AsyncGenerator[bytes, None]:
             completed = finished = False
             events = execution.events()
+            # The events ready together go out in one write (see engine.ready).
+            ready = batches(events)
             try:
-                async for event in events:
-                    finished = finished or isinstance(event, Finish)
-                    if isinstance(event, ErrorEvent):
-                        failure = (event.status, event.code, event.message)
-                        self._stream_failed(frontend, scope, where, *failure)
-                    data = encoder.event(event)
-                    # Completed before the client sees the end, so that its next request
-                    # finds whatever `complete` stored.
-                    if frontend.complete is not None and not completed:
-                        final = getattr(encoder, "final", None)
-                        if final is not None:
-                            completed = True
-                            await self._complete(frontend, chat, final)
-                    if data:
-                        yield data
+                async for batch in ready:
+                    data: list[bytes] = []
+                    for event in batch:
+                        finished = finished or isinstance(event, Finish)
+                        if isinstance(event, ErrorEvent):
+                            failure = (event.status, event.code, event.message)
+                            self._stream_failed(frontend, scope, where, *failure)
+                        data.append(encoder.event(event))
+                        # Completed before the client sees the end, so that its next
+                        # request finds whatever `complete` stored.
+                        if frontend.complete is not None and not completed:
+                            final = getattr(encoder, "final", None)
+                            if final is not None:
+                                completed = True
+                                await self._complete(frontend, chat, final)
+                    if out := b"".join(data):
+                        yield out
             except Exception as exc:
                 error = exc if isinstance(exc, ProxyError) else None
                 if error is None:
@@ -340,10 +349,13 @@ class Server:
                         self._stream_failed(frontend, scope, where, *failure)
                     yield encoder.error(error)
             finally:
+                await ready.aclose()  # first: it may be inside `events`, waiting
                 await events.aclose()
 
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
-        return Reply(body(), headers=headers, content_type=frontend.stream_content_type)
+        stream = body()
+        self._hold_until_sent(graph, execution, stream)
+        return Reply(stream, headers=headers, content_type=frontend.stream_content_type)
 
     def _note_served(self, ctx: Exchange) -> None:
         """Say which route and backend an exchange went to, as far as it got (its access

@@ -125,7 +125,7 @@ class Tracker(Stage):
 
 TRACKED = """\
 version: 1
-backends: {mock: {kind: mock}}
+backends: {mock: {kind: mock, chunk_delay_secs: 0.001}}  # a stream in pieces, as a model sends it
 routes: [{name: NAME, backend: {targets: [mock]}, response: [test_app_tracker]}]
 """
 
