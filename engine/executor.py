@@ -25,7 +25,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
-from engine.response import aclose, aiter_events, with_first
+from engine.response import Prefetched, aclose, aiter_events, with_first
 from engine.sessions import SessionStore
 from engine.stage import Answer
 from engine.strategies import Attempt, Send, is_retryable
@@ -79,7 +79,7 @@ class Execution:
     exchange: Exchange | None = None  # … whose session is saved when the stream changed it
     sessions: SessionStore | None = None
 
-    def events(self) -> AsyncGenerator[Event, None]:
+    def events(self) -> Prefetched:
         """Every event, the first included; closing it closes the whole chain."""
         return with_first(self.first, self.rest, self.aclose)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -221,14 +220,46 @@ async def aclose(events: AsyncIterator[Event]) -> None:
         await close()
 
 
-async def with_first(
-    first: Event, rest: AsyncIterator[Event], close: Callable[[], Awaitable[None]]
-) -> AsyncGenerator[Event, None]:
+class Prefetched:
     """A stream whose first event was read already: `first`, then `rest`; `close` runs
-    when it ends or is closed early."""
-    try:
-        yield first
-        async for event in rest:
-            yield event
-    finally:
-        await close()
+    when it is closed (its readers close what they read, as `aclose` says).
+
+    Each event after the first is `rest`'s own step, handed over as is: a stream passes
+    through the strategy and the executor, each of which read its first event, at no cost
+    per event.
+    """
+
+    __slots__ = ("_close", "_first", "_rest")
+
+    def __init__(
+        self, first: Event, rest: AsyncIterator[Event], close: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._first: Event | None = first
+        self._rest = rest
+        self._close: Callable[[], Awaitable[None]] | None = close
+
+    def __aiter__(self) -> Prefetched:
+        return self
+
+    def __anext__(self) -> Awaitable[Event]:
+        first, self._first = self._first, None
+        return _ready(first) if first is not None else self._rest.__anext__()
+
+    async def aclose(self) -> None:
+        """Close `rest`, then run `close` (once)."""
+        close, self._close = self._close, None
+        self._first = None
+        await aclose(self._rest)
+        if close is not None:
+            await close()
+
+
+async def _ready(event: Event) -> Event:
+    return event
+
+
+def with_first(
+    first: Event, rest: AsyncIterator[Event], close: Callable[[], Awaitable[None]]
+) -> Prefetched:
+    """`first`, then `rest` (see `Prefetched`)."""
+    return Prefetched(first, rest, close)

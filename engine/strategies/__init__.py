@@ -19,7 +19,7 @@ Third-party strategies register through the ``engine.strategies`` entry-point gr
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -29,7 +29,7 @@ from engine.config import StrictModel
 from engine.errors import ProxyError
 from engine.model import Event
 from engine.registry import Registry, RegistryError
-from engine.response import aclose, with_first
+from engine.response import Prefetched, aclose, with_first
 from engine.stage import Exchange, Target
 
 ENTRY_POINT_GROUP = "engine.strategies"
@@ -60,7 +60,7 @@ class Attempt:
     first: Event
     rest: AsyncIterator[Event]
 
-    def events(self) -> AsyncGenerator[Event, None]:
+    def events(self) -> Prefetched:
         """Every event, the first included; closing it ends the call to the target."""
         return with_first(self.first, self.rest, self.aclose)
 
