@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
-from engine.codecs.sse import SSEMessage, parse_sse
+from engine.codecs.sse import SSEMessage, SSEParser
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.logs import redact
 from engine.model import ErrorEvent, Event
@@ -178,29 +178,6 @@ def _raise_for_status(response: httpx.Response, decode_error: ErrorDecoder) -> N
         )
 
 
-async def stream_sse(
-    http: httpx.AsyncClient,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    timeout: httpx.Timeout,
-    decode_error: ErrorDecoder,
-) -> AsyncGenerator[SSEMessage, None]:
-    """POST and yield the SSE messages of the response; closing the iterator closes the call."""
-    async with _mapped_failures(url):
-        request = http.build_request("POST", url, content=body, headers=headers, timeout=timeout)
-        response = await http.send(request, stream=True)
-        try:
-            if response.status_code >= 300 or _is_json(response):
-                await response.aread()  # an error, also one a server sends with a 200
-                _raise_for_status(response, decode_error)
-                raise _not_a_stream(response, decode_error)
-            async for message in parse_sse(response.aiter_lines()):
-                yield message
-        finally:
-            await response.aclose()
-
-
 def _not_a_stream(response: httpx.Response, decode_error: ErrorDecoder) -> ProxyError:
     """What a JSON answer to a streamed request means: an error some servers send with a
     200, or a server that does not stream."""
@@ -229,56 +206,77 @@ class StreamDecoder(Protocol):
         ...
 
 
-async def decode_messages(
-    messages: AsyncIterator[SSEMessage], decoder: StreamDecoder, *, done_marker: str | None = None
-) -> AsyncGenerator[Event, None]:
-    """The events of a provider's SSE messages, stopping at the first error.
+class _Decoding:
+    """Decodes a provider's SSE messages into events, stopping at the first error.
 
     Once the response is complete (the decoder says so, or `done_marker` arrives) the
-    closing events go out at once and the remaining messages are read without decoding:
-    only a response read to its end leaves its connection in the pool, else every stream
-    would open a new TCP/TLS connection.
+    closing events go out at once and later messages are ignored; the caller still reads
+    the body to its end, since only a response read whole leaves its connection in the
+    pool (else every stream would open a new TCP/TLS connection).
     """
-    complete = False
-    async for message in messages:
-        if complete:
-            continue
-        if message.data == done_marker:
-            decoder.done = True
-        else:
-            try:
-                data = orjson.loads(message.data)
-            except orjson.JSONDecodeError:
-                yield ErrorEvent(
-                    status=502,
-                    code="upstream_invalid_json",
-                    message=f"the upstream sent invalid JSON: {message.data[:200]!r}",
-                )
-                return
-            if isinstance(data, dict):
-                try:
-                    for event in decoder.chunk(data):
-                        if isinstance(event, ErrorEvent):  # it may echo the key it refused
-                            yield event.model_copy(update={"message": redact(event.message)})
-                            return
-                        yield event
-                except _SHAPE_ERRORS as exc:
-                    error = bad_shape(exc)
-                    yield ErrorEvent(status=502, code=error.code, message=error.message)
+
+    __slots__ = ("complete", "decoder", "done_marker", "failed")
+
+    def __init__(self, decoder: StreamDecoder, done_marker: str | None) -> None:
+        self.decoder = decoder
+        self.done_marker = done_marker
+        self.complete = False
+        self.failed = False  # an error event went out: nothing more does
+
+    def messages(self, messages: Iterable[SSEMessage]) -> list[Event]:
+        """The events of `messages`."""
+        events: list[Event] = []
+        for message in messages:
+            if self.complete or self.failed:
+                break
+            if message.data == self.done_marker:
+                self.decoder.done = True
+            else:
+                self._message(message.data, events)
+            if self.decoder.done and not self.failed:
+                self.complete = True
+                events.extend(self.decoder.end())
+        return events
+
+    def _message(self, data: str, events: list[Event]) -> None:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._fail(
+                events,
+                502,
+                "upstream_invalid_json",
+                f"the upstream sent invalid JSON: {data[:200]!r}",
+            )
+            return
+        if not isinstance(value, dict):
+            return
+        try:
+            for event in self.decoder.chunk(value):
+                if isinstance(event, ErrorEvent):  # it may echo the key it refused
+                    self._fail(events, event.status, event.code, redact(event.message))
                     return
-        if decoder.done:
-            complete = True
-            for event in decoder.end():
-                yield event
-    if not complete:
-        for event in decoder.end():
-            yield event
+                events.append(event)
+        except _SHAPE_ERRORS as exc:
+            error = bad_shape(exc)
+            self._fail(events, 502, error.code, error.message)
+
+    def _fail(self, events: list[Event], status: int, code: str, message: str) -> None:
+        self.failed = True
+        events.append(ErrorEvent(status=status, code=code, message=message))
+
+    def end(self) -> list[Event]:
+        """The closing events of a stream that ended before it said it was complete."""
+        if self.complete or self.failed:
+            return []
+        self.complete = True
+        return list(self.decoder.end())
 
 
 async def stream_events(
     http: httpx.AsyncClient,
     url: str,
-    body: bytes,
+    encode: Callable[[], bytes],
     headers: dict[str, str],
     timeout: httpx.Timeout,
     decode_error: ErrorDecoder,
@@ -286,24 +284,48 @@ async def stream_events(
     *,
     done_marker: str | None = None,
 ) -> AsyncGenerator[Event, None]:
-    """POST and decode the SSE response into events (see `decode_messages`); closing this
-    iterator early closes the call."""
-    messages = stream_sse(http, url, body, headers, timeout, decode_error)
+    """POST the body `encode` makes (when the first event is asked for) and decode the SSE
+    response into events (see `_Decoding`); closing this iterator early closes the call.
+
+    Each piece of the body is parsed and decoded at once, and its events handed on in a
+    row: one step of this generator per event, nothing between it and the body.
+    """
+    decoding = _Decoding(decoder, done_marker)
+    parser = SSEParser()
+    body = encode()
     try:
-        async with (
-            aclosing(messages),
-            aclosing(decode_messages(messages, decoder, done_marker=done_marker)) as events,
-        ):
-            async for event in events:
-                yield event
+        async with _mapped_failures(url):
+            request = http.build_request(
+                "POST", url, content=body, headers=headers, timeout=timeout
+            )
+            response = await http.send(request, stream=True)
+            try:
+                if response.status_code >= 300 or _is_json(response):
+                    await response.aread()  # an error, also one a server sends with a 200
+                    _raise_for_status(response, decode_error)
+                    raise _not_a_stream(response, decode_error)
+                async for piece in response.aiter_bytes():
+                    if decoding.complete:
+                        continue  # read to its end, for the pool
+                    for event in decoding.messages(parser.feed(piece)):
+                        yield event
+                    if decoding.failed:
+                        return
+                for event in decoding.messages(parser.close()):
+                    yield event
+            finally:
+                await response.aclose()
     except ProxyError:
-        if not decoder.done:
+        if not decoding.complete:
             raise
         # The response was whole: failing to read the rest of the body costs only the
         # pooled connection, and the client must not see an error after its finish.
+        return
+    for event in decoding.end():
+        yield event
 
 
-async def exchange(
+def exchange(
     http: httpx.AsyncClient,
     url: str,
     encode: Callable[[], bytes],
@@ -319,16 +341,23 @@ async def exchange(
     """One call to a provider, as events: the whole JSON body decoded, or the SSE stream
     (see `stream_events`). The body is encoded when the first event is asked for, so that
     what goes wrong there goes wrong where the caller handles upstream failures."""
-    body = encode()
-    if not stream:
-        answer = await post_json(http, url, body, headers, timeout, decode_error)
-        for event in decoded(decode_response, answer):
-            yield event
-        return
-    # aclosing: when our reader stops early, the upstream call ends now, not at GC.
-    events = stream_events(
-        http, url, body, headers, timeout, decode_error, stream_decoder(), done_marker=done_marker
-    )
-    async with aclosing(events):
-        async for event in events:
-            yield event
+    if stream:
+        decoder = stream_decoder()
+        return stream_events(
+            http, url, encode, headers, timeout, decode_error, decoder, done_marker=done_marker
+        )
+    return _whole(http, url, encode, headers, timeout, decode_error, decode_response)
+
+
+async def _whole(
+    http: httpx.AsyncClient,
+    url: str,
+    encode: Callable[[], bytes],
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    decode_error: ErrorDecoder,
+    decode_response: Callable[[Any], Iterable[Event]],
+) -> AsyncGenerator[Event, None]:
+    answer = await post_json(http, url, encode(), headers, timeout, decode_error)
+    for event in decoded(decode_response, answer):
+        yield event

@@ -18,26 +18,70 @@ class SSEMessage:
     data: str
 
 
-async def parse_sse(lines: AsyncIterable[str]) -> AsyncIterator[SSEMessage]:
-    """Parse SSE lines (without line terminators) into messages, per the WHATWG rules."""
+class SSEParser:
+    """An incremental parser of a server-sent event stream, per the WHATWG rules: feed it
+    the body's bytes as they come, in pieces cut anywhere, and it returns the messages
+    each piece completed. Lines end with CRLF, LF or CR; only `data` and `event` matter.
+    Most pieces are whole events ending in a blank line, parsed without a line loop."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = b""  # the start of an event whose end has not come yet
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        """The messages completed by `chunk`."""
+        text = self._pending + chunk if self._pending else chunk
+        if b"\r" in text:
+            if text.endswith(b"\r"):  # perhaps half of a CRLF: wait for what follows
+                self._pending = text
+                return []
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = text.rfind(b"\n\n")
+        if end < 0:
+            self._pending = text
+            return []
+        self._pending = text[end + 2 :]
+        messages: list[SSEMessage] = []
+        for block in text[:end].split(b"\n\n"):
+            if message := _message(block):
+                messages.append(message)
+        return messages
+
+    def close(self) -> list[SSEMessage]:
+        """The messages left when the stream ended: the last without its blank line."""
+        rest, self._pending = self._pending, b""
+        rest = rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return [message for block in rest.split(b"\n\n") if (message := _message(block))]
+
+
+def _message(block: bytes) -> SSEMessage | None:
+    """The message of one event's lines (no blank line among them), if it has data."""
+    if block.startswith(b"data: ") and b"\n" not in block:  # the usual one-line event
+        return SSEMessage("message", block[6:].decode()) if len(block) > 6 else None
     event, data = "", list[str]()
-    async for line in lines:
-        if not line:
-            if data and (payload := "\n".join(data)):
-                yield SSEMessage(event or "message", payload)
-            event, data = "", []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
             continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
+        name, _, value = line.decode().partition(":")
         if value.startswith(" "):
             value = value[1:]
         if name == "data":
             data.append(value)
         elif name == "event":
             event = value
-    if data and (payload := "\n".join(data)):
-        yield SSEMessage(event or "message", payload)
+    payload = "\n".join(data)
+    return SSEMessage(event or "message", payload) if data and payload else None
+
+
+async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEMessage]:
+    """The messages of an SSE body arriving in `chunks` (see `SSEParser`)."""
+    parser = SSEParser()
+    async for chunk in chunks:
+        for message in parser.feed(chunk):
+            yield message
+    for message in parser.close():
+        yield message
 
 
 def dumps(obj: Any) -> str:

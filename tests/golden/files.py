@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from engine.backends.upstream import StreamDecoder, decode_messages
-from engine.codecs.sse import parse_sse
+from engine.backends.upstream import StreamDecoder, stream_events
+from engine.errors import ProxyError
 from engine.model import Event
 
 ROOT = Path(__file__).parent
@@ -63,14 +63,23 @@ def check(path: Path, actual: str) -> None:
     assert actual == expected, f"{path} differs; rerun with UPDATE_GOLDENS=1 and review the diff"
 
 
-async def _lines(text: str) -> AsyncIterator[str]:
-    for line in text.splitlines():
-        yield line
-
-
 async def decode_sse(
     text: str, decoder: StreamDecoder, *, done_marker: str | None = None
 ) -> list[Event]:
-    """The events of a provider's SSE body, read by the loop every connector uses."""
-    stream = decode_messages(parse_sse(_lines(text)), decoder, done_marker=done_marker)
-    return [event async for event in stream]
+    """The events of a provider's SSE body, read by the reader every connector uses."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        stream = stream_events(
+            http,
+            "http://upstream.invalid/v1",
+            lambda: b"{}",
+            {},
+            httpx.Timeout(5),
+            lambda status, body: ProxyError(status, str(body)),
+            decoder,
+            done_marker=done_marker,
+        )
+        return [event async for event in stream]

@@ -51,7 +51,7 @@ async def events_of(body: Body) -> list[Event]:
         stream = stream_events(
             http,
             URL,
-            b"{}",
+            lambda: b"{}",
             {},
             httpx.Timeout(5),
             openai_chat.decode_error,

@@ -244,9 +244,8 @@ def streams(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-async def _lines(data: bytes) -> AsyncIterator[str]:
-    for line in data.decode().split("\n"):
-        yield line
+async def _lines(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _decode(data: bytes) -> list[Event]:

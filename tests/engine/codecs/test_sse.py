@@ -9,10 +9,14 @@ import pytest
 from engine.codecs.sse import dumps, frame, parse_sse
 
 
-async def _parse(lines: list[str]) -> list[tuple[str, str]]:
-    async def source() -> AsyncIterator[str]:
-        for line in lines:
-            yield line
+async def _parse(lines: list[str], *, newline: str = "\n", cut: int = 0) -> list[tuple[str, str]]:
+    """The messages of `lines` joined by `newline`, sent in pieces of `cut` bytes (0: whole)."""
+    body = newline.join(lines).encode()
+    pieces = [body[i : i + cut] for i in range(0, len(body), cut)] if cut else [body]
+
+    async def source() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
 
     return [(m.event, m.data) async for m in parse_sse(source())]
 
@@ -54,10 +58,16 @@ async def _parse(lines: list[str]) -> list[tuple[str, str]]:
         pytest.param([], [], id="empty-stream"),
         pytest.param(["data:", ""], [], id="empty-data-not-dispatched"),
         pytest.param(["data:", "data:", ""], [("message", "\n")], id="two-empty-data-lines"),
+        pytest.param(["data: é€𝄞", ""], [("message", "é€𝄞")], id="characters-cut-anywhere"),
     ],
 )
-async def test_parse_sse(lines: list[str], expected: list[tuple[str, str]]) -> None:
-    assert await _parse(lines) == expected
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("cut", [0, 1, 2, 7])
+async def test_parse_sse(
+    lines: list[str], expected: list[tuple[str, str]], newline: str, cut: int
+) -> None:
+    """Whatever the line ends, and wherever the body is cut."""
+    assert await _parse(lines, newline=newline, cut=cut) == expected
 
 
 @pytest.mark.parametrize(
