@@ -75,10 +75,39 @@ class UpstreamTransport(AiohttpTransport):
         return response
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep none of the cookies an upstream sets."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class UpstreamClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` without a cookie jar. A proxy's clients share its upstream
+    client: a cookie one upstream answer set would go out with everyone's next request.
+    (It also spares each response the jar's work.)"""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """None, ever."""
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("the upstream client keeps no cookies")
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def upstream_client(limits: httpx.Limits = POOL_LIMITS) -> httpx.AsyncClient:
-    """The client every backend sends on, following no redirects. (Requests through a
-    proxy named by HTTPS_PROXY and its kin go on httpx's own transport.)"""
-    return httpx.AsyncClient(
+    """The client every backend sends on, following no redirects and keeping no cookies.
+    (Requests through a proxy named by HTTPS_PROXY and its kin go on httpx's own
+    transport.)"""
+    return UpstreamClient(
         transport=UpstreamTransport(limits=limits),
         timeout=DEFAULT_TIMEOUT,
         follow_redirects=False,

@@ -88,36 +88,40 @@ def shown_url(url: str) -> str:
 
 
 @asynccontextmanager
-async def _mapped_failures(url: str) -> AsyncIterator[None]:
-    url = shown_url(url)
+async def _mapped_failures(address: str) -> AsyncIterator[None]:
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise UpstreamUnavailable(
+    except (httpx.RequestError, UnicodeEncodeError) as exc:
+        raise _unavailable(shown_url(address), exc) from exc
+
+
+def _unavailable(url: str, exc: Exception) -> UpstreamUnavailable:
+    """What a failure of the HTTP client means for the client (`url` as shown)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamUnavailable(
             504,
             f"the upstream at {url} did not answer in time ({type(exc).__name__})",
             code="upstream_timeout",
-        ) from exc
-    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
+        )
+    if isinstance(exc, httpx.LocalProtocolError | UnicodeEncodeError):
         # Its text quotes the header it refused, which may be a key: say which, not what.
-        raise UpstreamUnavailable(
+        return UpstreamUnavailable(
             502,
             f"the request to the upstream at {url} could not be sent: the HTTP client "
             "refused a header or the body (check the backend's api_key and headers)",
             code="upstream_unreachable",
-        ) from exc
-    except httpx.TransportError as exc:
-        raise UpstreamUnavailable(
+        )
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamUnavailable(
             502,
             f"could not reach the upstream at {url}: {redact(str(exc)) or type(exc).__name__}",
             code="upstream_unreachable",
-        ) from exc
-    except httpx.RequestError as exc:  # a body it could not decode, too many redirects…
-        raise UpstreamUnavailable(
-            502,
-            f"could not read the answer of the upstream at {url}: {type(exc).__name__}",
-            code="upstream_bad_answer",
-        ) from exc
+        )
+    return UpstreamUnavailable(  # a body it could not decode, too many redirects…
+        502,
+        f"could not read the answer of the upstream at {url}: {type(exc).__name__}",
+        code="upstream_bad_answer",
+    )
 
 
 async def post_json(

@@ -28,6 +28,7 @@ class Upstream:
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.connections = 0
+        self.requests: list[bytes] = []
         self.closed = asyncio.Event()  # a connection was closed by the client
         self.url = ""
 
@@ -40,6 +41,7 @@ class Upstream:
                 server.connections += 1
 
             def data_received(self, data: bytes) -> None:
+                server.requests.append(data)
                 if b"\r\n\r\n" in data:
                     server.answer(self.transport)  # type: ignore[arg-type]
 
@@ -77,6 +79,18 @@ async def test_connections_are_reused(upstream, http: httpx.AsyncClient) -> None
     for _ in range(3):
         assert (await http.post(server.url, content=b"{}")).json() == {"ok": True}
     assert server.connections == 1
+
+
+async def test_cookies_an_upstream_sets_go_to_nobody(upstream, http: httpx.AsyncClient) -> None:
+    """Every client of the proxy shares its upstream client: a cookie would leak."""
+    set_cookie = OK.replace(b"\r\n\r\n", b"\r\nset-cookie: session=alice; Path=/\r\n\r\n", 1)
+    server = await upstream(lambda transport: transport.write(set_cookie))
+    for _ in range(2):
+        await http.post(server.url, content=b"{}")
+    assert len(server.requests) == 2
+    assert all(b"session=alice" not in sent for sent in server.requests)
+    with pytest.raises(TypeError):
+        http.cookies = {"session": "bob"}
 
 
 def _free_port() -> int:
