@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from engine.codecs.sse import frame
+from engine.codecs.sse import dumps_bytes, frame
 from engine.errors import ProxyError, UpstreamError
 from engine.model import (
     ErrorEvent,
@@ -269,6 +269,7 @@ class StreamEncoder:
             "model": "",
         }
         self._usage: Usage | None = None
+        self._text_frame = self._delta_frame()
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return frame(
@@ -280,11 +281,18 @@ class StreamEncoder:
             }
         )
 
+    def _delta_frame(self) -> tuple[bytes, bytes]:
+        """The bytes of a chunk before and after its delta (the same for every text
+        chunk: each costs the encoding of its delta alone)."""
+        head, _, tail = self._chunk({"content": ""}).partition(b'{"content":""}')
+        return head, tail
+
     def event(self, event: Event) -> bytes:
         """The bytes for one event (possibly none)."""
         match event:
             case TextDelta():
-                return self._chunk({"content": event.text})
+                head, tail = self._text_frame
+                return head + dumps_bytes({"content": event.text}) + tail
             case ToolCallDelta():
                 return self._chunk(
                     {
@@ -299,6 +307,7 @@ class StreamEncoder:
                     model=event.model,
                     created=event.created or int(time.time()),
                 )
+                self._text_frame = self._delta_frame()
                 return self._chunk({"role": "assistant", "content": ""})
             case ToolCallStart():
                 return self._chunk(
