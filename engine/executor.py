@@ -154,14 +154,19 @@ async def _guarded(
         await aclose(events)
 
 
-def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient) -> Send:
+def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool) -> Send:
     """The call a strategy asks one target with: the backend's response once its first
     event came (a failure before it raises), noting which target served and what its
-    request left out."""
+    request left out. With `relay` (no stage reads the events), a stream from a backend
+    that speaks the client's protocol comes with the upstream's own messages."""
 
     async def send(target: Target) -> Attempt:
         dropped = Dropped()
-        stream = graph.backends[target.backend].send(ctx.request, target.model, http, dropped)
+        backend = graph.backends[target.backend]
+        if relay and ctx.request.stream and backend.relays == ctx.frontend:
+            stream = backend.relay(ctx.request, target.model, http, dropped)
+        else:
+            stream = backend.send(ctx.request, target.model, http, dropped)
         try:
             first = await anext(stream)
             if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
@@ -187,8 +192,11 @@ def _from_backends(
     targets: list[Target],
     ctx: Exchange,
     http: httpx.AsyncClient,
+    *,
+    relay: bool,
 ) -> Awaitable[AsyncIterator[Event]]:
-    """The route's strategy over `targets`, to be awaited for the events."""
+    """The route's strategy over `targets`, to be awaited for the events (`relay`: see
+    `_sender`)."""
     if ctx.request.continuation:  # held by a provider: only a backend that continues can
         targets = [t for t in targets if graph.backends[t.backend].continues_responses]
         if not targets:
@@ -198,7 +206,7 @@ def _from_backends(
                 code="previous_response_not_found",
                 param="previous_response_id",
             )
-    return route.strategy.run(ctx, targets, _sender(graph, ctx, http))
+    return route.strategy.run(ctx, targets, _sender(graph, ctx, http, relay=relay))
 
 
 async def _run_stages(
@@ -316,7 +324,7 @@ async def execute(
         else:
             assert route is not None  # no answer: a route matched
             targets = targets_for(graph, route, ctx)
-            events = await _from_backends(graph, route, targets, ctx, http)
+            events = await _from_backends(graph, route, targets, ctx, http, relay=not response)
         for bound, span in zip(response, spans, strict=True):
             events = _guarded(bound, ctx, events, span)
         first = await anext(events)

@@ -20,6 +20,7 @@ never changes a copy someone else holds, such as a stored conversation.
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -379,6 +380,20 @@ class ErrorEvent(_Model):
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """One upstream message handed over as it came, with the events it carries.
+
+    Only a stream that no stage reads, from a backend speaking the client's own protocol,
+    has these (see `Backend.relays`): its front-end writes `data` as is where it can say
+    no better, and encodes `events` itself where it must. Whoever counts what a stream
+    carried (its usage, its finish) looks inside.
+    """
+
+    data: bytes
+    events: tuple[Event, ...]
+
+
 Event = (
     ResponseStart
     | TextDelta
@@ -390,4 +405,5 @@ Event = (
     | Finish
     | OpaqueBlock
     | ErrorEvent
+    | Relayed
 )

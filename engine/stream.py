@@ -49,6 +49,7 @@ from engine.model import (
     Finish,
     OpaqueBlock,
     ReasoningDelta,
+    Relayed,
     ResponseStart,
     TextDelta,
     ToolCallDelta,
@@ -170,7 +171,11 @@ def call_events(call: ToolCall, index: int) -> list[Event]:
     if call.events and call.ended:
         if call.index == index:
             return call.events
-        return [event.model_copy(update={"index": index}) for event in call.events]
+        return [
+            event.model_copy(update={"index": index})
+            for event in call.events
+            if not isinstance(event, Relayed)  # never among a call's: no stage sees them
+        ]
     events: list[Event] = [ToolCallStart(index=index, id=call.id, name=call.name)]
     if call.arguments:
         events.append(ToolCallDelta(index=index, arguments=call.arguments))

@@ -107,6 +107,10 @@ class Backend(ABC):
     Config: ClassVar[type[BackendConfig]]
     # Whether it can continue a response the provider holds (`ChatRequest.continuation`).
     continues_responses: ClassVar[bool] = False
+    # The front-end whose stream its upstream speaks byte for byte: to a client of that
+    # front-end, with no stage reading the events, the stream comes from `relay`, which
+    # hands each upstream message over whole (`engine.model.Relayed`) with its events.
+    relays: ClassVar[str | None] = None
 
     def __init__(self, name: str, config: BackendConfig) -> None:
         self.name = name
@@ -167,3 +171,14 @@ class Backend(ABC):
         during the response; streams when `request.stream` is true. What the upstream
         request leaves out of `request` is named in `dropped`.
         """
+
+    def relay(
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """`send` a streamed request, each upstream message handed over whole (see
+        `relays`); only asked of a backend that `relays`."""
+        raise NotImplementedError(f"backend kind {self.kind!r} does not relay")

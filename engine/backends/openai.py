@@ -78,6 +78,27 @@ class OpenAIEndpoint(Backend):
         dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Post the request; decode the JSON body or the SSE stream into events."""
+        return self._exchange(request, model, http, dropped, relay=False)
+
+    def relay(
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """`send`, each upstream message of the stream handed over whole too."""
+        return self._exchange(request, model, http, dropped, relay=True)
+
+    def _exchange(
+        self,
+        request: ChatRequest,
+        model: str,
+        http: httpx.AsyncClient,
+        dropped: Dropped | None,
+        *,
+        relay: bool,
+    ) -> AsyncGenerator[Event, None]:
         return exchange(
             http,
             self.url,
@@ -89,6 +110,7 @@ class OpenAIEndpoint(Backend):
             decode_response=self.decode_response,
             stream_decoder=self.stream_decoder,
             done_marker=self.done_marker,
+            relay=relay,
         )
 
 
@@ -112,6 +134,7 @@ class OpenAIBackend(OpenAIEndpoint):
     Config = OpenAIConfig
     config: OpenAIConfig
     path = "/chat/completions"
+    relays: ClassVar[str | None] = "openai_chat"
     decode_error = staticmethod(openai_chat.decode_error)
     done_marker = "[DONE]"
 

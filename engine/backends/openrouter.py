@@ -116,6 +116,7 @@ class OpenRouterBackend(OpenAIBackend):
     kind = "openrouter"
     Config = OpenRouterConfig  # type: ignore[assignment]  # a narrower `kind` Literal
     config: OpenRouterConfig
+    relays = None  # its streams carry reasoning details the codec turns into events
 
     def __init__(self, name: str, config: BackendConfig) -> None:
         super().__init__(name, config)

@@ -12,7 +12,7 @@ import orjson
 from engine.codecs.sse import SSEMessage, SSEParser
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.logs import redact
-from engine.model import ErrorEvent, Event
+from engine.model import ErrorEvent, Event, Relayed
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
 # Model listings are background work: a slow upstream must not hold them long.
@@ -219,11 +219,12 @@ class _Decoding:
     pool (else every stream would open a new TCP/TLS connection).
     """
 
-    __slots__ = ("complete", "decoder", "done_marker", "failed")
+    __slots__ = ("complete", "decoder", "done_marker", "failed", "relay")
 
-    def __init__(self, decoder: StreamDecoder, done_marker: str | None) -> None:
+    def __init__(self, decoder: StreamDecoder, done_marker: str | None, relay: bool) -> None:
         self.decoder = decoder
         self.done_marker = done_marker
+        self.relay = relay  # hand each message over whole (`Relayed`), with its events
         self.complete = False
         self.failed = False  # an error event went out: nothing more does
 
@@ -233,6 +234,7 @@ class _Decoding:
         for message in messages:
             if self.complete or self.failed:
                 break
+            start = len(events)
             if message.data == self.done_marker:
                 self.decoder.done = True
             else:
@@ -240,6 +242,11 @@ class _Decoding:
             if self.decoder.done and not self.failed:
                 self.complete = True
                 events.extend(self.decoder.end())
+            if self.relay and not self.failed:
+                carried = tuple(events[start:])
+                if not any(isinstance(event, ErrorEvent) for event in carried):
+                    del events[start:]  # an error goes out as the engine says it
+                    events.append(Relayed(message.raw, carried))
         return events
 
     def _message(self, data: str, events: list[Event]) -> None:
@@ -287,14 +294,16 @@ async def stream_events(
     decoder: StreamDecoder,
     *,
     done_marker: str | None = None,
+    relay: bool = False,
 ) -> AsyncGenerator[Event, None]:
     """POST the body `encode` makes (when the first event is asked for) and decode the SSE
-    response into events (see `_Decoding`); closing this iterator early closes the call.
+    response into events (see `_Decoding`; `relay`: each message handed over whole, as
+    `Relayed`); closing this iterator early closes the call.
 
     Each piece of the body is parsed and decoded at once, and its events handed on in a
     row: one step of this generator per event, nothing between it and the body.
     """
-    decoding = _Decoding(decoder, done_marker)
+    decoding = _Decoding(decoder, done_marker, relay)
     parser = SSEParser()
     body = encode()
     try:
@@ -341,14 +350,24 @@ def exchange(
     decode_response: Callable[[Any], Iterable[Event]],
     stream_decoder: Callable[[], StreamDecoder],
     done_marker: str | None = None,
+    relay: bool = False,
 ) -> AsyncGenerator[Event, None]:
     """One call to a provider, as events: the whole JSON body decoded, or the SSE stream
-    (see `stream_events`). The body is encoded when the first event is asked for, so that
-    what goes wrong there goes wrong where the caller handles upstream failures."""
+    (see `stream_events`, and `relay` there). The body is encoded when the first event is
+    asked for, so that what goes wrong there goes wrong where the caller handles upstream
+    failures."""
     if stream:
         decoder = stream_decoder()
         return stream_events(
-            http, url, encode, headers, timeout, decode_error, decoder, done_marker=done_marker
+            http,
+            url,
+            encode,
+            headers,
+            timeout,
+            decode_error,
+            decoder,
+            done_marker=done_marker,
+            relay=relay,
         )
     return _whole(http, url, encode, headers, timeout, decode_error, decode_response)
 

@@ -33,7 +33,7 @@ from engine.graph import Graph
 from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
-from engine.model import ChatRequest, ErrorEvent, Finish
+from engine.model import ChatRequest, ErrorEvent, Event, Finish, Relayed
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
 from engine.ready import batches
@@ -321,7 +321,7 @@ class Server:
                 async for batch in ready:
                     data: list[bytes] = []
                     for event in batch:
-                        finished = finished or isinstance(event, Finish)
+                        finished = finished or _finishes(event)
                         if isinstance(event, ErrorEvent):
                             failure = (event.status, event.code, event.message)
                             self._stream_failed(frontend, scope, where, *failure)
@@ -361,6 +361,13 @@ class Server:
         """Say which route and backend an exchange went to, as far as it got (its access
         line)."""
         note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
+
+
+def _finishes(event: Event) -> bool:
+    """Whether `event` ends the response (or carries the event that does)."""
+    if isinstance(event, Relayed):
+        return any(isinstance(carried, Finish) for carried in event.events)
+    return isinstance(event, Finish)
 
 
 def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:

@@ -15,6 +15,7 @@ from engine.model import (
     FinishReason,
     ReasoningDelta,
     ReasoningPart,
+    Relayed,
     ResponseStart,
     TextDelta,
     TextPart,
@@ -34,6 +35,9 @@ _FINISH_IN: dict[str, FinishReason] = {
 }
 _FINISH_OUT: dict[str, str] = {"error": "stop", "pause": "stop"}
 DONE = b"data: [DONE]\n\n"
+# What an upstream chunk may carry to go out as it came (see `StreamEncoder._relay`): the
+# decoder renumbers tool calls, renames reasoning and corrects finish reasons.
+_RELAYABLE = frozenset({ResponseStart, TextDelta, Usage, Finish})
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -270,6 +274,7 @@ class StreamEncoder:
         }
         self._usage: Usage | None = None
         self._text_frame = self._delta_frame()
+        self._relaying = True  # every upstream chunk so far went out as it came
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return frame(
@@ -333,7 +338,25 @@ class StreamEncoder:
                 return out + DONE
             case ErrorEvent():
                 return frame(encode_error(ProxyError(event.status, event.message, code=event.code)))
+            case Relayed():
+                return self._relay(event)
         return b""
+
+    def _relay(self, relayed: Relayed) -> bytes:
+        """An upstream chunk as it came, where it says what this encoder would; else its
+        events encoded here, and every event after them."""
+        events = relayed.events
+        if not self._relaying or not all(type(event) in _RELAYABLE for event in events):
+            self._relaying = False  # the upstream's next chunks may assume what it said
+            return b"".join(self.event(event) for event in events)
+        for event in events:
+            if isinstance(event, ResponseStart):
+                self.event(event)  # its id and model, for chunks encoded here later
+            elif isinstance(event, Usage):
+                self._usage = event
+                if not self.include_usage:  # the engine asked for it, the client did not
+                    return b"".join(self.event(e) for e in events if e is not event)
+        return relayed.data
 
     def error(self, error: ProxyError) -> bytes:
         """The bytes reporting an error after the stream started."""
