@@ -20,8 +20,7 @@ never changes a copy someone else holds, such as a stored conversation.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -380,14 +379,14 @@ class ErrorEvent(_Model):
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Relayed:
+class Relayed(NamedTuple):
     """One upstream message handed over as it came, with the events it carries.
 
     Only a stream that no stage reads, from a backend speaking the client's own protocol,
     has these (see `Backend.relays`): its front-end writes `data` as is where it can say
-    no better, and encodes `events` itself where it must. Whoever counts what a stream
-    carried (its usage, its finish) looks inside.
+    no better, and encodes `events` itself where it must. A message of plain text may
+    come undecoded, its `events` empty (see the decoder's `plain`); one that carries
+    usage or the finish never does, so whoever counts those looks inside.
     """
 
     data: bytes

@@ -219,12 +219,16 @@ class _Decoding:
     pool (else every stream would open a new TCP/TLS connection).
     """
 
-    __slots__ = ("complete", "decoder", "done_marker", "failed", "relay")
+    __slots__ = ("complete", "decoder", "done_marker", "failed", "plain", "relay")
 
     def __init__(self, decoder: StreamDecoder, done_marker: str | None, relay: bool) -> None:
         self.decoder = decoder
         self.done_marker = done_marker
         self.relay = relay  # hand each message over whole (`Relayed`), with its events
+        # A relay passes a message of plain text on undecoded, where the decoder can tell.
+        self.plain: Callable[[str], bool] | None = (
+            getattr(decoder, "plain", None) if relay else None
+        )
         self.complete = False
         self.failed = False  # an error event went out: nothing more does
 
@@ -234,6 +238,9 @@ class _Decoding:
         for message in messages:
             if self.complete or self.failed:
                 break
+            if self.plain is not None and self.plain(message.data):
+                events.append(Relayed(message.raw, ()))
+                continue
             start = len(events)
             if message.data == self.done_marker:
                 self.decoder.done = True
@@ -244,8 +251,10 @@ class _Decoding:
                 events.extend(self.decoder.end())
             if self.relay and not self.failed:
                 carried = tuple(events[start:])
-                if not any(isinstance(event, ErrorEvent) for event in carried):
-                    del events[start:]  # an error goes out as the engine says it
+                # An error (the decoder's end may say the stream was cut) goes out as the
+                # engine says it.
+                if not (self.complete and any(isinstance(e, ErrorEvent) for e in carried)):
+                    del events[start:]
                     events.append(Relayed(message.raw, carried))
         return events
 

@@ -366,7 +366,7 @@ class Server:
 def _finishes(event: Event) -> bool:
     """Whether `event` ends the response (or carries the event that does)."""
     if isinstance(event, Relayed):
-        return any(isinstance(carried, Finish) for carried in event.events)
+        return bool(event.events) and any(isinstance(e, Finish) for e in event.events)
     return isinstance(event, Finish)
 
 

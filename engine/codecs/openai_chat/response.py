@@ -38,6 +38,8 @@ DONE = b"data: [DONE]\n\n"
 # What an upstream chunk may carry to go out as it came (see `StreamEncoder._relay`): the
 # decoder renumbers tool calls, renames reasoning and corrects finish reasons.
 _RELAYABLE = frozenset({ResponseStart, TextDelta, Usage, Finish})
+# Keys of a chunk that carries more than text (see `StreamDecoder.plain`).
+_NOT_PLAIN = ('"tool_calls"', '"function_call"', '"reasoning', '"error"', '"refusal"', '"audio"')
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -111,6 +113,20 @@ class StreamDecoder:
         self._ids: dict[int, str | None] = {}  # canonical index → the id the upstream gave
         self._wire: dict[int, int] = {}  # the upstream's index → the canonical index
         self._finish: FinishReason | None = None
+        self._text_only = True  # no reasoning or tool call so far
+
+    def plain(self, data: str) -> bool:
+        """Whether the chunk `data` carries nothing but text of a stream that has carried
+        nothing else, so that a relay may pass it on undecoded: no start, finish, usage,
+        error, reasoning or tool call. (A chunk laid out in any other way than the
+        compact one says no, and is decoded.)"""
+        return (
+            self._text_only
+            and self._started
+            and '"finish_reason":null' in data
+            and ('"usage"' not in data or '"usage":null' in data)
+            and not any(key in data for key in _NOT_PLAIN)
+        )
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[Event]:
         """The events carried by one chunk."""
@@ -128,10 +144,12 @@ class StreamDecoder:
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
+                self._text_only = False
                 yield ReasoningDelta(text=reasoning)
             if delta.get("content"):
                 yield TextDelta(text=delta["content"])
             for call in delta.get("tool_calls") or ():
+                self._text_only = False
                 yield from self._tool_call(call)
             if choice.get("finish_reason"):
                 yield from self._close_calls()
@@ -295,6 +313,8 @@ class StreamEncoder:
     def event(self, event: Event) -> bytes:
         """The bytes for one event (possibly none)."""
         match event:
+            case Relayed():
+                return self._relay(event)
             case TextDelta():
                 head, tail = self._text_frame
                 return head + dumps_bytes({"content": event.text}) + tail
@@ -338,8 +358,6 @@ class StreamEncoder:
                 return out + DONE
             case ErrorEvent():
                 return frame(encode_error(ProxyError(event.status, event.message, code=event.code)))
-            case Relayed():
-                return self._relay(event)
         return b""
 
     def _relay(self, relayed: Relayed) -> bytes:

@@ -14,7 +14,7 @@ import respx
 from engine.backends.upstream import exchange, post_json, shown_url, stream_events
 from engine.codecs import openai_chat
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
-from engine.model import ErrorEvent, Event, Finish, TextDelta
+from engine.model import ErrorEvent, Event, Finish, Relayed, ResponseStart, TextDelta, Usage
 
 URL = "https://llm.example.test/v1/chat/completions"
 TLS = ssl.create_default_context()
@@ -180,3 +180,74 @@ async def test_a_json_answer_to_a_streamed_request_says_the_server_does_not_stre
     with pytest.raises(UpstreamError) as caught:
         await events_of(Body([], fail=httpx.ReadError("x")))
     assert caught.value.code == "upstream_not_streaming"
+
+
+def compact(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    """A chunk as OpenAI lays it out: compact JSON."""
+    body = {
+        "id": "c",
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def relayed_events(pieces: list[bytes]) -> list[Event]:
+    """The events of a relayed stream of `pieces` (see `Backend.relays`)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=b"".join(pieces), headers={"content-type": "text/event-stream"}
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        stream = stream_events(
+            http,
+            URL,
+            lambda: b"{}",
+            {},
+            httpx.Timeout(5),
+            openai_chat.decode_error,
+            openai_chat.StreamDecoder(),
+            done_marker="[DONE]",
+            relay=True,
+        )
+        return [event async for event in stream]
+
+
+async def test_a_relay_passes_plain_text_undecoded_and_decodes_what_counts() -> None:
+    pieces = [
+        compact({"role": "assistant", "content": "Hel"}),
+        compact({"content": "lo"}),
+        compact({}, "stop"),
+        sse({"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}),
+        sse("[DONE]"),
+    ]
+    events = await relayed_events(pieces)
+    assert [e.data for e in events if isinstance(e, Relayed)] == pieces  # all, as they came
+    carried = [e.events for e in events if isinstance(e, Relayed)]
+    assert isinstance(carried[0][0], ResponseStart)  # the first decoded: its id, its model
+    assert carried[1] == ()  # plain text: undecoded
+    assert carried[3] == (Usage(input_tokens=3, output_tokens=2),)  # usage: counted
+    assert carried[4] == (Finish(reason="stop"),)
+
+
+async def test_after_reasoning_a_relay_decodes_the_text_too() -> None:
+    """The encoder writes every chunk itself from the first it cannot pass on as it came:
+    the text after it must come with its events."""
+    events = await relayed_events(
+        [
+            compact({"role": "assistant", "content": ""}),
+            compact({"reasoning_content": "thinking"}),
+            compact({"content": "answer"}),
+            compact({}, "stop"),
+            sse("[DONE]"),
+        ]
+    )
+    carried = [e.events for e in events if isinstance(e, Relayed)]
+    assert carried[2] == (TextDelta(text="answer"),)
+
+
+async def test_a_relayed_stream_cut_short_ends_in_the_engines_error() -> None:
+    events = await relayed_events([compact({"role": "assistant", "content": "Hi"}), sse("[DONE]")])
+    assert isinstance(events[-1], ErrorEvent) and events[-1].code == "upstream_truncated"
