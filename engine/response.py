@@ -261,5 +261,16 @@ async def _ready(event: Event) -> Event:
 def with_first(
     first: Event, rest: AsyncIterator[Event], close: Callable[[], Awaitable[None]]
 ) -> Prefetched:
-    """`first`, then `rest` (see `Prefetched`)."""
+    """`first`, then `rest` (see `Prefetched`). A `rest` that is itself one whose first
+    event was read is looked through: its steps are handed over, its close runs first."""
+    if isinstance(rest, Prefetched) and rest._first is None:
+        inner = rest
+
+        async def close_both() -> None:
+            try:
+                await inner.aclose()
+            finally:
+                await close()
+
+        return Prefetched(first, inner._rest, close_both)
     return Prefetched(first, rest, close)

@@ -233,14 +233,18 @@ class _Decoding:
         self.failed = False  # an error event went out: nothing more does
 
     def messages(self, messages: Iterable[SSEMessage]) -> list[Event]:
-        """The events of `messages`."""
+        """The events of `messages`. Relayed messages of plain text in a row go as one."""
         events: list[Event] = []
+        plain: list[bytes] = []  # a run of messages of plain text, not yet handed on
         for message in messages:
             if self.complete or self.failed:
                 break
             if self.plain is not None and self.plain(message.data):
-                events.append(Relayed(message.raw, ()))
+                plain.append(message.raw)
                 continue
+            if plain:
+                events.append(Relayed(b"".join(plain), ()))
+                plain.clear()
             start = len(events)
             if message.data == self.done_marker:
                 self.decoder.done = True
@@ -256,6 +260,8 @@ class _Decoding:
                 if not (self.complete and any(isinstance(e, ErrorEvent) for e in carried)):
                     del events[start:]
                     events.append(Relayed(message.raw, carried))
+        if plain:
+            events.append(Relayed(b"".join(plain), ()))
         return events
 
     def _message(self, data: str, events: list[Event]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -39,7 +40,7 @@ DONE = b"data: [DONE]\n\n"
 # decoder renumbers tool calls, renames reasoning and corrects finish reasons.
 _RELAYABLE = frozenset({ResponseStart, TextDelta, Usage, Finish})
 # Keys of a chunk that carries more than text (see `StreamDecoder.plain`).
-_NOT_PLAIN = ('"tool_calls"', '"function_call"', '"reasoning', '"error"', '"refusal"', '"audio"')
+_NOT_PLAIN = re.compile(r'"(?:tool_calls|function_call|reasoning|error|refusal|audio)')
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ class StreamDecoder:
             and self._started
             and '"finish_reason":null' in data
             and ('"usage"' not in data or '"usage":null' in data)
-            and not any(key in data for key in _NOT_PLAIN)
+            and _NOT_PLAIN.search(data) is None
         )
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[Event]:
@@ -364,6 +365,8 @@ class StreamEncoder:
         """An upstream chunk as it came, where it says what this encoder would; else its
         events encoded here, and every event after them."""
         events = relayed.events
+        if not events:  # plain text, passed on undecoded while the encoder relays
+            return relayed.data
         if not self._relaying or not all(type(event) in _RELAYABLE for event in events):
             self._relaying = False  # the upstream's next chunks may assume what it said
             return b"".join(self.event(event) for event in events)
