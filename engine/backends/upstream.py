@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from engine.codecs.sse import SSEMessage, SSEParser
+from engine.codecs.sse import SSEParser, message_of
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.logs import redact
 from engine.model import ErrorEvent, Event, Relayed
@@ -226,25 +226,30 @@ class _Decoding:
         self.done_marker = done_marker
         self.relay = relay  # hand each message over whole (`Relayed`), with its events
         # A relay passes a message of plain text on undecoded, where the decoder can tell.
-        self.plain: Callable[[str], bool] | None = (
+        self.plain: Callable[[bytes], bool] | None = (
             getattr(decoder, "plain", None) if relay else None
         )
         self.complete = False
         self.failed = False  # an error event went out: nothing more does
 
-    def messages(self, messages: Iterable[SSEMessage]) -> list[Event]:
-        """The events of `messages`. Relayed messages of plain text in a row go as one."""
+    def blocks(self, blocks: Iterable[bytes]) -> list[Event]:
+        """The events of the SSE events in `blocks` (see `SSEParser.blocks`). Relayed
+        events of plain text in a row go as one, undecoded."""
         events: list[Event] = []
-        plain: list[bytes] = []  # a run of messages of plain text, not yet handed on
-        for message in messages:
+        plain = self.plain
+        run: list[bytes] = []  # events of plain text in a row, not yet handed on
+        for block in blocks:
             if self.complete or self.failed:
                 break
-            if self.plain is not None and self.plain(message.data):
-                plain.append(message.raw)
+            if plain is not None and block.startswith(b"data: ") and plain(block):
+                run.append(block)
                 continue
-            if plain:
-                events.append(Relayed(b"".join(plain), ()))
-                plain.clear()
+            message = message_of(block)
+            if message is None:
+                continue
+            if run:
+                events.append(Relayed(b"\n\n".join(run) + b"\n\n", ()))
+                run.clear()
             start = len(events)
             if message.data == self.done_marker:
                 self.decoder.done = True
@@ -260,8 +265,8 @@ class _Decoding:
                 if not (self.complete and any(isinstance(e, ErrorEvent) for e in carried)):
                     del events[start:]
                     events.append(Relayed(message.raw, carried))
-        if plain:
-            events.append(Relayed(b"".join(plain), ()))
+        if run:
+            events.append(Relayed(b"\n\n".join(run) + b"\n\n", ()))
         return events
 
     def _message(self, data: str, events: list[Event]) -> None:
@@ -335,11 +340,11 @@ async def stream_events(
                 async for piece in response.aiter_bytes():
                     if decoding.complete:
                         continue  # read to its end, for the pool
-                    for event in decoding.messages(parser.feed(piece)):
+                    for event in decoding.blocks(parser.blocks(piece)):
                         yield event
                     if decoding.failed:
                         return
-                for event in decoding.messages(parser.close()):
+                for event in decoding.blocks(parser.close_blocks()):
                     yield event
             finally:
                 await response.aclose()

@@ -21,7 +21,7 @@ class SSEMessage:
 
 class SSEParser:
     """An incremental parser of a server-sent event stream, per the WHATWG rules: feed it
-    the body's bytes as they come, in pieces cut anywhere, and it returns the messages
+    the body's bytes as they come, in pieces cut anywhere, and it returns the events
     each piece completed. Lines end with CRLF, LF or CR; only `data` and `event` matter.
     Most pieces are whole events ending in a blank line, parsed without a line loop."""
 
@@ -30,8 +30,9 @@ class SSEParser:
     def __init__(self) -> None:
         self._pending = b""  # the start of an event whose end has not come yet
 
-    def feed(self, chunk: bytes) -> list[SSEMessage]:
-        """The messages completed by `chunk`."""
+    def blocks(self, chunk: bytes) -> list[bytes]:
+        """The events completed by `chunk`, each its lines (LF-ended, no blank line): see
+        `message_of`."""
         text = self._pending + chunk if self._pending else chunk
         if b"\r" in text:
             if text.endswith(b"\r"):  # perhaps half of a CRLF: wait for what follows
@@ -43,20 +44,23 @@ class SSEParser:
             self._pending = text
             return []
         self._pending = text[end + 2 :]
-        messages: list[SSEMessage] = []
-        for block in text[:end].split(b"\n\n"):
-            if message := _message(block):
-                messages.append(message)
-        return messages
+        return text[:end].split(b"\n\n")
+
+    def close_blocks(self) -> list[bytes]:
+        """The events left when the stream ended: the last without its blank line."""
+        rest, self._pending = self._pending, b""
+        return rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n\n")
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        """The messages completed by `chunk`."""
+        return [message for block in self.blocks(chunk) if (message := message_of(block))]
 
     def close(self) -> list[SSEMessage]:
-        """The messages left when the stream ended: the last without its blank line."""
-        rest, self._pending = self._pending, b""
-        rest = rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        return [message for block in rest.split(b"\n\n") if (message := _message(block))]
+        """The messages left when the stream ended."""
+        return [message for block in self.close_blocks() if (message := message_of(block))]
 
 
-def _message(block: bytes) -> SSEMessage | None:
+def message_of(block: bytes) -> SSEMessage | None:
     """The message of one event's lines (no blank line among them), if it has data."""
     if block.startswith(b"data: ") and b"\n" not in block:  # the usual one-line event
         return (

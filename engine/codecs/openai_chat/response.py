@@ -40,7 +40,7 @@ DONE = b"data: [DONE]\n\n"
 # decoder renumbers tool calls, renames reasoning and corrects finish reasons.
 _RELAYABLE = frozenset({ResponseStart, TextDelta, Usage, Finish})
 # Keys of a chunk that carries more than text (see `StreamDecoder.plain`).
-_NOT_PLAIN = re.compile(r'"(?:tool_calls|function_call|reasoning|error|refusal|audio)')
+_NOT_PLAIN = re.compile(rb'"(?:tool_calls|function_call|reasoning|error|refusal|audio)')
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -116,17 +116,18 @@ class StreamDecoder:
         self._finish: FinishReason | None = None
         self._text_only = True  # no reasoning or tool call so far
 
-    def plain(self, data: str) -> bool:
-        """Whether the chunk `data` carries nothing but text of a stream that has carried
-        nothing else, so that a relay may pass it on undecoded: no start, finish, usage,
-        error, reasoning or tool call. (A chunk laid out in any other way than the
-        compact one says no, and is decoded.)"""
+    def plain(self, event: bytes) -> bool:
+        """Whether the SSE event `event` (its one `data:` line) carries nothing but text
+        of a stream that has carried nothing else, so that a relay may pass it on
+        undecoded: no start, finish, usage, error, reasoning or tool call. (A chunk laid
+        out in any other way than the compact one says no, and is decoded.)"""
         return (
             self._text_only
             and self._started
-            and '"finish_reason":null' in data
-            and ('"usage"' not in data or '"usage":null' in data)
-            and _NOT_PLAIN.search(data) is None
+            and b'"finish_reason":null' in event
+            and b"\n" not in event
+            and (b'"usage"' not in event or b'"usage":null' in event)
+            and _NOT_PLAIN.search(event) is None
         )
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[Event]:
