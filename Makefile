@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint schemas bench matrix
+.PHONY: serve test lint schemas bench bench-instructions bench-litellm matrix
 
 PLUGIN := examples/plugin-stage
 
@@ -27,8 +27,17 @@ test: $(STAMP)  ## lint, type-check and run the whole test suite
 schemas: $(STAMP)  ## regenerate schemas/ from the config models
 	$(BIN)/engine schema --shipped --write schemas
 
-bench: $(STAMP)  ## run the benchmarks in tests/bench (not part of `make test`)
+bench: $(STAMP)  ## the engine against null proxies, in one run (tests/bench; not in `make test`)
 	$(BIN)/python -m tests.bench.run
+
+bench-instructions: $(STAMP)  ## instructions per request under callgrind (needs valgrind)
+	$(BIN)/python -m tests.bench.instructions --lanes null empty default anthropic
+
+LITELLM_VENV ?= .venv-litellm
+
+bench-litellm:  ## install LiteLLM in a venv of its own: the bench then measures it too
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet 'litellm[proxy]'
 
 MATRIX_RESULTS ?= build/matrix-results.json
 

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENT_MODEL = "fast"  # what the benchmark client asks for
 UPSTREAM_MODEL = "bench-model"
 LITELLM_VENV = Path(os.environ.get("LITELLM_VENV", ROOT / ".venv-litellm"))
+CLIENT_KEY = "sk-bench-5f0c9a7e31d24b6c8e0f1a2b3c4d5e6f"  # LiteLLM wants its master key
 
 EMPTY_ROUTES = """\
 # Benchmark: the proxy with nothing in its pipeline.
@@ -56,7 +57,7 @@ LITELLM_CONFIG = """\
 model_list:
   - model_name: {client_model}
     litellm_params: {{model: "openai/{model}", api_base: "{base_url}", api_key: bench}}
-general_settings: {{disable_spend_logs: true}}
+general_settings: {{master_key: "{key}", disable_spend_logs: true}}
 litellm_settings: {{drop_params: true, telemetry: false}}
 """
 
@@ -108,6 +109,7 @@ class Lane:
                 "--upstream", base_url, "--server", self.server, "--client", self.client,
             ]  # fmt: skip
         values = {"base_url": base_url, "model": UPSTREAM_MODEL, "client_model": CLIENT_MODEL}
+        values["key"] = CLIENT_KEY
         if self.kind == "litellm":
             config = work / "litellm.yaml"
             config.write_text(LITELLM_CONFIG.format(**values))
@@ -172,10 +174,10 @@ def headers(protocol: str) -> dict[str, str]:
     if protocol == "anthropic":
         return {
             "content-type": "application/json",
-            "x-api-key": "bench-key",
+            "x-api-key": CLIENT_KEY,
             "anthropic-version": "2023-06-01",
         }
-    return {"content-type": "application/json", "authorization": "Bearer bench-key"}
+    return {"content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}"}
 
 
 def stream_end(protocol: str) -> bytes:

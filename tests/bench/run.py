@@ -537,7 +537,14 @@ def main(argv: list[str] | None = None) -> int:
                 port = free_port()
                 command = lane.command(port, base_url, work, args.proxy_log_level)
                 log = work / f"proxy-{name}.log"
-                proc = stack.enter_context(started(command, port, log, f"the proxy ({name})"))
+                try:
+                    proc = stack.enter_context(started(command, port, log, f"the proxy ({name})"))
+                except RuntimeError as exc:  # an optional lane that would not start
+                    if lane.kind != "litellm":
+                        raise
+                    skipped[name] = str(exc).splitlines()[0]
+                    print(f"  {name:18} skipped: {exc}", file=sys.stderr, flush=True)
+                    continue
                 if proxy_cpus is not None:
                     os.sched_setaffinity(proc.pid, proxy_cpus)
                 served.append(Served(lane, f"http://{HOST}:{port}{lane.path}", proc.pid))

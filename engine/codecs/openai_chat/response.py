@@ -295,6 +295,7 @@ class StreamEncoder:
         self._usage: Usage | None = None
         self._text_frame = self._delta_frame()
         self._relaying = True  # every upstream chunk so far went out as it came
+        self._relayed = False  # … and there was one
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return frame(
@@ -354,6 +355,8 @@ class StreamEncoder:
             case Usage():
                 self._usage = event
             case Finish():
+                if self._relaying and self._relayed:  # its finish chunk (and usage) went out
+                    return DONE  # as they came, and the upstream did not say [DONE] itself
                 out = self._chunk({}, _FINISH_OUT.get(event.reason, event.reason))
                 if self.include_usage and self._usage is not None:
                     out += frame({**self._base, "choices": [], "usage": encode_usage(self._usage)})
@@ -366,6 +369,7 @@ class StreamEncoder:
         """An upstream chunk as it came, where it says what this encoder would; else its
         events encoded here, and every event after them."""
         events = relayed.events
+        self._relayed = True
         if not events:  # plain text, passed on undecoded while the encoder relays
             return relayed.data
         if not self._relaying or not all(type(event) in _RELAYABLE for event in events):

@@ -37,3 +37,19 @@ def test_from_a_chunk_it_would_say_otherwise_on_the_encoder_says_all() -> None:
     assert b'"tool_calls"' in call and b"upstream_only" not in call
     later = encoder.event(Relayed(RAW, (TextDelta(text="more"),)))
     assert b'"more"' in later and b"upstream_only" not in later
+
+
+def test_a_relayed_stream_without_done_gets_one_finish() -> None:
+    """A server that never says [DONE]: its finish chunk went out as it came; the
+    engine's finish adds the [DONE] alone."""
+    encoder = StreamEncoder(include_usage=True)
+    finish_chunk = b'data: {"id":"chatcmpl-1","choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'
+    encoder.event(Relayed(RAW, (START, TextDelta(text="hi"))))
+    assert encoder.event(Relayed(finish_chunk, ())) == finish_chunk
+    assert encoder.event(Finish(reason="stop")) == b"data: [DONE]\n\n"
+
+
+def test_a_stream_never_relayed_is_encoded_whole() -> None:
+    encoder = StreamEncoder(include_usage=False)
+    encoder.event(START)
+    assert b'"finish_reason":"stop"' in encoder.event(Finish(reason="stop"))
