@@ -88,3 +88,20 @@ def test_from_a_tool_call_on_the_engine_encodes_the_stream(
     assert calls[0]["function"]["name"] == "read_file"
     assert json.loads("".join(c["function"]["arguments"] for c in calls)) == {"path": "a.py"}
     assert [c["choices"][0]["finish_reason"] for c in rest if c["choices"]][-1] == "tool_calls"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "stream"])
+def test_server_timing_names_the_response_stages_too(
+    proxy: ProxyFactory, fake: FakeProvider, streamed: bool
+) -> None:
+    fake.script(Text("The quick brown fox jumps.", chunks=4))
+    request = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(
+        f"{proxy(WITH_A_STREAM_STAGE).url}/chat/completions",
+        json={**request, "stream": streamed},
+        headers={"authorization": f"Bearer {CLIENT_KEY}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    names = [e.strip().partition(";")[0] for e in response.headers["server-timing"].split(",")]
+    assert names[:4] == ["commands", "model_rewrite", "backend", "redact_words"]

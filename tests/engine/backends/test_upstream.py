@@ -46,19 +46,25 @@ def upstream() -> Iterator[respx.MockRouter]:
         yield router
 
 
+async def read_stream(http: httpx.AsyncClient, *, relay: bool = False) -> list[Event]:
+    """The events of a Chat Completions stream from `URL` on `http`."""
+    stream = stream_events(
+        http,
+        URL,
+        lambda: b"{}",
+        {},
+        httpx.Timeout(5),
+        openai_chat.decode_error,
+        openai_chat.StreamDecoder(),
+        done_marker="[DONE]",
+        relay=relay,
+    )
+    return [event async for event in stream]
+
+
 async def events_of(body: Body) -> list[Event]:
     async with httpx.AsyncClient(verify=TLS) as http:
-        stream = stream_events(
-            http,
-            URL,
-            lambda: b"{}",
-            {},
-            httpx.Timeout(5),
-            openai_chat.decode_error,
-            openai_chat.StreamDecoder(),
-            done_marker="[DONE]",
-        )
-        return [event async for event in stream]
+        return await read_stream(http)
 
 
 async def test_a_failure_after_the_response_completed_is_not_an_error(
@@ -201,18 +207,7 @@ async def relayed_events(pieces: list[bytes]) -> list[Event]:
         )
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        stream = stream_events(
-            http,
-            URL,
-            lambda: b"{}",
-            {},
-            httpx.Timeout(5),
-            openai_chat.decode_error,
-            openai_chat.StreamDecoder(),
-            done_marker="[DONE]",
-            relay=True,
-        )
-        return [event async for event in stream]
+        return await read_stream(http, relay=True)
 
 
 async def test_a_relay_passes_plain_text_undecoded_and_decodes_what_counts() -> None:
