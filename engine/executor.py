@@ -25,7 +25,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
-from engine.response import Prefetched, aclose, aiter_events, with_first
+from engine.response import Prefetched, aclose, aiter_events, bundling, with_first
 from engine.sessions import SessionStore
 from engine.stage import Answer
 from engine.strategies import Attempt, Send, is_retryable
@@ -157,8 +157,9 @@ async def _guarded(
 def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool) -> Send:
     """The call a strategy asks one target with: the backend's response once its first
     event came (a failure before it raises), noting which target served and what its
-    request left out. With `relay` (no stage reads the events), a stream from a backend
-    that speaks the client's protocol comes with the upstream's own messages."""
+    request left out. With `relay` (no stage reads the events), a stream comes in
+    bundles, and from a backend that speaks the client's protocol with the upstream's own
+    messages."""
 
     async def send(target: Target) -> Attempt:
         dropped = Dropped()
@@ -167,6 +168,7 @@ def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool
             stream = backend.relay(ctx.request, target.model, http, dropped)
         else:
             stream = backend.send(ctx.request, target.model, http, dropped)
+        bundled = bundling.set(relay)  # read as the stream starts, in this first step
         try:
             first = await anext(stream)
             if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
@@ -180,6 +182,8 @@ def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool
             raise ProxyError(
                 502, f"backend {target} sent an empty response", code="upstream_empty"
             ) from None
+        finally:
+            bundling.reset(bundled)
         ctx.served_by, ctx.dropped = target, dropped
         return Attempt(target, first, stream)
 

@@ -393,6 +393,14 @@ class Relayed(NamedTuple):
     events: tuple[Event, ...]
 
 
+class Bundle(NamedTuple):
+    """Events that came together from one read of an upstream stream that no stage reads
+    (see `engine.backends.upstream.bundling`), handed on as one: whoever writes the
+    stream unpacks it. An error event never is in one."""
+
+    events: tuple[Event, ...]
+
+
 Event = (
     ResponseStart
     | TextDelta
@@ -405,4 +413,5 @@ Event = (
     | OpaqueBlock
     | ErrorEvent
     | Relayed
+    | Bundle
 )

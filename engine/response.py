@@ -9,12 +9,14 @@ from collections.abc import (
     Callable,
     Iterable,
 )
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
 from engine.errors import ProxyError
 from engine.model import (
+    Bundle,
     ErrorEvent,
     Event,
     Finish,
@@ -176,7 +178,11 @@ async def collect(events: AsyncIterable[Event]) -> ChatResponse:
     """Drain an event stream into one ChatResponse."""
     collector = Collector()
     async for event in events:
-        collector.add(event)
+        if isinstance(event, Bundle):
+            for carried in event.events:
+                collector.add(carried)
+        else:
+            collector.add(event)
     return collector.response
 
 
@@ -218,6 +224,11 @@ async def aclose(events: AsyncIterator[Event]) -> None:
     close = getattr(events, "aclose", None)
     if close is not None:
         await close()
+
+
+# Set while the executor starts a stream that no stage reads: a connector may then hand
+# the events of each piece of the upstream's body on together, as one `Bundle`.
+bundling: ContextVar[bool] = ContextVar("bundling", default=False)
 
 
 class Prefetched:

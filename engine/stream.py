@@ -44,6 +44,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, Literal
 
 from engine.model import (
+    Bundle,
     ErrorEvent,
     Event,
     Finish,
@@ -174,7 +175,7 @@ def call_events(call: ToolCall, index: int) -> list[Event]:
         return [
             event.model_copy(update={"index": index})
             for event in call.events
-            if not isinstance(event, Relayed)  # never among a call's: no stage sees them
+            if not isinstance(event, Relayed | Bundle)  # no stage ever sees these
         ]
     events: list[Event] = [ToolCallStart(index=index, id=call.id, name=call.name)]
     if call.arguments:

@@ -12,7 +12,8 @@ import orjson
 from engine.codecs.sse import SSEParser, message_of
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.logs import redact
-from engine.model import ErrorEvent, Event, Relayed
+from engine.model import Bundle, ErrorEvent, Event, Relayed
+from engine.response import bundling
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
 # Model listings are background work: a slow upstream must not hold them long.
@@ -325,6 +326,7 @@ async def stream_events(
     """
     decoding = _Decoding(decoder, done_marker, relay)
     parser = SSEParser()
+    bundle = bundling.get()
     body = encode()
     try:
         async with _mapped_failures(url):
@@ -340,7 +342,8 @@ async def stream_events(
                 async for piece in response.aiter_bytes():
                     if decoding.complete:
                         continue  # read to its end, for the pool
-                    for event in decoding.blocks(parser.blocks(piece)):
+                    events = decoding.blocks(parser.blocks(piece))
+                    for event in _bundled(events) if bundle and len(events) > 1 else events:
                         yield event
                     if decoding.failed:
                         return
@@ -356,6 +359,22 @@ async def stream_events(
         return
     for event in decoding.end():
         yield event
+
+
+def _bundled(events: list[Event]) -> Iterator[Event]:
+    """`events` as bundles, each error event on its own (a strategy reads a first event
+    that is an error as the upstream's failure)."""
+    run: list[Event] = []
+    for event in events:
+        if isinstance(event, ErrorEvent):
+            if run:
+                yield Bundle(tuple(run)) if len(run) > 1 else run[0]
+                run = []
+            yield event
+        else:
+            run.append(event)
+    if run:
+        yield Bundle(tuple(run)) if len(run) > 1 else run[0]
 
 
 def exchange(

@@ -33,7 +33,7 @@ from engine.graph import Graph
 from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
-from engine.model import ChatRequest, ErrorEvent, Event, Finish, Relayed
+from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
 from engine.ready import batches
@@ -320,19 +320,19 @@ class Server:
             try:
                 async for batch in ready:
                     data: list[bytes] = []
-                    for event in batch:
+                    for event in _unbundled(batch):
                         finished = finished or _finishes(event)
                         if isinstance(event, ErrorEvent):
                             failure = (event.status, event.code, event.message)
                             self._stream_failed(frontend, scope, where, *failure)
                         data.append(encoder.event(event))
-                        # Completed before the client sees the end, so that its next
-                        # request finds whatever `complete` stored.
-                        if frontend.complete is not None and not completed:
-                            final = getattr(encoder, "final", None)
-                            if final is not None:
-                                completed = True
-                                await self._complete(frontend, chat, final)
+                    # Completed before the client sees the end, so that its next request
+                    # finds whatever `complete` stored.
+                    if frontend.complete is not None and not completed:
+                        final = getattr(encoder, "final", None)
+                        if final is not None:
+                            completed = True
+                            await self._complete(frontend, chat, final)
                     if out := b"".join(data):
                         yield out
             except Exception as exc:
@@ -361,6 +361,17 @@ class Server:
         """Say which route and backend an exchange went to, as far as it got (its access
         line)."""
         note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
+
+
+def _unbundled(events: list[Event]) -> list[Event]:
+    """`events` with each `Bundle` opened."""
+    if not any(isinstance(event, Bundle) for event in events):
+        return events
+    return [
+        carried
+        for event in events
+        for carried in (event.events if isinstance(event, Bundle) else (event,))
+    ]
 
 
 def _finishes(event: Event) -> bool:
