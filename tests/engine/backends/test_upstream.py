@@ -14,7 +14,17 @@ import respx
 from engine.backends.upstream import exchange, post_json, shown_url, stream_events
 from engine.codecs import openai_chat
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
-from engine.model import ErrorEvent, Event, Finish, Relayed, ResponseStart, TextDelta, Usage
+from engine.model import (
+    Bundle,
+    ErrorEvent,
+    Event,
+    Finish,
+    Relayed,
+    ResponseStart,
+    TextDelta,
+    Usage,
+)
+from engine.response import bundling
 
 URL = "https://llm.example.test/v1/chat/completions"
 TLS = ssl.create_default_context()
@@ -246,3 +256,23 @@ async def test_after_reasoning_a_relay_decodes_the_text_too() -> None:
 async def test_a_relayed_stream_cut_short_ends_in_the_engines_error() -> None:
     events = await relayed_events([compact({"role": "assistant", "content": "Hi"}), sse("[DONE]")])
     assert isinstance(events[-1], ErrorEvent) and events[-1].code == "upstream_truncated"
+
+
+async def test_unread_streams_come_in_bundles_an_error_on_its_own() -> None:
+    """What the executor asks for a stream that no stage reads (`bundling`): the events of
+    each read together, but an error alone, where a strategy looks for it."""
+    body = compact({"role": "assistant", "content": "Hi"}) + compact({"content": "!"})
+    body += b'data: {"error":{"message":"overloaded","code":"overloaded"}}\n\n'
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    token = bundling.set(True)
+    try:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+            events = await read_stream(http)
+    finally:
+        bundling.reset(token)
+    assert [type(e) for e in events] == [Bundle, ErrorEvent]
+    assert [type(e) for e in events[0].events] == [ResponseStart, TextDelta, TextDelta]
+    assert events[1].code == "overloaded"
