@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     found = targets(rows)
     if found:
         report += ["", "Targets (issue 8):", *(t.line() for t in found)]
-    if mem is not None:
+    if mem is not None and mem["growth"] is not None:
         growth = mem["growth"]
         report += [
             "",
