@@ -1,10 +1,11 @@
 """The shared upstream HTTP client: httpx's API over aiohttp's connection pool.
 
 The connectors are written against `httpx.AsyncClient` (and tested with respx on one);
-the server sends on one whose transport is `httpx_aiohttp.AiohttpTransport`, which
-doubles a proxy's throughput against httpx's own pool (README, Performance). Its failures
-are mapped to the httpx errors they are: a connection the upstream dropped is a read error,
-not a connect timeout, and a header the client refuses is a local protocol error.
+the server sends on one whose transport is `httpx_aiohttp.AiohttpTransport`: on the
+benchmark's null proxy that is 2.5 to 4 times the requests/s of httpx's own pool (README,
+Benchmarks). Its failures are mapped to the httpx errors they are: a connection the
+upstream dropped is a remote protocol error, not a connect timeout, and a header the client
+refuses is a local protocol error.
 """
 
 from __future__ import annotations
