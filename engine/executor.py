@@ -25,7 +25,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
-from engine.response import Prefetched, aclose, aiter_events, bundling, with_first
+from engine.response import Prefetched, aclose, aiter_events, direct_to, with_first
 from engine.sessions import SessionStore
 from engine.stage import Answer
 from engine.strategies import Attempt, Send, is_retryable
@@ -157,37 +157,42 @@ async def _guarded(
 def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool) -> Send:
     """The call a strategy asks one target with: the backend's response once its first
     event came (a failure before it raises), noting which target served and what its
-    request left out. With `relay` (no stage reads the events), a stream comes in
-    bundles, and from a backend that speaks the client's protocol with the upstream's own
-    messages."""
+    request left out. With `relay` (no stage reads the events), the stream goes straight
+    to the client's front-end (`direct_to`): in bundles, and from a backend that speaks
+    the client's protocol with the upstream's own messages."""
 
     async def send(target: Target) -> Attempt:
         dropped = Dropped()
-        backend = graph.backends[target.backend]
-        if relay and ctx.request.stream and backend.relays == ctx.frontend:
-            stream = backend.relay(ctx.request, target.model, http, dropped)
-        else:
-            stream = backend.send(ctx.request, target.model, http, dropped)
-        bundled = bundling.set(relay)  # read as the stream starts, in this first step
+        # Read by the backend as it starts the stream, in this first step.
+        direct = direct_to.set(ctx.frontend if relay else None)
         try:
-            first = await anext(stream)
-            if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
-                raise ProxyError(first.status, first.message, code=first.code)
-        except ProxyError:
-            await stream.aclose()
-            ctx.served_by = target
-            raise
-        except StopAsyncIteration:
-            ctx.served_by = target
-            raise ProxyError(
-                502, f"backend {target} sent an empty response", code="upstream_empty"
-            ) from None
+            stream = graph.backends[target.backend].send(ctx.request, target.model, http, dropped)
+            first = await _first(stream, ctx, target)
         finally:
-            bundling.reset(bundled)
+            direct_to.reset(direct)
         ctx.served_by, ctx.dropped = target, dropped
         return Attempt(target, first, stream)
 
     return send
+
+
+async def _first(stream: AsyncGenerator[Event, None], ctx: Exchange, target: Target) -> Event:
+    """The first event of `target`'s response; a failure before it raises (naming the
+    target as the one that served)."""
+    try:
+        first = await anext(stream)
+        if isinstance(first, ErrorEvent):  # an error before any output: as good as a status
+            raise ProxyError(first.status, first.message, code=first.code)
+    except ProxyError:
+        await stream.aclose()
+        ctx.served_by = target
+        raise
+    except StopAsyncIteration:
+        ctx.served_by = target
+        raise ProxyError(
+            502, f"backend {target} sent an empty response", code="upstream_empty"
+        ) from None
+    return first
 
 
 def _from_backends(

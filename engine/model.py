@@ -395,7 +395,7 @@ class Relayed(NamedTuple):
 
 class Bundle(NamedTuple):
     """Events that came together from one read of an upstream stream that no stage reads
-    (see `engine.backends.upstream.bundling`), handed on as one: whoever writes the
+    (see `engine.response.direct_to`), handed on as one: whoever writes the
     stream unpacks it. An error event never is in one."""
 
     events: tuple[Event, ...]

@@ -226,9 +226,11 @@ async def aclose(events: AsyncIterator[Event]) -> None:
         await close()
 
 
-# Set while the executor starts a stream that no stage reads: a connector may then hand
-# the events of each piece of the upstream's body on together, as one `Bundle`.
-bundling: ContextVar[bool] = ContextVar("bundling", default=False)
+# Set while the executor starts a stream that no stage reads: the front-end it goes
+# straight to. A connector may then hand the events of each piece of the upstream's body
+# on together, as one `Bundle`, and one whose upstream speaks that front-end's protocol
+# (`Backend.relays`) its messages as they came (`Relayed`).
+direct_to: ContextVar[str | None] = ContextVar("direct_to", default=None)
 
 
 class Prefetched:

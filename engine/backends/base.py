@@ -15,6 +15,7 @@ from engine.config import StrictModel
 from engine.logs import register_secret
 from engine.model import ChatRequest, Event
 from engine.notes import Dropped
+from engine.response import direct_to
 
 _CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie", re.IGNORECASE)
 _SCHEME = re.compile(r"^(?:bearer|basic|token|bot|digest)\s+", re.IGNORECASE)
@@ -107,9 +108,9 @@ class Backend(ABC):
     Config: ClassVar[type[BackendConfig]]
     # Whether it can continue a response the provider holds (`ChatRequest.continuation`).
     continues_responses: ClassVar[bool] = False
-    # The front-end whose stream its upstream speaks byte for byte: to a client of that
-    # front-end, with no stage reading the events, the stream comes from `relay`, which
-    # hands each upstream message over whole (`engine.model.Relayed`) with its events.
+    # The front-end whose stream its upstream speaks byte for byte: when a stream goes
+    # straight to a client of that front-end (`relaying`), `send` may hand each upstream
+    # message over whole (`engine.model.Relayed`) with its events.
     relays: ClassVar[str | None] = None
 
     def __init__(self, name: str, config: BackendConfig) -> None:
@@ -172,13 +173,7 @@ class Backend(ABC):
         request leaves out of `request` is named in `dropped`.
         """
 
-    def relay(
-        self,
-        request: ChatRequest,
-        model: str,
-        http: httpx.AsyncClient,
-        dropped: Dropped | None = None,
-    ) -> AsyncGenerator[Event, None]:
-        """`send` a streamed request, each upstream message handed over whole (see
-        `relays`); only asked of a backend that `relays`."""
-        raise NotImplementedError(f"backend kind {self.kind!r} does not relay")
+    def relaying(self) -> bool:
+        """Whether the stream being started goes straight to a client of the front-end
+        this backend `relays` (see `engine.response.direct_to`)."""
+        return self.relays is not None and direct_to.get() == self.relays

@@ -77,28 +77,8 @@ class OpenAIEndpoint(Backend):
         http: httpx.AsyncClient,
         dropped: Dropped | None = None,
     ) -> AsyncGenerator[Event, None]:
-        """Post the request; decode the JSON body or the SSE stream into events."""
-        return self._exchange(request, model, http, dropped, relay=False)
-
-    def relay(
-        self,
-        request: ChatRequest,
-        model: str,
-        http: httpx.AsyncClient,
-        dropped: Dropped | None = None,
-    ) -> AsyncGenerator[Event, None]:
-        """`send`, each upstream message of the stream handed over whole too."""
-        return self._exchange(request, model, http, dropped, relay=True)
-
-    def _exchange(
-        self,
-        request: ChatRequest,
-        model: str,
-        http: httpx.AsyncClient,
-        dropped: Dropped | None,
-        *,
-        relay: bool,
-    ) -> AsyncGenerator[Event, None]:
+        """Post the request; decode the JSON body or the SSE stream into events (relayed
+        too, where the stream goes straight to a client of `relays`)."""
         return exchange(
             http,
             self.url,
@@ -110,7 +90,7 @@ class OpenAIEndpoint(Backend):
             decode_response=self.decode_response,
             stream_decoder=self.stream_decoder,
             done_marker=self.done_marker,
-            relay=relay,
+            relay=self.relaying(),
         )
 
 

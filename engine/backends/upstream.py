@@ -13,7 +13,7 @@ from engine.codecs.sse import SSEParser, message_of
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.logs import redact
 from engine.model import Bundle, ErrorEvent, Event, Relayed
-from engine.response import bundling
+from engine.response import direct_to
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
 # Model listings are background work: a slow upstream must not hold them long.
@@ -211,6 +211,11 @@ class StreamDecoder(Protocol):
         ...
 
 
+def _as_sent(blocks: list[bytes], events: tuple[Event, ...] = ()) -> Relayed:
+    """SSE events relayed as they were sent (LF line ends), with what they carry."""
+    return Relayed(b"\n\n".join(blocks) + b"\n\n", events)
+
+
 class _Decoding:
     """Decodes a provider's SSE messages into events, stopping at the first error.
 
@@ -249,7 +254,7 @@ class _Decoding:
             if message is None:
                 continue
             if run:
-                events.append(Relayed(b"\n\n".join(run) + b"\n\n", ()))
+                events.append(_as_sent(run))
                 run.clear()
             start = len(events)
             if message.data == self.done_marker:
@@ -265,9 +270,9 @@ class _Decoding:
                 # engine says it.
                 if not (self.complete and any(isinstance(e, ErrorEvent) for e in carried)):
                     del events[start:]
-                    events.append(Relayed(message.raw, carried))
+                    events.append(_as_sent([block], carried))
         if run:
-            events.append(Relayed(b"\n\n".join(run) + b"\n\n", ()))
+            events.append(_as_sent(run))
         return events
 
     def _message(self, data: str, events: list[Event]) -> None:
@@ -322,11 +327,12 @@ async def stream_events(
     `Relayed`); closing this iterator early closes the call.
 
     Each piece of the body is parsed and decoded at once, and its events handed on in a
-    row: one step of this generator per event, nothing between it and the body.
+    row, nothing between this generator and the body; with a stream that goes straight to
+    the client (`direct_to`), as one `Bundle`.
     """
     decoding = _Decoding(decoder, done_marker, relay)
     parser = SSEParser()
-    bundle = bundling.get()
+    bundle = direct_to.get() is not None
     body = encode()
     try:
         async with _mapped_failures(url):
@@ -342,12 +348,11 @@ async def stream_events(
                 async for piece in response.aiter_bytes():
                     if decoding.complete:
                         continue  # read to its end, for the pool
-                    events = decoding.blocks(parser.blocks(piece))
-                    for event in _bundled(events) if bundle and len(events) > 1 else events:
+                    for event in _handed_on(decoding.blocks(parser.blocks(piece)), bundle):
                         yield event
                     if decoding.failed:
                         return
-                for event in decoding.blocks(parser.close_blocks()):
+                for event in _handed_on(decoding.blocks(parser.close_blocks()), bundle):
                     yield event
             finally:
                 await response.aclose()
@@ -361,6 +366,11 @@ async def stream_events(
         yield event
 
 
+def _handed_on(events: list[Event], bundle: bool) -> Iterable[Event]:
+    """`events` as they go on: with `bundle`, those in a row as one `Bundle`."""
+    return _bundled(events) if bundle and len(events) > 1 else events
+
+
 def _bundled(events: list[Event]) -> Iterator[Event]:
     """`events` as bundles, each error event on its own (a strategy reads a first event
     that is an error as the upstream's failure)."""
@@ -368,13 +378,17 @@ def _bundled(events: list[Event]) -> Iterator[Event]:
     for event in events:
         if isinstance(event, ErrorEvent):
             if run:
-                yield Bundle(tuple(run)) if len(run) > 1 else run[0]
+                yield _bundle(run)
                 run = []
             yield event
         else:
             run.append(event)
     if run:
-        yield Bundle(tuple(run)) if len(run) > 1 else run[0]
+        yield _bundle(run)
+
+
+def _bundle(events: list[Event]) -> Event:
+    return Bundle(tuple(events)) if len(events) > 1 else events[0]
 
 
 def exchange(

@@ -16,7 +16,6 @@ class SSEMessage:
 
     event: str
     data: str
-    raw: bytes = b""  # the event as it was sent (LF line ends), blank line included
 
 
 class SSEParser:
@@ -63,9 +62,7 @@ class SSEParser:
 def message_of(block: bytes) -> SSEMessage | None:
     """The message of one event's lines (no blank line among them), if it has data."""
     if block.startswith(b"data: ") and b"\n" not in block:  # the usual one-line event
-        return (
-            SSEMessage("message", block[6:].decode(), block + b"\n\n") if len(block) > 6 else None
-        )
+        return SSEMessage("message", block[6:].decode()) if len(block) > 6 else None
     event, data = "", list[str]()
     for line in block.split(b"\n"):
         if not line or line.startswith(b":"):
@@ -78,7 +75,7 @@ def message_of(block: bytes) -> SSEMessage | None:
         elif name == "event":
             event = value
     payload = "\n".join(data)
-    return SSEMessage(event or "message", payload, block + b"\n\n") if data and payload else None
+    return SSEMessage(event or "message", payload) if data and payload else None
 
 
 async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEMessage]:

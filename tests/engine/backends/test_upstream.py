@@ -24,7 +24,7 @@ from engine.model import (
     TextDelta,
     Usage,
 )
-from engine.response import bundling
+from engine.response import direct_to
 
 URL = "https://llm.example.test/v1/chat/completions"
 TLS = ssl.create_default_context()
@@ -259,7 +259,7 @@ async def test_a_relayed_stream_cut_short_ends_in_the_engines_error() -> None:
 
 
 async def test_unread_streams_come_in_bundles_an_error_on_its_own() -> None:
-    """What the executor asks for a stream that no stage reads (`bundling`): the events of
+    """What the executor asks for a stream that no stage reads (`direct_to`): the events of
     each read together, but an error alone, where a strategy looks for it."""
     body = compact({"role": "assistant", "content": "Hi"}) + compact({"content": "!"})
     body += b'data: {"error":{"message":"overloaded","code":"overloaded"}}\n\n'
@@ -267,12 +267,12 @@ async def test_unread_streams_come_in_bundles_an_error_on_its_own() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
-    token = bundling.set(True)
+    token = direct_to.set("anthropic")  # a client of another protocol: no relay
     try:
         async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
             events = await read_stream(http)
     finally:
-        bundling.reset(token)
+        direct_to.reset(token)
     assert [type(e) for e in events] == [Bundle, ErrorEvent]
     assert [type(e) for e in events[0].events] == [ResponseStart, TextDelta, TextDelta]
     assert events[1].code == "overloaded"
