@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -12,7 +12,7 @@ import orjson
 from engine.codecs.sse import SSEParser, message_of
 from engine.errors import ProxyError, UpstreamError, UpstreamUnavailable
 from engine.logs import redact
-from engine.model import Bundle, ErrorEvent, Event, Relayed
+from engine.model import Bundle, ErrorEvent, Event, Relayed, TextDelta
 from engine.response import direct_to
 
 ErrorDecoder = Callable[[int, Any], ProxyError]
@@ -225,7 +225,7 @@ class _Decoding:
     pool (else every stream would open a new TCP/TLS connection).
     """
 
-    __slots__ = ("complete", "decoder", "done_marker", "failed", "plain", "relay")
+    __slots__ = ("complete", "decoder", "done_marker", "failed", "plain", "relay", "text_of")
 
     def __init__(self, decoder: StreamDecoder, done_marker: str | None, relay: bool) -> None:
         self.decoder = decoder
@@ -235,21 +235,31 @@ class _Decoding:
         self.plain: Callable[[bytes], bool] | None = (
             getattr(decoder, "plain", None) if relay else None
         )
+        # Otherwise it reads the text of such a message straight away, where it can.
+        self.text_of: Callable[[bytes], str | None] | None = (
+            None if relay else getattr(decoder, "text_of", None)
+        )
         self.complete = False
         self.failed = False  # an error event went out: nothing more does
 
     def blocks(self, blocks: Iterable[bytes]) -> list[Event]:
         """The events of the SSE events in `blocks` (see `SSEParser.blocks`). Relayed
-        events of plain text in a row go as one, undecoded."""
+        events of plain text in a row go as one, undecoded; otherwise the text of each is
+        read by the decoder's `text_of`, where it has one."""
         events: list[Event] = []
-        plain = self.plain
+        if self.complete or self.failed:
+            return events
+        plain, text_of = self.plain, self.text_of
         run: list[bytes] = []  # events of plain text in a row, not yet handed on
         for block in blocks:
-            if self.complete or self.failed:
-                break
-            if plain is not None and block.startswith(b"data: ") and plain(block):
-                run.append(block)
-                continue
+            if block.startswith(b"data: "):
+                if plain is not None and plain(block):
+                    run.append(block)
+                    continue
+                if text_of is not None and (text := text_of(block)) is not None:
+                    if text:
+                        events.append(TextDelta(text=text))
+                    continue
             message = message_of(block)
             if message is None:
                 continue
@@ -271,6 +281,8 @@ class _Decoding:
                 if not (self.complete and any(isinstance(e, ErrorEvent) for e in carried)):
                     del events[start:]
                     events.append(_as_sent([block], carried))
+            if self.complete or self.failed:
+                break  # an error event, if any, is the last
         if run:
             events.append(_as_sent(run))
         return events
@@ -366,29 +378,15 @@ async def stream_events(
         yield event
 
 
-def _handed_on(events: list[Event], bundle: bool) -> Iterable[Event]:
-    """`events` as they go on: with `bundle`, those in a row as one `Bundle`."""
-    return _bundled(events) if bundle and len(events) > 1 else events
-
-
-def _bundled(events: list[Event]) -> Iterator[Event]:
-    """`events` as bundles, each error event on its own (a strategy reads a first event
-    that is an error as the upstream's failure)."""
-    run: list[Event] = []
-    for event in events:
-        if isinstance(event, ErrorEvent):
-            if run:
-                yield _bundle(run)
-                run = []
-            yield event
-        else:
-            run.append(event)
-    if run:
-        yield _bundle(run)
-
-
-def _bundle(events: list[Event]) -> Event:
-    return Bundle(tuple(events)) if len(events) > 1 else events[0]
+def _handed_on(events: list[Event], bundle: bool) -> Sequence[Event]:
+    """`events` as they go on: with `bundle`, those in a row as one `Bundle`, but an error
+    event (always the last: nothing is read after one) on its own, since a strategy reads
+    a first event that is an error as the upstream's failure."""
+    if not bundle or len(events) < 2:
+        return events
+    if isinstance(events[-1], ErrorEvent):
+        return [Bundle(tuple(events[:-1])) if len(events) > 2 else events[0], events[-1]]
+    return (Bundle(tuple(events)),)
 
 
 def exchange(

@@ -321,7 +321,8 @@ class Server:
                 async for batch in ready:
                     data: list[bytes] = []
                     for event in _unbundled(batch):
-                        finished = finished or _finishes(event)
+                        if not finished and isinstance(event, (Finish, Relayed)):
+                            finished = _finishes(event)
                         if isinstance(event, ErrorEvent):
                             failure = (event.status, event.code, event.message)
                             self._stream_failed(frontend, scope, where, *failure)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.codecs.anthropic.request import PROTOCOL
-from engine.codecs.sse import frame
+from engine.codecs.sse import dumps_bytes, frame
 from engine.errors import ProxyError, UpstreamError
 from engine.model import (
     ErrorEvent,
@@ -347,6 +347,7 @@ class StreamEncoder:
         self._calls: dict[int, _Call] = {}
         self._queue: list[int] = []
         self._usage: Usage | None = None
+        self._text_frame = (b"", b"")  # the open text block's delta, before and after its text
 
     def _event(self, data: dict[str, Any]) -> bytes:
         return frame(data, event=data["type"])
@@ -416,13 +417,17 @@ class StreamEncoder:
     def event(self, event: Event) -> bytes:
         """The bytes for one event (possibly none)."""
         match event:
+            case TextDelta():  # the commonest first
+                if self._open == "text":
+                    head, tail = self._text_frame
+                    return head + dumps_bytes(event.text) + tail
+                out = self._start() + self._settle()
+                out += self._open_block("text", {"type": "text", "text": ""})
+                head, _, tail = self._delta({"type": "text_delta", "text": ""}).rpartition(b'""')
+                self._text_frame = head, tail
+                return out + head + dumps_bytes(event.text) + tail
             case ResponseStart():
                 return self._start(event)
-            case TextDelta():
-                out = self._start()
-                if self._open != "text":
-                    out += self._settle() + self._open_block("text", {"type": "text", "text": ""})
-                return out + self._delta({"type": "text_delta", "text": event.text})
             case ToolCallDelta():
                 out = self._start()
                 if self._live == event.index:

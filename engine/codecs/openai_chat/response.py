@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from engine.codecs.sse import dumps_bytes, frame
 from engine.errors import ProxyError, UpstreamError
 from engine.model import (
@@ -129,6 +131,20 @@ class StreamDecoder:
             and (b'"usage"' not in event or b'"usage":null' in event)
             and _NOT_PLAIN.search(event) is None
         )
+
+    def text_of(self, event: bytes) -> str | None:
+        """The text of a plain SSE event (see `plain`) of one choice, read without the
+        general decoding: "" for none, None where that decoding must read it."""
+        if not self.plain(event):
+            return None
+        try:
+            (choice,) = orjson.loads(event[6:])["choices"]
+            text = choice["delta"].get("content")
+        except (LookupError, TypeError, ValueError, AttributeError):  # a shape for `chunk`
+            return None
+        if text is None:
+            return ""
+        return text if type(text) is str else None
 
     def chunk(self, chunk: dict[str, Any]) -> Iterator[Event]:
         """The events carried by one chunk."""

@@ -276,3 +276,49 @@ async def test_unread_streams_come_in_bundles_an_error_on_its_own() -> None:
     assert [type(e) for e in events] == [Bundle, ErrorEvent]
     assert [type(e) for e in events[0].events] == [ResponseStart, TextDelta, TextDelta]
     assert events[1].code == "overloaded"
+
+
+def one_line(body: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+TWO_CHOICES = {
+    "id": "c",
+    "choices": [
+        {"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+        {"index": 1, "delta": {"content": "b"}, "finish_reason": None},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "piece",
+    [
+        compact({"content": "plain"}),
+        compact({"content": ""}),
+        compact({}),
+        compact({"content": None}),
+        one_line(TWO_CHOICES),
+        one_line({"id": "c", "choices": [{"delta": None, "finish_reason": None}]}),
+        one_line({"id": "c", "choices": [{"delta": {"content": ["x"]}, "finish_reason": None}]}),
+        one_line({"id": "c", "choices": [{"finish_reason": None}]}),
+        b'data: {"choices":[{"delta":{"content":"cut"},"finish_reason":null}\n\n',
+    ],
+    ids=["text", "empty", "no-content", "null", "two", "null-delta", "list", "no-delta", "cut"],
+)
+async def test_text_read_without_the_general_decoding_is_what_it_would_say(
+    piece: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream translated for the client reads plain text chunks with the decoder's
+    `text_of`; whatever the chunk, the events are those the general decoding gives."""
+    pieces = [compact({"role": "assistant", "content": "Hi"}), piece, compact({}, "stop")]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = b"".join(pieces) + sse("[DONE]")
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        shortcut = await read_stream(http)
+        monkeypatch.delattr(openai_chat.StreamDecoder, "text_of")
+        general = await read_stream(http)
+    assert shortcut == general
