@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.compiler import load_graph
 from engine.diagnostics import format_json, format_text, has_errors
 from engine.loader import graph_roots
 from engine.render import as_mermaid, as_text
+
+if TYPE_CHECKING:
+    from engine.store import SqlStore
 
 log = logging.getLogger("engine")
 
@@ -75,8 +80,9 @@ def _serve(args: argparse.Namespace) -> int:
     if graph is None:
         log.error("not starting: %s has errors", args.routes)
         return 1
+    store = _store(args)
     config = hypercorn_config(args.host, args.port)
-    app = create_app(graph, args.routes, watch=not args.no_reload)
+    app = create_app(graph, args.routes, watch=not args.no_reload, store=store)
     log.info(
         "serving %d routes from %s on http://%s:%d",
         len(graph.routes),
@@ -86,6 +92,59 @@ def _serve(args: argparse.Namespace) -> int:
     )
     run(serve(AccessLog(app), config))
     return 0
+
+
+def _store(args: argparse.Namespace) -> SqlStore | None:
+    """The SQL store `--store` names (None for `memory`); exit 2 for a bad URL."""
+    from engine.store import SqlStore
+    from engine.store.database import StoreURLError, store_url
+
+    if args.store == "memory":
+        return None
+    try:
+        return SqlStore(store_url(args.store))
+    except StoreURLError as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.store.database import head
+
+    store = _store(args)
+    if store is None:
+        print("engine: the memory store has no schema to upgrade")
+        return 0
+
+    async def run(store: SqlStore) -> tuple[str | None, str | None]:
+        try:
+            return await store.open()
+        finally:
+            await store.aclose()
+
+    try:
+        before, after = asyncio.run(run(store))
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"engine: store {store}: {exc}", file=sys.stderr)
+        return 1
+    if before == after:
+        print(f"{store}: at {after}, the newest ({head()})")
+    else:
+        print(f"{store}: upgraded from {before or 'nothing'} to {after}")
+    return 0
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("ENGINE_STORE") or "sqlite:///engine.db",
+        help="the SQL store: sqlite:///FILE (default engine.db here), postgresql://… or "
+        "memory (not shared, not kept); env ENGINE_STORE",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -104,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     # Requests are logged by default now; the old switch is still taken.
     serve.add_argument("--access-log", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_store(serve)
     serve.set_defaults(run=_serve)
 
     check = sub.add_parser("check", help="validate routing files or folders")
@@ -124,6 +184,13 @@ def parser() -> argparse.ArgumentParser:
         help="only what the engine ships, without installed plug-ins (the checked-in schema)",
     )
     schema.set_defaults(run=_schema)
+
+    db = sub.add_parser("db", help="the SQL store's schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    upgrade = db.add_parser("upgrade", help="apply the migrations the store lacks")
+    _add_store(upgrade)
+    upgrade.set_defaults(run=_db_upgrade)
     return top
 
 

@@ -94,7 +94,6 @@ class Execution:
 async def _save_session(exchange: Exchange, sessions: SessionStore | None) -> None:
     if sessions is not None and exchange.session.changed:
         await sessions.save(exchange.session)
-        exchange.session.changed.clear()
 
 
 def _stage_failure(bound: BoundStage, exc: Exception) -> ProxyError:

@@ -168,5 +168,5 @@ def configure(level: str = "info") -> None:
     )
     install()
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        for noisy in ("httpx", "httpcore", "hpack"):
+        for noisy in ("httpx", "httpcore", "hpack", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

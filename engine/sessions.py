@@ -7,12 +7,12 @@ one key keeps its settings across requests.
 
 Each stage keeps its part of a session in a namespace of its own (its registered name),
 as JSON values. The executor loads a session from a :class:`SessionStore` before the
-stages run and saves it when one of them changed it. A save writes only the namespaces
-that changed, so two requests of one session that change different things (a stream's
-stage, and a `!/model` sent meanwhile) both keep their change; within one namespace the
-last save wins. Stores hand out copies: what a stage does to a session it has not saved
-is nobody else's business. This module has the memory store; the SQL store, still to
-come, is to implement the same interface.
+stages run and saves it when one of them changed it. A save writes only the keys that
+changed since the load (`Session.changes`), so two requests of one session that change
+different things (a stream's stage, and a `!/model` sent meanwhile, maybe through another
+process) both keep their change; of two changes to one key, the last save wins. Stores
+hand out copies: what a stage does to a session it has not saved is nobody else's
+business. This module has the memory store; `engine.store` has the SQL one.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ SESSION_HEADER = "x-session-id"
 CLIENT_SESSION_HEADERS = ("x-claude-code-session-id",)
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+Keys = set[tuple[str, str]]  # (namespace, key) pairs
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Session:
     id: str
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # the namespaces `set` replaced
+    loaded: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)  # as loaded
 
     def get(self, namespace: str) -> Mapping[str, Any]:
         """The values kept under `namespace` (read-only: change them with `set`)."""
@@ -53,6 +55,31 @@ class Session:
         else:
             self.data.pop(namespace, None)
         self.changed.add(namespace)
+
+    def changes(self) -> tuple[dict[tuple[str, str], Any], Keys]:
+        """What `set` changed since the load, key by key: the values to write, by
+        (namespace, key), and the keys to remove."""
+        written: dict[tuple[str, str], Any] = {}
+        removed: Keys = set()
+        for namespace in self.changed:
+            now = self.data.get(namespace, {})
+            before = self.loaded.get(namespace, _EMPTY)
+            for key, value in now.items():
+                if key not in before or before[key] != value:
+                    written[namespace, key] = value
+            removed.update((namespace, key) for key in before if key not in now)
+        return written, removed
+
+    def saved(self) -> None:
+        """Note that the store has what `set` changed: later changes count from here."""
+        loaded = dict(self.loaded)
+        for namespace in self.changed:
+            if namespace in self.data:
+                loaded[namespace] = _copy(self.data[namespace])
+            else:
+                loaded.pop(namespace, None)
+        self.loaded = loaded
+        self.changed.clear()
 
 
 def session_key(headers: Mapping[str, str], client_key: str | None) -> str:
@@ -73,8 +100,9 @@ class SessionStore(Protocol):
         ...
 
     async def save(self, session: Session) -> None:
-        """Keep what `session` changed (`session.changed`); the store's other namespaces
-        stay as they are, and a session left with no state is forgotten."""
+        """Keep what `session` changed (`session.changes`), and say so (`session.saved`);
+        the store's other keys stay as they are, and a session left with no state is
+        forgotten."""
         ...
 
     async def delete(self, session_id: str) -> bool:
@@ -85,6 +113,11 @@ class SessionStore(Protocol):
 def _copy(data: Any) -> Any:
     """A deep copy of JSON values (and a check that they are JSON, as a SQL store needs)."""
     return orjson.loads(orjson.dumps(data))
+
+
+def handed_out(session_id: str, data: dict[str, dict[str, Any]]) -> Session:
+    """A session as a store hands it out: a copy of `data`, and another of what it was."""
+    return Session(session_id, _copy(data), loaded=_copy(data))
 
 
 class MemorySessionStore:
@@ -101,16 +134,22 @@ class MemorySessionStore:
         if data is None:
             return Session(session_id)
         self._sessions.move_to_end(session_id)
-        return Session(session_id, _copy(data))
+        return handed_out(session_id, data)
 
     async def save(self, session: Session) -> None:
-        """Keep what `session` changed (`session.changed`); the store's other namespaces
-        stay as they are, and a session left with no state is forgotten."""
+        """Keep what `session` changed (`session.changes`); the store's other keys stay as
+        they are, and a session left with no state is forgotten."""
+        written, removed = session.changes()
+        session.saved()
+        if not written and not removed:
+            return
         kept = self._sessions.get(session.id, {})
-        for namespace in session.changed:
-            if namespace in session.data:
-                kept[namespace] = _copy(session.data[namespace])
-            else:
+        for (namespace, key), value in written.items():
+            kept.setdefault(namespace, {})[key] = _copy(value)
+        for namespace, key in removed:
+            values = kept.get(namespace, {})
+            values.pop(key, None)
+            if not values:
                 kept.pop(namespace, None)
         if not kept:
             self._sessions.pop(session.id, None)

@@ -38,12 +38,14 @@ _MESSAGES = TypeAdapter(list[Message])
 _Serialized = tuple[bytes, bytes, str | None]
 
 
-def _serialize(stored: StoredResponse) -> _Serialized:
+def serialize(stored: StoredResponse) -> _Serialized:
+    """The response as its body's JSON, its conversation's JSON and its continuation."""
     messages = _MESSAGES.dump_json(stored.messages, exclude_none=True)
     return orjson.dumps(stored.body), messages, stored.continuation
 
 
-def _deserialize(response_id: str, data: _Serialized) -> StoredResponse:
+def deserialize(response_id: str, data: _Serialized) -> StoredResponse:
+    """The response `serialize` made `data` of."""
     body, messages, continuation = data
     return StoredResponse(
         id=response_id,
@@ -85,13 +87,13 @@ class MemoryResponseStore:
         if data is None:
             return None
         self._responses.move_to_end(response_id)
-        return _deserialize(response_id, data)
+        return deserialize(response_id, data)
 
     async def put(self, stored: StoredResponse) -> None:
         """Keep `stored`, dropping the least recently used beyond the bounds (the newest
         response is kept even when it alone is over `max_bytes`)."""
         self._forget(stored.id)
-        data = self._responses[stored.id] = _serialize(stored)
+        data = self._responses[stored.id] = serialize(stored)
         self._bytes += len(data[0]) + len(data[1])
         while len(self._responses) > self.max_responses or (
             self._bytes > self.max_bytes and len(self._responses) > 1

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeProvider
+from tests.support.postgres import Postgres, postgres
 from tests.support.proxy import FAKE_ROUTES, Proxy
 from tests.support.sdk import CLIENT_KEY, SDK_TIMEOUT_SECS, Chat, Flavour
 
@@ -24,6 +25,14 @@ def tls() -> ssl.SSLContext:
     """One default TLS context for every SDK client: building one per client costs ~20 ms,
     and the clients only ever speak plain HTTP to 127.0.0.1."""
     return ssl.create_default_context()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A real PostgreSQL server on 127.0.0.1, started once for the run
+    (`Postgres.database()` gives each test a database of its own)."""
+    with postgres() as server:
+        yield server
 
 
 @pytest.fixture

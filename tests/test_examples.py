@@ -74,9 +74,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`engine serve` on routes/, as a user starts it; the base URL once it listens."""
     port = _free_port()
+    store = tmp_path_factory.mktemp("store") / "engine.db"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -92,7 +93,7 @@ def served() -> Iterator[str]:
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "OPENAI_API_KEY": ""},
+        env={**os.environ, "OPENAI_API_KEY": "", "ENGINE_STORE": f"sqlite:///{store}"},
     )
     assert process.stderr is not None
     seen = []

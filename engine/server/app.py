@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 from quart import Quart, Response, request
@@ -44,6 +44,9 @@ from engine.server.cleanups import Cleanups, defer
 from engine.server.hypercorn_fixes import close_idle_connections_on_eof
 from engine.sessions import MemorySessionStore, Session, SessionStore, session_key
 from engine.stored_responses import MemoryResponseStore, ResponseStore
+
+if TYPE_CHECKING:
+    from engine.store import SqlStore
 
 log = logging.getLogger("engine.server")
 
@@ -88,11 +91,17 @@ class Server:
         watch: bool,
         sessions: SessionStore | None = None,
         responses: ResponseStore | None = None,
+        store: SqlStore | None = None,
     ) -> None:
         self.holder = holder
         self.watch = watch
-        self.sessions: SessionStore = sessions or MemorySessionStore()
-        self.responses: ResponseStore = responses or MemoryResponseStore()
+        self.store = store
+        self.sessions: SessionStore = sessions or (
+            store.sessions if store else MemorySessionStore()
+        )
+        self.responses: ResponseStore = responses or (
+            store.responses if store else MemoryResponseStore()
+        )
         self.catalog = ModelCatalog()
         holder.listeners.append(self.catalog.graph_changed)
         self.http: httpx.AsyncClient | None = None
@@ -101,7 +110,13 @@ class Server:
         self._dropped_seen: set[tuple[str, str]] = set()
 
     async def start(self) -> None:
-        """Open the shared upstream pool and start watching the routes folder."""
+        """Open the store (migrating it) and the shared upstream pool, and start watching
+        the routes folder."""
+        if self.store is not None:
+            before, after = await self.store.open()
+            if before != after:
+                log.info("store %s: schema upgraded from %s to %s", self.store, before, after)
+            log.info("store: %s (schema %s)", self.store, after)
         self.http = upstream_client()
         if self.watch:
             self._watcher = asyncio.create_task(self.holder.watch())
@@ -120,6 +135,8 @@ class Server:
         await self.holder.close()
         if self.http is not None:
             await self.http.aclose()
+        if self.store is not None:
+            await self.store.aclose()
 
     async def serve(
         self, endpoints: Sequence[tuple[Frontend, Endpoint]], **params: str
@@ -407,15 +424,18 @@ def create_app(
     watch: bool = True,
     sessions: SessionStore | None = None,
     responses: ResponseStore | None = None,
+    store: SqlStore | None = None,
 ) -> Quart:
     """The application serving `graph`, reloading it from `routes` when `watch`, with
-    sessions and stored responses in the given stores (in memory by default)."""
+    sessions and stored responses in the given stores, else in the SQL `store`, else in
+    memory."""
     install_log_redaction()
     close_idle_connections_on_eof()
     app = Quart("engine")
     app.asgi_app = Cleanups(app.asgi_app)  # type: ignore[method-assign]
     app.config.update(RESPONSE_TIMEOUT=None, BODY_TIMEOUT=600, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
-    server = Server(GraphHolder(graph, routes), watch=watch, sessions=sessions, responses=responses)
+    holder = GraphHolder(graph, routes)
+    server = Server(holder, watch=watch, sessions=sessions, responses=responses, store=store)
     app.extensions["engine"] = server
     app.before_serving(server.start)
     app.after_serving(server.stop)

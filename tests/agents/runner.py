@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,7 +96,10 @@ class Served:
 
 @contextmanager
 def engine_serve(routes: Path, env: dict[str, str]) -> Iterator[Served]:
-    """`engine serve --routes ROUTES` on a free loopback port, as a user starts it."""
+    """`engine serve --routes ROUTES` on a free loopback port, as a user starts it; with a
+    store of its own (a new SQLite file) unless `env` names one (`ENGINE_STORE`)."""
+    own_store = tempfile.TemporaryDirectory(prefix="engine-store-")
+    env = {"ENGINE_STORE": f"sqlite:///{own_store.name}/engine.db", **env}
     command = [
         sys.executable,
         "-m",
@@ -145,6 +149,7 @@ def engine_serve(routes: Path, env: dict[str, str]) -> Iterator[Served]:
         reader.join(DEFAULT_TIMEOUT_SECS)
         if process.stderr is not None:
             process.stderr.close()
+        own_store.cleanup()
 
 
 # --- the agents ----------------------------------------------------------------------------

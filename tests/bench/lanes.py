@@ -123,6 +123,7 @@ class Lane:
         return [
             python, "-m", "engine", "serve", "--routes", str(routes), "--host", "127.0.0.1",
             "--port", str(port), "--no-reload", "--log-level", log_level,
+            "--store", f"sqlite:///{routes / 'engine.db'}",  # as a user runs it, a file of its own
         ]  # fmt: skip
 
 

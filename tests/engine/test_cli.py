@@ -221,14 +221,18 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     assert "usage: engine" in capsys.readouterr().err
 
 
-def test_parser_defaults() -> None:
+def test_parser_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENGINE_STORE", raising=False)
     args = parser().parse_args(["serve"])
-    assert (args.routes, args.host, args.port, args.no_reload) == (
+    assert (args.routes, args.host, args.port, args.no_reload, args.store) == (
         Path("routes"),
         "127.0.0.1",
         8000,
         False,
+        "sqlite:///engine.db",
     )
+    monkeypatch.setenv("ENGINE_STORE", "postgresql://db.internal/engine")
+    assert parser().parse_args(["db", "upgrade"]).store == "postgresql://db.internal/engine"
     assert parser().parse_args(["graph"]).path == Path("routes")
     assert parser().parse_args(["check"]).paths == []
 
@@ -245,3 +249,34 @@ def test_installed_command_checks_the_shipped_routes() -> None:
         env={"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": ""},
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_db_upgrade_migrates_a_new_store_then_has_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = f"sqlite:///{tmp_path / 'state' / 'engine.db'}"
+    assert main(["db", "upgrade", "--store", store]) == 0
+    assert "upgraded from nothing to 0001" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--store", store]) == 0
+    assert "at 0001, the newest (0001)" in capsys.readouterr().out
+
+
+def test_db_upgrade_says_why_a_store_cannot_be_reached(
+    refused_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = refused_url.rsplit(":", 1)[1].split("/")[0]
+    store = f"postgresql://engine:secret-password@127.0.0.1:{port}/engine"
+    assert main(["db", "upgrade", "--store", store]) == 1
+    err = capsys.readouterr().err
+    assert f"store postgresql+asyncpg://engine:***@127.0.0.1:{port}/engine" in err
+    assert "secret-password" not in err
+
+
+@pytest.mark.parametrize("command", ["serve", "db upgrade"])
+def test_a_store_url_of_another_database_is_refused(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main([*command.split(), "--store", "mysql://db/engine"])
+    assert raised.value.code == 2
+    assert "SQLite (sqlite:///FILE) or PostgreSQL" in capsys.readouterr().err

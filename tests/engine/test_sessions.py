@@ -110,9 +110,40 @@ async def test_two_requests_of_one_session_keep_both_their_changes() -> None:
         "loop_detection": {"seen": 3},
     }
     late = await store.load("s")
-    late.set("commands", {})  # within one namespace, the last save wins
+    late.set("commands", {})  # the keys it had are removed
     await store.save(late)
     assert (await store.load("s")).data == {"loop_detection": {"seen": 3}}
+
+
+async def test_two_requests_changing_keys_of_one_namespace_keep_both() -> None:
+    store = MemorySessionStore()
+    first, second = await store.load("s"), await store.load("s")
+    first.set("commands", {"model": "mock:m"})
+    second.set("commands", {"temperature": 0.3})
+    await store.save(first)
+    await store.save(second)
+    assert (await store.load("s")).get("commands") == {"model": "mock:m", "temperature": 0.3}
+    third, fourth = await store.load("s"), await store.load("s")
+    third.set("commands", {"model": "mock:x", "temperature": 0.3})
+    fourth.set("commands", {"model": "mock:y", "temperature": 0.3})
+    await store.save(third)
+    await store.save(fourth)  # one key changed by both: the last save wins
+    assert (await store.load("s")).get("commands") == {"model": "mock:y", "temperature": 0.3}
+
+
+async def test_a_session_saved_twice_writes_only_what_changed_since() -> None:
+    store = MemorySessionStore()
+    session = await store.load("s")
+    session.set("commands", {"model": "mock:m"})
+    await store.save(session)
+    assert session.changes() == ({}, set()) and not session.changed
+    other = await store.load("s")
+    other.set("commands", {"model": "mock:m", "temperature": 0.3})
+    await store.save(other)
+    session.set("commands", {"model": "mock:n"})
+    assert session.changes() == ({("commands", "model"): "mock:n"}, set())
+    await store.save(session)
+    assert (await store.load("s")).get("commands") == {"model": "mock:n", "temperature": 0.3}
 
 
 async def test_nested_values_are_copied_in_and_out() -> None:
