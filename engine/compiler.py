@@ -19,6 +19,7 @@ from engine.config import FRONTENDS, RegexPattern, compile_pattern
 from engine.diagnostics import Diagnostic, did_you_mean, has_errors
 from engine.graph import BoundStage, CompiledRoute, Graph, TargetSpec
 from engine.loader import PathKey, Source, read_source, routing_files
+from engine.parameters import ParameterError, split_selector
 from engine.schema import validate
 from engine.stage import Stage, has_hook, registry
 from engine.strategies import Strategy
@@ -310,6 +311,11 @@ class _Compiler:
             if not isinstance(target, str):
                 continue  # the schema has reported it
             where = (*named.where, "backend", "targets", i)
+            try:
+                target, params = split_selector(target)
+            except ParameterError as exc:
+                self.error(named.source, where, "invalid-target", f"target {target!r}: {exc}")
+                continue
             name, sep, target_model = target.partition(":")
             if not name or (sep and not target_model):
                 self.error(
@@ -329,7 +335,7 @@ class _Compiler:
                     hint=did_you_mean(name, self.backends)
                     or ("no backends are declared" if not self.backends else None),
                 )
-            targets.append(TargetSpec(name, target_model if sep else None))
+            targets.append(TargetSpec(name, target_model if sep else None, params))
         if matcher is None or strategy is None or self.reported(named.source, named.where):
             return None  # e.g. a misspelt `match:` would read as "every model"
         frontends = frozenset(frontend_list)

@@ -8,12 +8,13 @@ stages over it. Every endpoint is an exchange: a chat, a count of tokens, a mode
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from engine.model import ChatRequest
 from engine.notes import Dropped
+from engine.parameters import Parameters
 from engine.sessions import Session
 
 # `chat`: a model answers; `count_tokens`: a read-only count; `models`: a model listing;
@@ -66,6 +67,7 @@ class Target:
 
     backend: str
     model: str
+    params: Parameters = ()  # set on the request for this target (`engine.parameters`)
 
     def __str__(self) -> str:
         return f"{self.backend}:{self.model}"
@@ -92,6 +94,13 @@ class Exchange:
     route: str | None = None  # set by the executor: the route that matched
     served_by: Target | None = None  # set by the executor: the target that answered
     dropped: Dropped | None = None  # … and what its request left out
+    # Set by a session command (`!/set(temperature=0.2)`): over every target's own.
+    parameters: Parameters = ()
+    strategy: Any = None  # a stage's choice of strategy for its `targets` (else the route's)
+    # Set by the executor once a route matched: its strategy's name, and the targets a
+    # model would go to on it (for a stage that says where a request goes: `!/status`).
+    route_strategy: str | None = None
+    resolve: Callable[[str], list[Target]] | None = None
 
     @property
     def target(self) -> Target | None:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 
@@ -25,6 +26,7 @@ from engine.graph import BoundStage, CompiledRoute, Graph
 from engine.logs import redact
 from engine.model import ChatRequest, ErrorEvent, Event
 from engine.notes import Dropped
+from engine.parameters import apply as apply_parameters
 from engine.response import Prefetched, aclose, aiter_events, direct_to, with_first
 from engine.sessions import SessionStore
 from engine.stage import Answer
@@ -165,7 +167,8 @@ def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool
         # Read by the backend as it starts the stream, in this first step.
         direct = direct_to.set(ctx.frontend if relay else None)
         try:
-            stream = graph.backends[target.backend].send(ctx.request, target.model, http, dropped)
+            request = _for_target(ctx, target)
+            stream = graph.backends[target.backend].send(request, target.model, http, dropped)
             first = await _first(stream, ctx, target)
         finally:
             direct_to.reset(direct)
@@ -173,6 +176,14 @@ def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool
         return Attempt(target, first, stream)
 
     return send
+
+
+def _for_target(ctx: Exchange, target: Target) -> ChatRequest:
+    """The request as `target` gets it: its own parameters set, and the session's over
+    them (precedence: session > selector > route > client)."""
+    if not target.params and not ctx.parameters:
+        return ctx.request
+    return apply_parameters(ctx.request, (*target.params, *ctx.parameters))
 
 
 async def _first(stream: AsyncGenerator[Event, None], ctx: Exchange, target: Target) -> Event:
@@ -214,7 +225,8 @@ def _from_backends(
                 code="previous_response_not_found",
                 param="previous_response_id",
             )
-    return route.strategy.run(ctx, targets, _sender(graph, ctx, http, relay=relay))
+    strategy = ctx.strategy or route.strategy
+    return strategy.run(ctx, targets, _sender(graph, ctx, http, relay=relay))
 
 
 async def _run_stages(
@@ -266,7 +278,8 @@ async def prepare(
         answer = await _run_stages(graph.request, ctx, timings) if graph.request else None
         if answer is None:
             route = graph.match(ctx.frontend, ctx.request.model)
-            ctx.route = route.name
+            ctx.route, ctx.route_strategy = route.name, route.strategy.name
+            ctx.resolve = partial(graph.resolve, route)
             answer = await _run_stages(route.request, ctx, timings) if route.request else None
     finally:
         if ctx.session.changed:

@@ -6,10 +6,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from urllib.parse import urlencode
 
 from engine.backends import Backend
 from engine.diagnostics import did_you_mean
 from engine.errors import BadRequest, NotFound
+from engine.parameters import ParameterError, Parameters, split_selector
 from engine.stage import Stage, Target
 from engine.strategies import Strategy
 
@@ -30,9 +32,11 @@ class TargetSpec:
 
     backend: str
     model: str | None = None
+    params: Parameters = ()  # the target's `?key=value&…`
 
     def __str__(self) -> str:
-        return self.backend if self.model is None else f"{self.backend}:{self.model}"
+        name = self.backend if self.model is None else f"{self.backend}:{self.model}"
+        return name + (f"?{urlencode(self.params)}" if self.params else "")
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,14 @@ class Graph:
         object.__setattr__(self, "backend_names", frozenset(self.backends))
 
     def match(self, frontend: str, model: str) -> CompiledRoute:
-        """The first route taking this request; NotFound naming what was asked otherwise."""
+        """The first route taking this request (its model read without a selector's
+        `?key=value&…`); NotFound naming what was asked otherwise."""
         key = (frontend, model)
         try:
             route = self._cache[key]
         except KeyError:
-            route = next((r for r in self.routes if r.matches(frontend, model)), None)
+            name = model.partition("?")[0]
+            route = next((r for r in self.routes if r.matches(frontend, name)), None)
             if len(self._cache) < _MATCH_CACHE_LIMIT:
                 self._cache[key] = route
         if route is None:
@@ -92,7 +98,14 @@ class Graph:
         return route
 
     def resolve(self, route: CompiledRoute, model: str) -> list[Target]:
-        """The targets for `model` on `route`; a `BACKEND:MODEL` model overrides the route's."""
+        """The targets for `model` on `route`; a `BACKEND:MODEL` model overrides the route's,
+        and the parameters of a `…?key=value&…` model go over the route's own."""
+        try:
+            model, params = split_selector(model)
+        except ParameterError as exc:
+            raise BadRequest(
+                f"model {model!r}: {exc}", code="invalid_model", param="model"
+            ) from None
         backend, sep, rest = model.partition(":")
         if sep:
             if backend not in self.backends:
@@ -109,8 +122,8 @@ class Graph:
                     code="missing_model",
                     param="model",
                 )
-            return [Target(backend, rest)]
-        return [Target(t.backend, t.model or model) for t in route.targets]
+            return [Target(backend, rest, params)]
+        return [Target(t.backend, t.model or model, t.params + params) for t in route.targets]
 
     def stages(self) -> list[Stage]:
         """Every stage instance of the graph, each once (a named stage may serve several

@@ -210,10 +210,13 @@ class ToolChoice(_Model):
     name: str | None = None
 
 
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
 class Reasoning(_Model):
     """Reasoning settings: an effort level (OpenAI style) and/or a token budget (Anthropic)."""
 
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    effort: Effort | None = None
     budget_tokens: int | None = None
 
 

@@ -82,6 +82,19 @@ class Session:
         self.changed.clear()
 
 
+# On/off switches a session sets for the stages that read them (`!/set(loop-detection=off)`),
+# kept in a namespace of their own.
+SWITCHES = "switches"
+SWITCH_NAMES = ("loop-detection", "redaction", "tool-safety")
+
+
+def switch(session: Session, name: str) -> bool | None:
+    """Whether the session switched `name` (one of SWITCH_NAMES) on or off; None when it
+    left it as the route configures it."""
+    value = session.get(SWITCHES).get(name)
+    return value if isinstance(value, bool) else None
+
+
 def session_key(headers: Mapping[str, str], client_key: str | None) -> str:
     """The session id for a request: the explicit header, else a stable client fingerprint."""
     for name in (SESSION_HEADER, *CLIENT_SESSION_HEADERS):

@@ -1,31 +1,67 @@
-"""In-chat commands such as `!/model(BACKEND:MODEL)`, kept per session."""
+"""In-chat commands such as `!/model(BACKEND:MODEL)` and `!/set(temperature=0.2)`, kept
+per session (the commands themselves: `stages.command_set`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
 
 from pydantic import Field
 
 from engine.config import StrictModel
 from engine.diagnostics import did_you_mean
 from engine.model import Message, Part, TextPart
-from engine.stage import Answer, Exchange, Stage, stage
+from engine.parameters import split_selector
+from engine.sessions import SWITCHES
+from engine.stage import Answer, Exchange, Stage, Target, stage
+from engine.strategies import create as create_strategy
+from stages.command_arguments import ARGUMENTS_PATTERN, ArgumentError, parse_arguments
+from stages.command_set import (
+    BACKEND_KEY,
+    HANDLERS,
+    MODEL_KEY,
+    ONEOFF_KEY,
+    PARAMS_KEY,
+    PREFIX_KEY,
+    ROUTES_KEY,
+    Command,
+)
 
-MODEL_KEY = "model"
+__all__ = ["MODEL_KEY", "Commands"]
 
-Handler = Callable[["Commands", Exchange, str | None], Awaitable[str]]
+
+class _Syntax:
+    """The patterns commands with one prefix are found with."""
+
+    def __init__(self, prefix: str) -> None:
+        # A command starts a word (so `#!/bin/bash` and `…/#!/page` are left alone), and only
+        # registered names are acted on: any other text reaches the model as written.
+        start = r"(?<!\S)" + re.escape(prefix)
+        names = "|".join(sorted(map(re.escape, HANDLERS), key=len, reverse=True))
+        self.pattern = re.compile(start + rf"({names})(?![\w-])(?:{ARGUMENTS_PATTERN})?")
+        # Removing a command takes the blanks before it, so no double space is left behind.
+        self.removal = re.compile(r"[ \t]*" + self.pattern.pattern)
+        # A message made only of command-like words, known or not, is answered by the proxy.
+        self.word = re.compile(start + rf"([\w-]+)(?:{ARGUMENTS_PATTERN})?")
+        self.only_commands = re.compile(rf"\s*(?:{self.word.pattern}\s*)+")
+
+
+@lru_cache(maxsize=64)
+def _syntax(prefix: str) -> _Syntax:
+    return _Syntax(prefix)
 
 
 @stage("commands")
 class Commands(Stage):
     """Runs in-chat commands written in the user's last message, per session.
 
-    `!/model(BACKEND:MODEL)` sends the session's later requests to that model, `!/model()`
-    clears it and `!/model` shows it; `!/help` lists the commands. A message made only of
-    commands is answered by the proxy itself; otherwise the commands are removed and the
-    rest of the message goes on to the model. Earlier turns have their commands removed too,
-    so the model never sees them.
+    `!/model(BACKEND:MODEL)` sends the session's later requests to that model, `!/set(…)`
+    sets request parameters and switches, `!/status` says where requests go and why;
+    `!/help` lists them all. A message made only of commands is answered by the proxy
+    itself; otherwise the commands are removed and the rest of the message goes on to the
+    model. Earlier turns have their commands removed too, so the model never sees them.
     """
 
     class Config(StrictModel):
@@ -34,89 +70,126 @@ class Commands(Stage):
         prefix: str = Field(default="!/", min_length=1, description="what starts a command")
 
     config: Config
-    handlers: dict[str, tuple[Handler, str]] = {}
+    operations = frozenset({"chat", "count_tokens"})
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        # A command starts a word (so `#!/bin/bash` and `…/#!/page` are left alone), and only
-        # registered names are acted on: any other text reaches the model as written.
-        start = r"(?<!\S)" + re.escape(config.prefix)
-        names = "|".join(sorted(map(re.escape, self.handlers), key=len, reverse=True))
-        self._pattern = re.compile(start + rf"({names})\b(?:\(([^)]*)\))?")
-        # Removing a command takes the blanks before it, so no double space is left behind.
-        self._removal = re.compile(r"[ \t]*" + self._pattern.pattern)
-        # A message made only of command-like words, known or not, is answered by the proxy.
-        self._word = re.compile(start + r"(\w+)(?:\(([^)]*)\))?")
-        self._only_commands = re.compile(rf"\s*(?:{self._word.pattern}\s*)+")
+        _syntax(config.prefix)  # a bad prefix fails at load time, not on a request
+        # How a session route's targets answer (they come with each request, not from here).
+        self._failover = create_strategy("failover", targets=["session route"])
 
-    @classmethod
-    def command(cls, name: str, usage: str) -> Callable[[Handler], Handler]:
-        """Register a command handler under `name`, with a usage line for `!/help`."""
-
-        def register(handler: Handler) -> Handler:
-            cls.handlers[name] = (handler, usage)
-            return handler
-
-        return register
-
-    operations = frozenset({"chat", "count_tokens"})
+    def _prefix(self, state: Mapping[str, Any]) -> str:
+        """What starts a command for a session with this state."""
+        return str(state.get(PREFIX_KEY) or self.config.prefix)
 
     async def on_request(self, ctx: Exchange) -> Answer | None:
-        """Run the last message's commands; apply the session's model override. A count of
-        tokens runs no command (it only reads the session): its commands are left out of
-        what is counted."""
+        """Run the last message's commands; apply the session's state to the request. A
+        count of tokens runs no command (it only reads the session): its commands are left
+        out of what is counted."""
+        syntax = _syntax(self._prefix(self.session_state(ctx)))
         messages = ctx.request.messages
         replies: list[str] = []
         rest = None
         if ctx.operation != "chat":
             if messages and messages[-1].role == "user":
-                rest = self._strip(messages[-1])
+                rest = self._strip(messages[-1], syntax)
                 messages = [*messages[:-1], *([rest] if rest else [])]
-            self._continue(ctx, self._clean_history(messages))
+            self._continue(ctx, self._clean_history(messages, syntax), consume=False)
             return None
         if messages and messages[-1].role == "user":
             last = messages[-1]
             text = last.text()
-            for match in self._pattern.finditer(text):
-                replies.append(await self._run(ctx, match.group(1), match.group(2)))
-            if replies:
-                rest = self._strip(last)
-            elif self._only_commands.fullmatch(text):  # unknown ones only: say so
-                for match in self._word.finditer(text):
-                    replies.append(await self._run(ctx, match.group(1), match.group(2)))
-        history = self._clean_history(messages[:-1] if replies else messages)
+            found = list(syntax.pattern.finditer(text))
+            if not found and syntax.only_commands.fullmatch(text):  # unknown ones only
+                found = list(syntax.word.finditer(text))
+            if found:
+                replies = await self._run_all(ctx, found)
+                rest = self._strip(last, syntax) if syntax.pattern.search(text) else None
+        history = self._clean_history(messages[:-1] if replies else messages, syntax)
         if replies and rest is None:
             return Answer.text("\n".join(replies), model=ctx.request.model)
-        self._continue(ctx, [*history, rest] if rest else history)
+        self._continue(ctx, [*history, rest] if rest else history, consume=True)
         return None
 
-    def _continue(self, ctx: Exchange, messages: list[Message]) -> None:
-        """Go on with `messages`, to the session's model when it has one (the request is
-        left as it is when neither changes it)."""
+    async def _run_all(self, ctx: Exchange, found: list[re.Match[str]]) -> list[str]:
+        """Run the commands in order on one copy of the session's state; keep it if any
+        changed it."""
+        state = dict(self.session_state(ctx))
+        switches = dict(ctx.session.get(SWITCHES))
+        before = (dict(state), dict(switches))
+        replies = []
+        for match in found:
+            name, text = match.group(1), match.group(2)
+            command = Command(
+                name,
+                None,
+                ctx,
+                state,
+                self._prefix(state),
+                self.config.prefix,
+                [usage for _, usage in HANDLERS.values()],
+                switches,
+            )
+            replies.append(await self._run(command, text))
+        if state != before[0]:
+            self.set_session_state(ctx, state)
+        if switches != before[1]:
+            ctx.session.set(SWITCHES, switches)
+        return replies
+
+    async def _run(self, command: Command, text: str | None) -> str:
+        entry = HANDLERS.get(command.name)
+        if entry is None:
+            hint = did_you_mean(command.name, HANDLERS)
+            return f"Unknown command {command.prefix}{command.name}." + (
+                f" {hint[:1].upper()}{hint[1:]}" if hint else f" Try {command.prefix}help."
+            )
+        if text is not None:
+            try:
+                command.arguments = parse_arguments(text)
+            except ArgumentError as exc:
+                return f"{command.prefix}{command.name}: {exc}."
+        return await entry[0](command)
+
+    def _continue(self, ctx: Exchange, messages: list[Message], *, consume: bool) -> None:
+        """Go on with `messages`, routed and parameterised as the session says (the
+        request is left as it is when nothing changes it). A one-off model is used up by
+        the request it goes with (`consume`)."""
+        state = self.session_state(ctx)
         update: dict[str, object] = {}
         if messages is not ctx.request.messages:
             update["messages"] = messages
-        override = self.session_state(ctx).get(MODEL_KEY)
-        if override:
-            update["model"] = override
+        model = state.get(ONEOFF_KEY) or state.get(MODEL_KEY)
+        if state.get(ONEOFF_KEY) and consume:
+            self.set_session_state(ctx, {k: v for k, v in state.items() if k != ONEOFF_KEY})
+        if not model and state.get(BACKEND_KEY):
+            asked = ctx.request.model
+            backend, sep, name = asked.partition(":")
+            model = f"{state[BACKEND_KEY]}:{name if sep and backend in ctx.backends else asked}"
+        routes = state.get(ROUTES_KEY) or {}
+        route_name = model or ctx.request.model
+        if routes.get(route_name):
+            targets = []
+            for text in routes[route_name]:
+                name, selected = split_selector(text)
+                backend, _, target_model = name.partition(":")
+                targets.append(Target(backend, target_model, selected))
+            ctx.targets = targets
+            ctx.strategy = self._failover
+        elif model:
+            update["model"] = model
+        params = state.get(PARAMS_KEY)
+        if params:
+            ctx.parameters = tuple(params.items())
         if update:
             ctx.request = ctx.request.model_copy(update=update)
 
-    async def _run(self, ctx: Exchange, name: str, argument: str | None) -> str:
-        entry = self.handlers.get(name)
-        if entry is None:
-            hint = did_you_mean(name, self.handlers)
-            return f"Unknown command {self.config.prefix}{name}." + (
-                f" {hint[:1].upper()}{hint[1:]}" if hint else f" Try {self.config.prefix}help."
-            )
-        return await entry[0](self, ctx, argument)
-
-    def _strip(self, message: Message) -> Message | None:
+    def _strip(self, message: Message, syntax: _Syntax) -> Message | None:
         """`message` without its commands; None when nothing else is left."""
         parts: list[Part] = []
         for part in message.content:
             if isinstance(part, TextPart):
-                text = self._removal.sub("", part.text).strip()
+                text = syntax.removal.sub("", part.text).strip()
                 if text:  # a copy keeps the part's vendor fields (Anthropic's cache_control)
                     parts.append(
                         part if text == part.text else part.model_copy(update={"text": text})
@@ -125,10 +198,10 @@ class Commands(Stage):
                 parts.append(part)
         return message.model_copy(update={"content": parts}) if parts else None
 
-    def _clean_history(self, messages: list[Message]) -> list[Message]:
+    def _clean_history(self, messages: list[Message], syntax: _Syntax) -> list[Message]:
         """Earlier turns without commands; a command-only turn goes with the proxy's reply.
         `messages` itself when no turn has a command."""
-        search = self._pattern.search
+        search = syntax.pattern.search
         if not any(m.role == "user" and search(m.text()) for m in messages):
             return messages
         cleaned: list[Message] = []
@@ -138,47 +211,11 @@ class Commands(Stage):
                 skip_reply = False
                 continue
             skip_reply = False
-            if message.role == "user" and self._pattern.search(message.text()):
-                stripped = self._strip(message)
+            if message.role == "user" and search(message.text()):
+                stripped = self._strip(message, syntax)
                 if stripped is None:
                     skip_reply = True
                     continue
                 message = stripped
             cleaned.append(message)
         return cleaned
-
-
-@Commands.command("help", "!/help: list the commands")
-async def _help(self: Commands, ctx: Exchange, argument: str | None) -> str:
-    usages = [usage.replace("!/", self.config.prefix) for _, usage in self.handlers.values()]
-    return "Commands:\n" + "\n".join(f"- {u}" for u in usages)
-
-
-@Commands.command(
-    "model",
-    "!/model(BACKEND:MODEL): use this model for the session; "
-    "!/model(): back to the client's model; !/model: show it",
-)
-async def _model(self: Commands, ctx: Exchange, argument: str | None) -> str:
-    state = dict(self.session_state(ctx))
-    if argument is None:
-        current = state.get(MODEL_KEY)
-        return f"Model override: {current}." if current else "No model override is set."
-    argument = argument.strip()
-    if not argument:
-        state.pop(MODEL_KEY, None)
-        self.set_session_state(ctx, state)
-        return "Model override cleared."
-    backend, sep, model = argument.partition(":")
-    if not sep or not model:
-        return f"Write the model as BACKEND:MODEL (backends: {', '.join(sorted(ctx.backends))})."
-    if backend not in ctx.backends:
-        hint = did_you_mean(backend, ctx.backends)
-        return f"Unknown backend {backend!r}." + (
-            f" {hint[:1].upper()}{hint[1:]}"
-            if hint
-            else f" Backends: {', '.join(sorted(ctx.backends))}."
-        )
-    state[MODEL_KEY] = argument
-    self.set_session_state(ctx, state)
-    return f"Model set to {argument} for this session."

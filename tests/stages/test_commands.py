@@ -8,15 +8,18 @@ from engine.model import ChatRequest, ImagePart, Message, TextPart, ToolCallPart
 from engine.sessions import Session
 from engine.stage import registry
 from engine.testing import assistant, make_context, run_request, user
+from stages.command_set import HANDLERS
 from stages.commands import MODEL_KEY, Commands
 
 BACKENDS = ("mock", "openai", "OpenRouter")
-HELP = (
-    "Commands:\n"
-    "- !/help: list the commands\n"
-    "- !/model(BACKEND:MODEL): use this model for the session; "
-    "!/model(): back to the client's model; !/model: show it"
-)
+COMMAND_NAMES = [
+    "help", "hello", "model", "backend", "oneoff", "set", "unset", "temperature",
+    "max", "medium", "low", "no-think", "status",
+    "route-create", "route-append", "route-prepend", "route-list", "route-delete",
+]  # fmt: skip
+HELP = "Commands:\n" + "\n".join(
+    f"- {usage}" for _, usage in HANDLERS.values()
+)  # the usage lines are checked in test_help_lists_every_command_on_a_line_each
 
 
 def commands(prefix: str | None = None) -> Commands:
@@ -345,3 +348,13 @@ async def test_stripping_a_command_keeps_the_parts_vendor_fields() -> None:
     answer, request, _ = await run([Message(role="user", content=[part])])
     assert answer is None
     assert request.messages[-1].content == [TextPart(text="what now?", vendor=marked)]
+
+
+async def test_help_lists_every_command_on_a_line_each() -> None:
+    answer, _, _ = await run([user("!/help")])
+    assert answer is not None
+    title, *lines = answer.splitlines()
+    assert title == "Commands:"
+    named = [line.removeprefix("- !/").split("(")[0].split(":")[0] for line in lines]
+    assert named == COMMAND_NAMES
+    assert all(": " in line and len(line) < 200 for line in lines)
