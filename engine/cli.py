@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.compiler import load_graph
+from engine.config import FRONTENDS
 from engine.diagnostics import format_json, format_text, has_errors
 from engine.loader import graph_roots
 from engine.render import as_mermaid, as_text
@@ -138,6 +139,31 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.explain import explain
+    from engine.sessions import Session
+
+    graph, diagnostics = load_graph([args.routes])
+    if graph is None:
+        print(format_text(diagnostics), file=sys.stderr)
+        return 1
+    store = _store(args) if args.session else None
+
+    async def run() -> list[str]:
+        session = Session(args.session or "explain")
+        if store is not None:
+            try:
+                session = await store.sessions.load(args.session)
+            finally:
+                await store.aclose()
+        return await explain(graph, args.frontend, args.model, session)
+
+    print("\n".join(asyncio.run(run())))
+    return 0
+
+
 def _add_store(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
@@ -184,6 +210,14 @@ def parser() -> argparse.ArgumentParser:
         help="only what the engine ships, without installed plug-ins (the checked-in schema)",
     )
     schema.set_defaults(run=_schema)
+
+    explain = sub.add_parser("explain", help="where a request would go and why, sending nothing")
+    explain.add_argument("--routes", type=Path, default=Path("routes"), help="routes folder")
+    explain.add_argument("--frontend", choices=FRONTENDS, default="openai_chat")
+    explain.add_argument("--model", required=True, help="the model the client asks for")
+    explain.add_argument("--session", help="a session id: its commands' state, from the store")
+    _add_store(explain)
+    explain.set_defaults(run=_explain)
 
     db = sub.add_parser("db", help="the SQL store's schema").add_subparsers(
         dest="db_command", required=True

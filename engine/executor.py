@@ -38,6 +38,7 @@ __all__ = [
     "admit",
     "count_tokens",
     "execute",
+    "for_target",
     "is_retryable",
     "prepare",
     "targets_for",
@@ -167,7 +168,7 @@ def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool
         # Read by the backend as it starts the stream, in this first step.
         direct = direct_to.set(ctx.frontend if relay else None)
         try:
-            request = _for_target(ctx, target)
+            request = for_target(ctx, target)
             stream = graph.backends[target.backend].send(request, target.model, http, dropped)
             first = await _first(stream, ctx, target)
         finally:
@@ -178,7 +179,7 @@ def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool
     return send
 
 
-def _for_target(ctx: Exchange, target: Target) -> ChatRequest:
+def for_target(ctx: Exchange, target: Target) -> ChatRequest:
     """The request as `target` gets it: its own parameters set, and the session's over
     them (precedence: session > selector > route > client)."""
     if not target.params and not ctx.parameters:
@@ -278,15 +279,34 @@ async def prepare(
         answer = await _run_stages(graph.request, ctx, timings) if graph.request else None
         if answer is None:
             route = graph.match(ctx.frontend, ctx.request.model)
-            ctx.route, ctx.route_strategy = route.name, route.strategy.name
-            ctx.resolve = partial(graph.resolve, route)
+            _routed(graph, ctx, route)
+            asked = ctx.request.model
             answer = await _run_stages(route.request, ctx, timings) if route.request else None
+            if answer is None and ctx.request.model != asked:
+                route = _to_named_route(graph, ctx, route, asked)
     finally:
         if ctx.session.changed:
             await _save_session(ctx, sessions)
     if answer is not None and answer.error is not None:
         raise answer.error  # a refusal: an error status in the front-end's shape
     return route, answer
+
+
+def _routed(graph: Graph, ctx: Exchange, route: CompiledRoute) -> None:
+    ctx.route, ctx.route_strategy = route.name, route.strategy.name
+    ctx.resolve = partial(graph.resolve, route)
+
+
+def _to_named_route(graph: Graph, ctx: Exchange, route: CompiledRoute, asked: str) -> CompiledRoute:
+    """The route a stage's new model names (`model_rewrite` to `think-then-do`), with the
+    client's model back in the request for its targets; else `route` as it was."""
+    name, sep, query = ctx.request.model.partition("?")
+    named = graph.route_named(name)
+    if named is None or named is route:
+        return route
+    ctx.request = ctx.request.model_copy(update={"model": asked + sep + query})
+    _routed(graph, ctx, named)
+    return named
 
 
 async def admit(graph: Graph, ctx: Exchange, sessions: SessionStore | None = None) -> None:

@@ -97,6 +97,10 @@ class Graph:
             )
         return route
 
+    def route_named(self, name: str) -> CompiledRoute | None:
+        """The route called `name`, if there is one."""
+        return next((route for route in self.routes if route.name == name), None)
+
     def resolve(self, route: CompiledRoute, model: str) -> list[Target]:
         """The targets for `model` on `route`; a `BACKEND:MODEL` model overrides the route's,
         and the parameters of a `…?key=value&…` model go over the route's own."""

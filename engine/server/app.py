@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.server")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+SERVED_BY_HEADER = "x-served-by"  # the target that answered: BACKEND:MODEL
 
 
 def _json(
@@ -209,6 +210,8 @@ class Server:
             finally:
                 self._note_served(ctx)
             headers = {"server-timing": execution.timings.header()}
+            if ctx.served_by is not None:  # none when the proxy answered itself
+                headers[SERVED_BY_HEADER] = str(ctx.served_by)
             if ctx.dropped:
                 headers[DROPPED_HEADER] = ctx.dropped.header()
                 self._note_dropped(ctx, ctx.dropped)

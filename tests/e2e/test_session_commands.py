@@ -174,3 +174,35 @@ def test_a_oneoff_through_the_responses_api(served: Proxy, fake: FakeProvider) -
         assert (fake.last.path, fake.last.model) == ("/other/v1/chat/completions", "once")
         client.responses.create(model="gpt-fake", input="second", extra_headers=headers)
         assert (fake.last.path, fake.last.model) == ("/v1/chat/completions", "gpt-fake")
+
+
+STRATEGY_ROUTES = """\
+version: 1
+backends:
+  fake: {kind: openai, base_url: "${FAKE_URL}/v1", api_key: upstream-key}
+  down: {kind: openai, base_url: "${REFUSED_URL}", api_key: k}
+routes:
+  - name: resilient
+    match: {model: "resilient-only"}
+    backend: {strategy: failover, targets: ["down:first", "fake:second?temperature=0.4"]}
+  - name: default
+    match: {model: "*"}
+    request: [{model_rewrite: {rules: [{from: "smart", to: "resilient"}]}}]
+    backend: {targets: [fake]}
+"""
+
+
+def test_model_rewrite_may_name_a_strategy_route(
+    proxy: Callable[..., Proxy],
+    fake: FakeProvider,
+    refused_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REFUSED_URL", refused_url)
+    served = proxy(STRATEGY_ROUTES)
+    with openai.OpenAI(base_url=served.url, api_key=CLIENT_KEY, max_retries=0) as client:
+        reply = client.chat.completions.with_raw_response.create(
+            model="smart", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert reply.headers["x-served-by"] == "fake:second"  # the first target was down
+    assert (fake.last.model, fake.last.json["temperature"]) == ("second", 0.4)

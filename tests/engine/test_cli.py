@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -280,3 +281,62 @@ def test_a_store_url_of_another_database_is_refused(
         main([*command.split(), "--store", "mysql://db/engine"])
     assert raised.value.code == 2
     assert "SQLite (sqlite:///FILE) or PostgreSQL" in capsys.readouterr().err
+
+
+EXPLAINED = """\
+backends:
+  mock: {kind: mock}
+  spare: {kind: mock}
+routes:
+  - name: claude-ish
+    match: {frontend: [anthropic], model: "claude-*"}
+    request: [commands]
+    backend: {strategy: failover, targets: ["mock:big?temperature=0.2", "spare"]}
+  - name: default
+    request: [commands]
+    backend: {targets: [mock]}
+"""
+
+
+def test_explain_says_the_route_its_strategy_and_each_targets_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "routes.yaml").write_text(EXPLAINED)
+    argv = ["explain", "--routes", str(tmp_path), "--frontend", "anthropic"]
+    assert main([*argv, "--model", "claude-x?max_tokens=9"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "request: model 'claude-x?max_tokens=9' on the anthropic front-end, session explain",
+        "route: claude-ish (the first route whose model pattern 'claude-*' takes it, "
+        "on front-end anthropic)",
+        "request stages: commands",
+        "strategy: failover",
+        "targets, in order:",
+        "  1. mock:big with temperature=0.2, max_tokens=9",
+        "  2. spare:claude-x with max_tokens=9",
+        "response stages: none",
+    ]
+    assert main([*argv[:3], "--frontend", "gemini", "--model", "claude-x"]) == 0
+    assert "route: default" in capsys.readouterr().out
+
+
+async def test_explain_reads_the_sessions_state_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.store import SqlStore
+    from engine.store.database import store_url
+
+    (tmp_path / "routes.yaml").write_text(EXPLAINED)
+    url = f"sqlite:///{tmp_path / 'engine.db'}"
+    store = SqlStore(store_url(url))
+    await store.open()
+    session = await store.sessions.load("mine")
+    session.set("commands", {"model": "spare:pinned", "params": {"temperature": 0.7}})
+    await store.sessions.save(session)
+    await store.aclose()
+    argv = ["explain", "--routes", str(tmp_path), "--model", "m", "--session", "mine"]
+    code = await asyncio.to_thread(main, [*argv, "--store", url])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "model after the request stages: spare:pinned" in out
+    assert "  1. spare:pinned with temperature=0.7" in out
+    assert "session parameters (over every target's): temperature=0.7" in out
