@@ -20,6 +20,7 @@ from functools import partial
 
 import httpx
 
+from engine.breaker import Breakers
 from engine.errors import NotFound, ProxyError
 from engine.exchange import Exchange, Target
 from engine.graph import BoundStage, CompiledRoute, Graph
@@ -156,14 +157,41 @@ async def _guarded(
         await aclose(events)
 
 
-def _sender(graph: Graph, ctx: Exchange, http: httpx.AsyncClient, *, relay: bool) -> Send:
+def _sender(
+    graph: Graph,
+    ctx: Exchange,
+    http: httpx.AsyncClient,
+    *,
+    relay: bool,
+    breakers: Breakers | None = None,
+) -> Send:
     """The call a strategy asks one target with: the backend's response once its first
     event came (a failure before it raises), noting which target served and what its
-    request left out. With `relay` (no stage reads the events), the stream goes straight
-    to the client's front-end (`direct_to`): in bundles, and from a backend that speaks
-    the client's protocol with the upstream's own messages."""
+    request left out, and how the backend did (`breakers`: an open one fails the call at
+    once). With `relay` (no stage reads the events), the stream goes straight to the
+    client's front-end (`direct_to`): in bundles, and from a backend that speaks the
+    client's protocol with the upstream's own messages."""
 
     async def send(target: Target) -> Attempt:
+        if breakers is None:
+            return await call(target)
+        breaker = breakers[target.backend]
+        breaker.check(target.backend)
+        try:
+            attempt = await call(target)
+        except ProxyError as exc:
+            if is_retryable(exc):
+                breaker.failed()
+            else:
+                breaker.succeeded()  # it answered: the request was the problem
+            raise
+        except BaseException:
+            breaker.trial = False  # cancelled: the next call may try again
+            raise
+        breaker.succeeded()
+        return attempt
+
+    async def call(target: Target) -> Attempt:
         dropped = Dropped()
         # Read by the backend as it starts the stream, in this first step.
         direct = direct_to.set(ctx.frontend if relay else None)
@@ -207,16 +235,10 @@ async def _first(stream: AsyncGenerator[Event, None], ctx: Exchange, target: Tar
 
 
 def _from_backends(
-    graph: Graph,
-    route: CompiledRoute,
-    targets: list[Target],
-    ctx: Exchange,
-    http: httpx.AsyncClient,
-    *,
-    relay: bool,
+    graph: Graph, route: CompiledRoute, targets: list[Target], ctx: Exchange, send: Send
 ) -> Awaitable[AsyncIterator[Event]]:
-    """The route's strategy over `targets`, to be awaited for the events (`relay`: see
-    `_sender`)."""
+    """The route's strategy (or a stage's) over `targets`, asking each with `send`, to be
+    awaited for the events."""
     if ctx.request.continuation:  # held by a provider: only a backend that continues can
         targets = [t for t in targets if graph.backends[t.backend].continues_responses]
         if not targets:
@@ -227,7 +249,7 @@ def _from_backends(
                 param="previous_response_id",
             )
     strategy = ctx.strategy or route.strategy
-    return strategy.run(ctx, targets, _sender(graph, ctx, http, relay=relay))
+    return strategy.run(ctx, targets, send)
 
 
 async def _run_stages(
@@ -349,10 +371,15 @@ async def count_tokens(
 
 
 async def execute(
-    graph: Graph, ctx: Exchange, http: httpx.AsyncClient, sessions: SessionStore | None = None
+    graph: Graph,
+    ctx: Exchange,
+    http: httpx.AsyncClient,
+    sessions: SessionStore | None = None,
+    breakers: Breakers | None = None,
 ) -> Execution:
     """Run the request in `ctx` through the graph: the pipeline's request stages, then the
-    matching route's, its strategy, the route's response stages and the pipeline's."""
+    matching route's, its strategy, the route's response stages and the pipeline's (each
+    backend's calls through its circuit breaker, when `breakers` are given)."""
     timings = Timings()
     route, answer = await prepare(graph, ctx, timings, sessions)
     response = route.response + graph.response if route else graph.response
@@ -365,7 +392,8 @@ async def execute(
         else:
             assert route is not None  # no answer: a route matched
             targets = targets_for(graph, route, ctx)
-            events = await _from_backends(graph, route, targets, ctx, http, relay=not response)
+            sender = _sender(graph, ctx, http, relay=not response, breakers=breakers)
+            events = await _from_backends(graph, route, targets, ctx, sender)
         for bound, span in zip(response, spans, strict=True):
             events = _guarded(bound, ctx, events, span)
         first = await anext(events)

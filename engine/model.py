@@ -387,13 +387,14 @@ class Relayed(NamedTuple):
 
     Only a stream that no stage reads, from a backend speaking the client's own protocol,
     has these (see `Backend.relays`): its front-end writes `data` as is where it can say
-    no better, and encodes `events` itself where it must. A message of plain text may
-    come undecoded, its `events` empty (see the decoder's `plain`); one that carries
-    usage or the finish never does, so whoever counts those looks inside.
+    no better, and encodes `events` itself where it must. Messages of plain text may come
+    undecoded, `text` set and their `events` empty (see the decoder's `plain`); one that
+    carries usage or the finish never does, so whoever counts those looks inside.
     """
 
     data: bytes
     events: tuple[Event, ...]
+    text: bool = False  # plain text, undecoded
 
 
 class Bundle(NamedTuple):

@@ -211,9 +211,10 @@ class StreamDecoder(Protocol):
         ...
 
 
-def _as_sent(blocks: list[bytes], events: tuple[Event, ...] = ()) -> Relayed:
-    """SSE events relayed as they were sent (LF line ends), with what they carry."""
-    return Relayed(b"\n\n".join(blocks) + b"\n\n", events)
+def _as_sent(blocks: list[bytes], events: tuple[Event, ...] = (), *, text: bool = False) -> Relayed:
+    """SSE events relayed as they were sent (LF line ends), with what they carry (`text`:
+    plain text, undecoded)."""
+    return Relayed(b"\n\n".join(blocks) + b"\n\n", events, text)
 
 
 class _Decoding:
@@ -264,7 +265,7 @@ class _Decoding:
             if message is None:
                 continue
             if run:
-                events.append(_as_sent(run))
+                events.append(_as_sent(run, text=True))
                 run.clear()
             start = len(events)
             if message.data == self.done_marker:
@@ -284,7 +285,7 @@ class _Decoding:
             if self.complete or self.failed:
                 break  # an error event, if any, is the last
         if run:
-            events.append(_as_sent(run))
+            events.append(_as_sent(run, text=True))
         return events
 
     def _message(self, data: str, events: list[Event]) -> None:

@@ -16,11 +16,13 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
 
 import httpx
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from engine.breaker import Breakers
 from engine.catalog import ModelCatalog
 from engine.codecs.sse import dumps_bytes
 from engine.codecs.validation import parse_body
@@ -52,6 +54,8 @@ log = logging.getLogger("engine.server")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 SERVED_BY_HEADER = "x-served-by"  # the target that answered: BACKEND:MODEL
+# What a header value may hold as it is; the rest of a client's model name is %-escaped.
+_PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 def _json(
@@ -104,6 +108,7 @@ class Server:
             store.responses if store else MemoryResponseStore()
         )
         self.catalog = ModelCatalog()
+        self.breakers = Breakers()  # per process: see engine.breaker
         holder.listeners.append(self.catalog.graph_changed)
         self.http: httpx.AsyncClient | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -206,12 +211,12 @@ class Server:
             ctx = self.exchange(frontend.name, call, chat, graph, "chat")
             assert self.http is not None, "the server has not started"
             try:
-                execution = await execute(graph, ctx, self.http, self.sessions)
+                execution = await execute(graph, ctx, self.http, self.sessions, self.breakers)
             finally:
                 self._note_served(ctx)
             headers = {"server-timing": execution.timings.header()}
             if ctx.served_by is not None:  # none when the proxy answered itself
-                headers[SERVED_BY_HEADER] = str(ctx.served_by)
+                headers[SERVED_BY_HEADER] = quote(str(ctx.served_by), safe=_PRINTABLE)
             if ctx.dropped:
                 headers[DROPPED_HEADER] = ctx.dropped.header()
                 self._note_dropped(ctx, ctx.dropped)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
-from engine.store.database import connect, shown, upgrade, version
+from engine.store.database import connect, shown, upgrade
 from engine.store.responses import SqlResponseStore
 from engine.store.sessions import SqlSessionStore
 
@@ -24,10 +24,9 @@ class SqlStore:
     async def open(self) -> tuple[str | None, str | None]:
         """Bring the schema up to date and start the session cache's watch; the schema's
         versions before and after."""
-        before = await version(self.engine)
-        await upgrade(self.engine)
+        versions = await upgrade(self.engine)
         await self.sessions.start()
-        return before, await version(self.engine)
+        return versions
 
     async def aclose(self) -> None:
         """Stop watching and close every connection."""

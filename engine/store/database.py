@@ -96,8 +96,8 @@ def upsert(
 
 def _tune_sqlite(connection: Any, record: Any) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
     cursor.execute("PRAGMA busy_timeout=10000")  # a writer waits for another, not fails
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint, as WAL allows
     cursor.close()
 
@@ -136,10 +136,18 @@ async def version(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_version_on)
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply the migrations the database lacks, one process at a time."""
-    async with _migration_lock(engine), engine.begin() as connection:
-        await connection.run_sync(_upgrade_on)
+async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """Apply the migrations the database lacks, one process at a time (a SQLite file is
+    first opened under the lock too, since its first opening switches it to WAL); the
+    schema's versions before and after."""
+    async with _migration_lock(engine):
+        async with engine.connect() as connection:
+            before = await connection.run_sync(_version_on)
+        if before != head():
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade_on)
+        async with engine.connect() as connection:
+            return before, await connection.run_sync(_version_on)
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,17 @@ from pydantic import Field
 
 from engine.config import StrictModel
 from engine.errors import ProxyError
-from engine.model import Event
+from engine.model import (
+    Bundle,
+    ErrorEvent,
+    Event,
+    Finish,
+    OpaqueBlock,
+    ReasoningDelta,
+    Relayed,
+    TextDelta,
+    ToolCallStart,
+)
 from engine.registry import Registry, RegistryError
 from engine.response import Prefetched, aclose, with_first
 from engine.stage import Exchange, Target
@@ -67,6 +77,58 @@ class Attempt:
     async def aclose(self) -> None:
         """End the call to the target now (a strategy that drops this attempt calls it)."""
         await aclose(self.rest)
+
+    async def output(self) -> AsyncIterator[Event]:
+        """Every event, once the target produced output (text, reasoning, a tool call):
+        what it sent before is read ahead. When it errs, or ends, before any output, the
+        call is closed and ProxyError raised: the target failed before answering."""
+        read = [self.first]
+        while not _outputs(read[-1]):
+            failure = _failure(read[-1], self.target)
+            if failure is None:
+                try:
+                    read.append(await anext(self.rest))
+                    continue
+                except StopAsyncIteration:
+                    failure = _empty(self.target)
+            await self.aclose()
+            raise failure
+        return self.events() if len(read) == 1 else _chained(read, self)
+
+
+def _outputs(event: Event) -> bool:
+    """Whether `event` is (or carries) output the client would see as an answer."""
+    if isinstance(event, TextDelta):
+        return bool(event.text)
+    if isinstance(event, ReasoningDelta | ToolCallStart | OpaqueBlock):
+        return True
+    if isinstance(event, Relayed):
+        return event.text or any(map(_outputs, event.events))
+    if isinstance(event, Bundle):
+        return any(map(_outputs, event.events))
+    return False
+
+
+def _failure(event: Event, target: Target) -> ProxyError | None:
+    """The failure `event` means before any output (None: read on)."""
+    if isinstance(event, ErrorEvent):
+        return ProxyError(event.status, event.message, code=event.code)
+    carried = event.events if isinstance(event, Relayed | Bundle) else (event,)
+    return _empty(target) if any(isinstance(e, Finish) for e in carried) else None
+
+
+def _empty(target: Target) -> ProxyError:
+    return ProxyError(502, f"backend {target} sent an empty answer", code="upstream_empty")
+
+
+async def _chained(read: list[Event], attempt: Attempt) -> AsyncIterator[Event]:
+    try:
+        for event in read:
+            yield event
+        async for event in attempt.rest:
+            yield event
+    finally:
+        await attempt.aclose()
 
 
 Send = Callable[[Target], Awaitable[Attempt]]

@@ -482,7 +482,7 @@ async def test_failover_moves_on_after_a_timeout(
     await hang.closed_early.wait_async()
 
 
-async def test_failover_reports_the_last_failure_when_all_fail(
+async def test_failover_says_what_each_target_answered_when_all_fail(
     failover_chat: Chat, fake: FakeProvider
 ) -> None:
     fake.script(HttpError(503, "primary down"), HttpError(500, "secondary down too"))
@@ -490,8 +490,11 @@ async def test_failover_reports_the_last_failure_when_all_fail(
     with pytest.raises(openai.InternalServerError) as caught:
         await failover_chat(model="client-model", messages=ask("hi"))
 
-    assert caught.value.status_code == 500
-    assert said(caught.value) == "secondary down too"
+    assert caught.value.status_code == 500  # the last one's status
+    assert said(caught.value) == (
+        "every target failed: primary:client-model: 503 primary down; "
+        "secondary:backup-model: 500 secondary down too"
+    )
     assert len(fake.requests) == 2
 
 

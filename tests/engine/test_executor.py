@@ -416,12 +416,15 @@ async def test_no_failover_after_the_first_event() -> None:
     assert b.calls == []
 
 
-async def test_failover_exhausted_raises_the_last_error() -> None:
-    first, last = UpstreamError(503, "a down"), UpstreamError(502, "b down")
+async def test_failover_exhausted_raises_the_last_error_saying_what_each_answered() -> None:
+    first, last = UpstreamError(503, "a down"), UpstreamError(502, "b down", code="bad")
     a, b = Fake("a", [first]), Fake("b", [last])
-    with pytest.raises(ProxyError) as caught:
+    with pytest.raises(UpstreamError) as caught:
         await run(graph([a, b], strategy="failover"))
-    assert caught.value is last
+    assert (caught.value.status, caught.value.code) == (502, "bad")
+    assert caught.value.message == (
+        "every target failed: a:client-model: 503 a down; b:client-model: 502 b down"
+    )
     assert (len(a.calls), len(b.calls)) == (1, 1)
 
 

@@ -121,12 +121,13 @@ class StreamDecoder:
     def plain(self, event: bytes) -> bool:
         """Whether the SSE event `event` (its one `data:` line) carries nothing but text
         of a stream that has carried nothing else, so that a relay may pass it on
-        undecoded: no start, finish, usage, error, reasoning or tool call. (A chunk laid
-        out in any other way than the compact one says no, and is decoded.)"""
+        undecoded: some text, and no start, finish, usage, error, reasoning or tool call.
+        (A chunk laid out in any other way than the compact one says no, and is decoded.)"""
         return (
             self._text_only
             and self._started
             and b'"finish_reason":null' in event
+            and b'"content":""' not in event  # no text: nothing to pass on
             and b"\n" not in event
             and (b'"usage"' not in event or b'"usage":null' in event)
             and _NOT_PLAIN.search(event) is None
