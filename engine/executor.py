@@ -392,7 +392,9 @@ async def execute(
         else:
             assert route is not None  # no answer: a route matched
             targets = targets_for(graph, route, ctx)
-            sender = _sender(graph, ctx, http, relay=not response, breakers=breakers)
+            # A stream no stage reads goes straight to the client, unless the strategy reads it.
+            relay = not response and not (ctx.strategy or route.strategy).reads_events
+            sender = _sender(graph, ctx, http, relay=relay, breakers=breakers)
             events = await _from_backends(graph, route, targets, ctx, sender)
         for bound, span in zip(response, spans, strict=True):
             events = _guarded(bound, ctx, events, span)

@@ -85,10 +85,7 @@ def check_model(text: str, command: Command) -> str | None:
         listed = ", ".join(sorted(command.backends))
         return f"Write the model as BACKEND:MODEL (backends: {listed})."
     if backend not in command.backends:
-        hint = did_you_mean(backend, command.backends)
-        return f"Unknown backend {backend!r}." + (
-            f" {_capital(hint)}" if hint else f" Backends: {', '.join(sorted(command.backends))}."
-        )
+        return _unknown_backend(backend, command.backends)
     try:
         parameters.split_selector(text)
     except ParameterError as exc:
@@ -153,13 +150,45 @@ def _set_model(command: Command, value: str) -> str:
 
 def _set_backend(command: Command, value: str) -> str:
     if value not in command.backends:
-        hint = did_you_mean(value, command.backends)
-        return f"Unknown backend {value!r}." + (
-            f" {_capital(hint)}" if hint else f" Backends: {', '.join(sorted(command.backends))}."
-        )
+        return _unknown_backend(value, command.backends)
     command.state[BACKEND_KEY] = value
     command.state.pop(MODEL_KEY, None)
     return f"Backend set to {value} for this session (the client's model, on {value})."
+
+
+def _override(command: Command, key: str, what: str, set_to: Callable[[Command, str], str]) -> str:
+    """`!/model`-like commands: show the override (no parentheses), clear it (empty
+    ones) or set it (one value)."""
+    if command.arguments is None:
+        current = command.state.get(key)
+        return (
+            f"{_capital(what)} override: {current}." if current else f"No {what} override is set."
+        )
+    value = command.only()
+    if value:
+        return set_to(command, value)
+    if command.arguments:
+        return f"Give one {what}: {command.prefix}{command.name}(…)."
+    command.state.pop(key, None)
+    return f"{_capital(what)} override cleared."
+
+
+def _unknown_backend(name: str, backends: frozenset[str]) -> str:
+    hint = did_you_mean(name, backends)
+    return f"Unknown backend {name!r}." + (
+        f" {_capital(hint)}" if hint else f" Backends: {', '.join(sorted(backends))}."
+    )
+
+
+def _bad_targets(command: Command, targets: list[str]) -> str | None:
+    """Why one of a session route's `targets` is not usable (None when all are)."""
+    for target in targets:
+        if ":" not in target.partition("?")[0]:
+            return f"Write each target as BACKEND:MODEL, not {target!r}."
+        problem = check_model(target, command)
+        if problem:
+            return problem
+    return None
 
 
 def _unset_one(command: Command, key: str) -> str:
@@ -223,16 +252,7 @@ async def _hello(command: Command) -> str:
     "!/model(): back to the client's model; !/model: show it",
 )
 async def _model(command: Command) -> str:
-    if command.arguments is None:
-        current = command.state.get(MODEL_KEY)
-        return f"Model override: {current}." if current else "No model override is set."
-    value = command.only()
-    if not value:
-        if command.arguments:
-            return "Give one model: !/model(BACKEND:MODEL)."
-        command.state.pop(MODEL_KEY, None)
-        return "Model override cleared."
-    return _set_model(command, value)
+    return _override(command, MODEL_KEY, "model", _set_model)
 
 
 @command(
@@ -240,14 +260,7 @@ async def _model(command: Command) -> str:
     "!/backend(NAME): the client's model, on that backend; !/backend(): back to the route's",
 )
 async def _backend(command: Command) -> str:
-    if command.arguments is None:
-        current = command.state.get(BACKEND_KEY)
-        return f"Backend override: {current}." if current else "No backend override is set."
-    value = command.only()
-    if not value:
-        command.state.pop(BACKEND_KEY, None)
-        return "Backend override cleared."
-    return _set_backend(command, value)
+    return _override(command, BACKEND_KEY, "backend", _set_backend)
 
 
 @command("oneoff", "!/oneoff(BACKEND:MODEL): the next request only goes to this model")
@@ -359,9 +372,9 @@ async def _route_create(command: Command) -> str:
     routes = dict(command.state.get(ROUTES_KEY, {}))
     if name in routes:
         return f"Route {name} exists: {', '.join(routes[name]) or 'no targets'}."
-    for target in targets:
-        if ":" not in target or (problem := check_model(target, command)):
-            return problem or f"Write each target as BACKEND:MODEL, not {target!r}."
+    problem = _bad_targets(command, targets)
+    if problem:
+        return problem
     routes[name] = targets
     command.state[ROUTES_KEY] = routes
     return f"Route {name} created; use it as the model {name!r}, or !/model({name})."
@@ -376,9 +389,9 @@ async def _route_add(command: Command, *, first: bool) -> str:
     routes = dict(command.state.get(ROUTES_KEY, {}))
     if name not in routes:
         return f"No route {name}: create it with !/route-create({name})."
-    for target in targets:
-        if ":" not in target or (problem := check_model(target, command)):
-            return problem or f"Write each target as BACKEND:MODEL, not {target!r}."
+    problem = _bad_targets(command, targets)
+    if problem:
+        return problem
     routes[name] = [*targets, *routes[name]] if first else [*routes[name], *targets]
     command.state[ROUTES_KEY] = routes
     return f"Route {name}: {', '.join(routes[name])}."

@@ -35,6 +35,16 @@ def postgres_server() -> Iterator[Postgres]:
         yield server
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty database of each kind the store runs on: a SQLite file,
+    and a database on the suite's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'engine.db'}"
+    server: Postgres = request.getfixturevalue("postgres_server")
+    return server.database()
+
+
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
     """A fake OpenAI provider on a free port; routing files reach it as `${FAKE_URL}`."""

@@ -139,6 +139,8 @@ class Strategy:
 
     name: ClassVar[str]
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    # Whether `run` looks inside the events (then they come decoded, never relayed).
+    reads_events: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config

@@ -1,4 +1,4 @@
-"""The built-in strategies: `single`, `failover`, `weighted` and `race`."""
+"""The built-in strategies: `single`, `failover`, `weighted`, `race` and `hybrid`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,23 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Self
 
 from pydantic import Field, model_validator
 
 from engine.errors import ProxyError
-from engine.model import Event
+from engine.model import (
+    ChatRequest,
+    ErrorEvent,
+    Event,
+    ReasoningDelta,
+    ResponseStart,
+    TextDelta,
+    TextPart,
+    ToolCallStart,
+)
+from engine.parameters import split_selector
 from engine.stage import Exchange, Target
 from engine.strategies import Attempt, Send, Strategy, StrategyConfig, is_retryable, strategy
 
@@ -215,3 +226,71 @@ async def _cancel(tasks: dict[asyncio.Task[AsyncIterator[Event]], Target]) -> No
         closing = getattr(events, "aclose", None)
         if closing is not None:
             await closing()
+
+
+@strategy("hybrid")
+class Hybrid(Strategy):
+    """One model thinks, another answers: the `reason` target's reasoning streams to the
+    client as reasoning and is cut where it ends (its answer is never sent); it is then
+    given to the `targets` (in turn, as `failover` asks them), whose answer the client
+    gets. A `reason` model without a reasoning channel has its answer taken as the
+    reasoning."""
+
+    class Config(InTurnConfig):
+        """`hybrid`: `reason` thinks, the `targets` answer."""
+
+        reason: str = Field(description="`BACKEND:MODEL` of the model that thinks first")
+
+        @model_validator(mode="after")
+        def _reason_names_a_model(self) -> Self:
+            backend, sep, model = self.reason.partition("?")[0].partition(":")
+            if not backend or not sep or not model:
+                raise ValueError(f"reason {self.reason!r}: write it as BACKEND:MODEL")
+            return self
+
+    config: Config
+    reads_events = True
+
+    async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
+        name, params = split_selector(self.config.reason)
+        backend, _, model = name.partition(":")
+        thinker = await send(Target(backend, model, params))
+        return self._answer(ctx, thinker, targets, send)
+
+    async def _answer(
+        self, ctx: Exchange, thinker: Attempt, targets: list[Target], send: Send
+    ) -> AsyncIterator[Event]:
+        reasoning: list[str] = []
+        answer: list[str] = []  # the thinker's own answer, if it has no reasoning channel
+        async with aclosing(thinker.events()) as events:
+            async for event in events:
+                if isinstance(event, ResponseStart):
+                    yield event
+                elif isinstance(event, ReasoningDelta):
+                    reasoning.append(event.text)
+                    yield event
+                elif isinstance(event, TextDelta) and not reasoning:
+                    answer.append(event.text)
+                    yield ReasoningDelta(text=event.text)  # it is the reasoning here
+                elif isinstance(event, ErrorEvent):
+                    yield event
+                    return
+                elif reasoning and isinstance(event, TextDelta | ToolCallStart):
+                    break  # the reasoning has ended: its answer is not the client's
+        thought = "".join(reasoning) or "".join(answer)
+        log.info("route %s: %s thought %d characters", ctx.route, thinker.target, len(thought))
+        ctx.request = with_reasoning(ctx.request, thought)
+        async for event in await in_turn(ctx, targets, send, self.config):
+            if not isinstance(event, ResponseStart):  # the client has had one
+                yield event
+
+
+def with_reasoning(request: ChatRequest, thought: str) -> ChatRequest:
+    """`request` with another model's reasoning for the model that answers it."""
+    if not thought.strip():
+        return request
+    note = TextPart(
+        text="Reasoning about this request, by another model, for you to act on:\n"
+        f"<reasoning>\n{thought.strip()}\n</reasoning>"
+    )
+    return request.model_copy(update={"system": [*request.system, note]})

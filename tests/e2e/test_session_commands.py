@@ -4,6 +4,7 @@ selector > route > client)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 
 import anthropic
@@ -206,3 +207,24 @@ def test_model_rewrite_may_name_a_strategy_route(
         )
     assert reply.headers["x-served-by"] == "fake:second"  # the first target was down
     assert (fake.last.model, fake.last.json["temperature"]) == ("second", 0.4)
+
+
+async def test_concurrent_sessions_keep_their_own_state(served: Proxy, fake: FakeProvider) -> None:
+    async with openai.AsyncOpenAI(base_url=served.url, api_key=CLIENT_KEY, max_retries=0) as client:
+
+        async def session(number: int) -> str:
+            headers = {"x-session-id": f"load-{number}"}
+
+            async def say(text: str) -> str:
+                reply = await client.chat.completions.create(
+                    model="gpt-fake",
+                    messages=[{"role": "user", "content": text}],
+                    extra_headers=headers,
+                )
+                return reply.choices[0].message.content or ""
+
+            await say(f"!/model(other:model-{number})")
+            return await say("hi")
+
+        answers = await asyncio.gather(*(session(n) for n in range(24)))
+    assert answers == [f"model-{n} heard: hi" for n in range(24)]

@@ -7,21 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import openai
-import pytest
 
 from tests.agents.runner import Served, engine_serve
-from tests.support.postgres import Postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = {"x-session-id": "shared-session"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'engine.db'}"
-    server: Postgres = request.getfixturevalue("postgres_server")
-    return server.database()
 
 
 def served(store: str) -> Iterator[Served]:
@@ -38,7 +28,8 @@ def ask(server: Served, text: str) -> openai.types.chat.ChatCompletion:
         )
 
 
-def test_a_session_is_shared_by_two_processes_and_kept_across_restarts(store: str) -> None:
+def test_a_session_is_shared_by_two_processes_and_kept_across_restarts(database: str) -> None:
+    store = database
     with served(store) as one, served(store) as two:
         set_model = ask(one, "!/model(mock:picked-model)")
         assert "mock:picked-model" in (set_model.choices[0].message.content or "")

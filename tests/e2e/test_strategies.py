@@ -7,11 +7,14 @@ import random
 from collections import Counter
 from collections.abc import Callable
 
+import openai
 import pytest
 
 from engine.stage import Target
 from engine.strategies import create
 from engine.strategies.basic import Weighted
+from tests.support import fake_anthropic as fa
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeProvider, Hang, HttpError, StreamError, Text
 from tests.support.proxy import Proxy
 from tests.support.sdk import Chat, ask
@@ -156,3 +159,43 @@ async def test_a_failing_backend_is_taken_out_for_a_cool_down(
     await chat(model="failover-x", messages=ask("hi"))
     assert len(slow.requests) == 5  # its breaker is open: not asked
     assert paths(fake) == ["secondary"] * 6
+
+
+HYBRID_ROUTES = """\
+version: 1
+backends:
+  claude: {kind: anthropic, base_url: "${FAKE_ANTHROPIC_URL}", api_key: k}
+  fake: {kind: openai, base_url: "${FAKE_URL}/v1", api_key: k}
+routes:
+  - name: think-then-do
+    backend: {strategy: hybrid, reason: "claude:thinker", targets: ["fake:doer"]}
+"""
+
+
+@pytest.mark.parametrize("answers_with_reasoning", [True, False], ids=["thinks", "answers"])
+async def test_hybrid_gives_one_models_reasoning_to_another(
+    proxy: Callable[..., Proxy],
+    fake: FakeProvider,
+    fake_anthropic: FakeAnthropic,
+    answers_with_reasoning: bool,
+) -> None:
+    blocks = [fa.Thinking("plan: add the numbers", "sig")] if answers_with_reasoning else []
+    fake_anthropic.script(
+        fa.Reply(*blocks, fa.Text("plan: add the numbers" if not blocks else "4"))
+    )
+    served = proxy(HYBRID_ROUTES)
+    async with openai.AsyncOpenAI(base_url=served.url, api_key="k", max_retries=0) as client:
+        stream = await client.chat.completions.create(
+            model="anything", messages=[{"role": "user", "content": "2+2?"}], stream=True
+        )
+        reasoning, text = [], []
+        async for chunk in stream:
+            delta = chunk.choices[0].delta if chunk.choices else None
+            if delta is not None:
+                reasoning.append(getattr(delta, "reasoning_content", None) or "")
+                text.append(delta.content or "")
+    assert "".join(reasoning) == "plan: add the numbers"  # the client sees it as reasoning
+    assert "".join(text) == "doer heard: 2+2?"  # the answer is the second model's
+    system = fake.last.messages[0]
+    assert system["role"] == "system" and "plan: add the numbers" in system["content"]
+    assert fake_anthropic.last.json["model"] == "thinker"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -19,27 +18,17 @@ from engine.model import Message, TextPart
 from engine.store import SqlStore
 from engine.store.database import head, store_url, upgrade, version
 from engine.stored_responses import StoredResponse
-from tests.support.postgres import Postgres
 
-Opener = Callable[[], "asyncio.Future[SqlStore]"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new, empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'engine.db'}"
-    server: Postgres = request.getfixturevalue("postgres_server")
-    return server.database()
+OpenStore = Callable[..., Awaitable[SqlStore]]
 
 
 @pytest.fixture
-async def open_store(url: str) -> AsyncIterator[Callable[..., object]]:
+async def open_store(database: str) -> AsyncIterator[OpenStore]:
     """`await open_store()`: one more process's store on the test's database, opened."""
     async with AsyncExitStack() as stack:
 
         async def start(*, watch: bool = True) -> SqlStore:
-            store = SqlStore(store_url(url))
+            store = SqlStore(store_url(database))
             stack.push_async_callback(store.aclose)
             if watch:
                 await store.open()
@@ -50,8 +39,8 @@ async def open_store(url: str) -> AsyncIterator[Callable[..., object]]:
         yield start
 
 
-async def test_a_session_is_kept_key_by_key(open_store: Callable[..., object]) -> None:
-    store: SqlStore = await open_store()  # type: ignore[misc]
+async def test_a_session_is_kept_key_by_key(open_store: OpenStore) -> None:
+    store: SqlStore = await open_store()
     session = await store.sessions.load("s")
     assert session.data == {}
     session.set("commands", {"model": "mock:a", "temperature": 0.2})
@@ -68,10 +57,10 @@ async def test_a_session_is_kept_key_by_key(open_store: Callable[..., object]) -
 
 
 async def test_two_processes_changing_one_session_both_keep_their_change(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    one: SqlStore = await open_store()  # type: ignore[misc]
-    two: SqlStore = await open_store()  # type: ignore[misc]
+    one: SqlStore = await open_store()
+    two: SqlStore = await open_store()
     first, second = await one.sessions.load("s"), await two.sessions.load("s")
     first.set("commands", {"model": "mock:a"})
     second.set("commands", {"temperature": 0.5})
@@ -87,23 +76,23 @@ async def test_two_processes_changing_one_session_both_keep_their_change(
 
 
 async def test_concurrent_saves_of_different_keys_lose_none(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    stores: list[SqlStore] = [await open_store(), await open_store()]  # type: ignore[misc]
+    stores = [await open_store(), await open_store()]
     sessions = [await stores[i % 2].sessions.load("busy") for i in range(20)]
     for number, session in enumerate(sessions):
         session.set("commands", {f"key{number}": number})
     await asyncio.gather(*(stores[i % 2].sessions.save(s) for i, s in enumerate(sessions)))
-    fresh: SqlStore = await open_store()  # type: ignore[misc]
+    fresh: SqlStore = await open_store()
     kept = (await fresh.sessions.load("busy")).data["commands"]
     assert kept == {f"key{number}": number for number in range(20)}
 
 
 async def test_an_unchanged_session_is_served_without_the_database(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    one: SqlStore = await open_store()  # type: ignore[misc]
-    two: SqlStore = await open_store()  # type: ignore[misc]
+    one: SqlStore = await open_store()
+    two: SqlStore = await open_store()
     session = await one.sessions.load("s")
     session.set("commands", {"model": "mock:a"})
     await one.sessions.save(session)
@@ -124,10 +113,10 @@ async def test_an_unchanged_session_is_served_without_the_database(
 
 
 async def test_a_new_session_is_cached_too_and_dropped_when_another_process_makes_it(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    one: SqlStore = await open_store()  # type: ignore[misc]
-    two: SqlStore = await open_store()  # type: ignore[misc]
+    one: SqlStore = await open_store()
+    two: SqlStore = await open_store()
     assert (await two.sessions.load("new")).data == {}
     made = await one.sessions.load("new")
     made.set("commands", {"model": "mock:a"})
@@ -137,9 +126,9 @@ async def test_a_new_session_is_cached_too_and_dropped_when_another_process_make
 
 
 async def test_sessions_and_responses_survive_a_restart(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    store: SqlStore = await open_store()  # type: ignore[misc]
+    store: SqlStore = await open_store()
     session = await store.sessions.load("s")
     session.set("commands", {"model": "mock:a"})
     await store.sessions.save(session)
@@ -148,7 +137,7 @@ async def test_sessions_and_responses_survive_a_restart(
     await store.responses.put(StoredResponse("resp_1", body, conversation))
     await store.aclose()
 
-    restarted: SqlStore = await open_store()  # type: ignore[misc]
+    restarted: SqlStore = await open_store()
     assert (await restarted.sessions.load("s")).data == {"commands": {"model": "mock:a"}}
     stored = await restarted.responses.get("resp_1")
     assert stored is not None and stored.body == body and stored.messages == conversation
@@ -158,10 +147,10 @@ async def test_sessions_and_responses_survive_a_restart(
 
 
 async def test_a_response_is_replaced_by_one_with_its_id(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    one: SqlStore = await open_store()  # type: ignore[misc]
-    two: SqlStore = await open_store()  # type: ignore[misc]
+    one: SqlStore = await open_store()
+    two: SqlStore = await open_store()
     await one.responses.put(StoredResponse("r", {"v": 1}, [], continuation="up_1"))
     await two.responses.put(StoredResponse("r", {"v": 2}, []))
     stored = await one.responses.get("r")
@@ -169,9 +158,9 @@ async def test_a_response_is_replaced_by_one_with_its_id(
 
 
 async def test_migrations_are_idempotent_and_make_the_tables_the_code_has(
-    open_store: Callable[..., object],
+    open_store: OpenStore,
 ) -> None:
-    store: SqlStore = await open_store(watch=False)  # type: ignore[misc]
+    store: SqlStore = await open_store(watch=False)
     await upgrade(store.engine)  # again: nothing to do
     assert await version(store.engine) == head()
 
@@ -183,8 +172,8 @@ async def test_migrations_are_idempotent_and_make_the_tables_the_code_has(
         assert await connection.run_sync(differences) == []
 
 
-async def test_processes_starting_together_migrate_once(url: str) -> None:
-    stores = [SqlStore(store_url(url)) for _ in range(3)]
+async def test_processes_starting_together_migrate_once(database: str) -> None:
+    stores = [SqlStore(store_url(database)) for _ in range(3)]
     try:
         await asyncio.gather(*(store.open() for store in stores))
         assert [await version(store.engine) for store in stores] == [head()] * 3
