@@ -21,6 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_MODEL = "fast"  # what the benchmark client asks for
 UPSTREAM_MODEL = "bench-model"
+STORE = os.environ.get("BENCH_STORE")  # the engine lanes' --store, else a new SQLite file
 LITELLM_VENV = Path(os.environ.get("LITELLM_VENV", ROOT / ".venv-litellm"))
 CLIENT_KEY = "sk-bench-5f0c9a7e31d24b6c8e0f1a2b3c4d5e6f"  # LiteLLM wants its master key
 
@@ -123,7 +124,9 @@ class Lane:
         return [
             python, "-m", "engine", "serve", "--routes", str(routes), "--host", "127.0.0.1",
             "--port", str(port), "--no-reload", "--log-level", log_level,
-            "--store", f"sqlite:///{routes / 'engine.db'}",  # as a user runs it, a file of its own
+            # As a user runs it: a SQLite store, new for each start (so that every run
+            # of `instructions` pays the same migration); BENCH_STORE=memory for none.
+            "--store", STORE or f"sqlite:///{routes / f'engine-{port}.db'}",
         ]  # fmt: skip
 
 
