@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
@@ -56,6 +57,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 SERVED_BY_HEADER = "x-served-by"  # the target that answered: BACKEND:MODEL
 # What a header value may hold as it is; the rest of a client's model name is %-escaped.
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x24\x26-\x7e]")
 
 
 def _json(
@@ -216,7 +218,9 @@ class Server:
                 self._note_served(ctx)
             headers = {"server-timing": execution.timings.header()}
             if ctx.served_by is not None:  # none when the proxy answered itself
-                headers[SERVED_BY_HEADER] = quote(str(ctx.served_by), safe=_PRINTABLE)
+                served_by = str(ctx.served_by)
+                unsafe = _NOT_PRINTABLE.search(served_by) is not None
+                headers[SERVED_BY_HEADER] = quote(served_by, _PRINTABLE) if unsafe else served_by
             if ctx.dropped:
                 headers[DROPPED_HEADER] = ctx.dropped.header()
                 self._note_dropped(ctx, ctx.dropped)
