@@ -73,10 +73,16 @@ class Graph:
         default_factory=dict, compare=False, repr=False
     )
     backend_names: frozenset[str] = field(init=False, compare=False, repr=False)
+    _by_name: Mapping[str, CompiledRoute] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backends", MappingProxyType(dict(self.backends)))
         object.__setattr__(self, "backend_names", frozenset(self.backends))
+        # The first route of each name (two of one name is an `engine check` error).
+        first: dict[str, CompiledRoute] = {}
+        for route in self.routes:
+            first.setdefault(route.name, route)
+        object.__setattr__(self, "_by_name", MappingProxyType(first))
 
     def match(self, frontend: str, model: str) -> CompiledRoute:
         """The first route taking this request (its model read without a selector's
@@ -99,7 +105,7 @@ class Graph:
 
     def route_named(self, name: str) -> CompiledRoute | None:
         """The route called `name`, if there is one."""
-        return next((route for route in self.routes if route.name == name), None)
+        return self._by_name.get(name)
 
     def resolve(self, route: CompiledRoute, model: str) -> list[Target]:
         """The targets for `model` on `route`; a `BACKEND:MODEL` model overrides the route's,

@@ -405,6 +405,12 @@ class Bundle(NamedTuple):
     events: tuple[Event, ...]
 
 
+def carried(event: Event) -> tuple[Event, ...]:
+    """The canonical events `event` stands for: a `Relayed` or `Bundle` one's own, else
+    itself (a relayed message of plain text stands for none: see `Relayed.text`)."""
+    return event.events if isinstance(event, Relayed | Bundle) else (event,)
+
+
 Event = (
     ResponseStart
     | TextDelta

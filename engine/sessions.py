@@ -130,6 +130,8 @@ def _copy(data: Any) -> Any:
 
 def handed_out(session_id: str, data: dict[str, dict[str, Any]]) -> Session:
     """A session as a store hands it out: a copy of `data`, and another of what it was."""
+    if not data:  # most sessions: nothing kept, nothing to copy
+        return Session(session_id)
     return Session(session_id, _copy(data), loaded=_copy(data))
 
 

@@ -49,6 +49,13 @@ class Command:
     def backends(self) -> frozenset[str]:
         return self.exchange.backends
 
+    def keep(self, key: str, values: dict[str, Any]) -> None:
+        """Keep `values` under `key` of the session's state; nothing, when it is empty."""
+        if values:
+            self.state[key] = values
+        else:
+            self.state.pop(key, None)
+
     def only(self) -> str | None:
         """The one positional argument, if that is all there is."""
         args = self.arguments
@@ -209,10 +216,7 @@ def _unset_one(command: Command, key: str) -> str:
         hint = did_you_mean(name, known)
         return f"{name!r} is not set." + (f" {_capital(hint)}" if hint else "")
     del params[key]
-    if params:
-        command.state[PARAMS_KEY] = params
-    else:
-        command.state.pop(PARAMS_KEY, None)
+    command.keep(PARAMS_KEY, params)
     return f"{key} unset: the client's own value again."
 
 
@@ -425,10 +429,7 @@ async def _route_delete(command: Command) -> str:
     if not name or name not in routes:
         return f"No route {name!r}." + (f" Routes: {', '.join(sorted(routes))}." if routes else "")
     del routes[name]
-    if routes:
-        command.state[ROUTES_KEY] = routes
-    else:
-        command.state.pop(ROUTES_KEY, None)
+    command.keep(ROUTES_KEY, routes)
     for key in (MODEL_KEY, ONEOFF_KEY):
         if command.state.get(key) == name:
             command.state.pop(key)

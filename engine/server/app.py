@@ -36,7 +36,7 @@ from engine.graph import Graph
 from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
-from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed
+from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed, carried
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
 from engine.ready import batches
@@ -57,7 +57,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 SERVED_BY_HEADER = "x-served-by"  # the target that answered: BACKEND:MODEL
 # What a header value may hold as it is; the rest of a client's model name is %-escaped.
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
-_NOT_PRINTABLE = re.compile(r"[^\x20-\x24\x26-\x7e]")
+_NOT_PRINTABLE = re.compile(f"[^{re.escape(_PRINTABLE)}]")
 
 
 def _json(
@@ -406,9 +406,7 @@ def _unbundled(events: list[Event]) -> list[Event]:
 
 def _finishes(event: Event) -> bool:
     """Whether `event` ends the response (or carries the event that does)."""
-    if isinstance(event, Relayed):
-        return bool(event.events) and any(isinstance(e, Finish) for e in event.events)
-    return isinstance(event, Finish)
+    return any(isinstance(e, Finish) for e in carried(event))
 
 
 def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:

@@ -37,6 +37,7 @@ from engine.model import (
     Relayed,
     TextDelta,
     ToolCallStart,
+    carried,
 )
 from engine.registry import Registry, RegistryError
 from engine.response import Prefetched, aclose, with_first
@@ -102,19 +103,16 @@ def _outputs(event: Event) -> bool:
         return bool(event.text)
     if isinstance(event, ReasoningDelta | ToolCallStart | OpaqueBlock):
         return True
-    if isinstance(event, Relayed):
-        return event.text or any(map(_outputs, event.events))
-    if isinstance(event, Bundle):
-        return any(map(_outputs, event.events))
-    return False
+    if isinstance(event, Relayed) and event.text:
+        return True
+    return isinstance(event, Relayed | Bundle) and any(map(_outputs, carried(event)))
 
 
 def _failure(event: Event, target: Target) -> ProxyError | None:
     """The failure `event` means before any output (None: read on)."""
     if isinstance(event, ErrorEvent):
         return ProxyError(event.status, event.message, code=event.code)
-    carried = event.events if isinstance(event, Relayed | Bundle) else (event,)
-    return _empty(target) if any(isinstance(e, Finish) for e in carried) else None
+    return _empty(target) if any(isinstance(e, Finish) for e in carried(event)) else None
 
 
 def _empty(target: Target) -> ProxyError:
