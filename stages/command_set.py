@@ -14,7 +14,7 @@ from typing import Any
 
 from engine import parameters
 from engine.diagnostics import did_you_mean
-from engine.exchange import Exchange
+from engine.exchange import Exchange, Target
 from engine.parameters import ParameterError
 from engine.sessions import SWITCH_NAMES
 from stages.command_arguments import Arguments
@@ -231,6 +231,11 @@ def _route_targets(command: Command) -> tuple[str | None, list[str], str | None]
     return name, targets, None
 
 
+def _described(target: Target) -> str:
+    """A target, with the parameters its selector sets."""
+    return f"{target} with {parameters.shown(target.params)}" if target.params else str(target)
+
+
 # --- the commands ------------------------------------------------------------------------
 
 
@@ -351,7 +356,7 @@ async def _status(command: Command) -> str:
         lines.append(f"Model: {model}, by {why}.")
         if ctx.resolve is not None:
             try:
-                targets = ", ".join(str(t) for t in ctx.resolve(model))
+                targets = ", ".join(map(_described, ctx.resolve(model)))
             except Exception as exc:  # a model the route cannot send anywhere
                 targets = f"nowhere: {exc}"
             lines.append(f"Targets: {targets}.")

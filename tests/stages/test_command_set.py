@@ -10,12 +10,19 @@ import pytest
 
 from engine.exchange import Exchange, Target
 from engine.model import ChatRequest, Reasoning
-from engine.parameters import apply
+from engine.parameters import apply, split_selector
 from engine.sessions import Session, switch
 from engine.testing import make_context, run_request, user
 from stages.commands import Commands
 
 BACKENDS = ("mock", "openai")
+
+
+def _resolve(model: str) -> list[Target]:
+    """What the route in these tests sends a model to (as `Graph.resolve` would)."""
+    name, params = split_selector(model)
+    backend, sep, rest = name.partition(":")
+    return [Target(backend, rest, params)] if sep else [Target("mock", name, params)]
 
 
 @dataclass
@@ -34,7 +41,7 @@ class Chat:
             backends=BACKENDS,
         )
         ctx.route, ctx.route_strategy = "default", "single"
-        ctx.resolve = lambda m: [Target(*m.split(":", 1))] if ":" in m else [Target("mock", m)]
+        ctx.resolve = _resolve
         answer = await run_request(self.stage, ctx)
         self.session.saved()  # as the executor's save leaves it
         self.last = ctx
@@ -215,6 +222,14 @@ async def test_status_says_where_requests_go_and_why(chat: Chat) -> None:
         "Session parameters: temperature=0.3 (over the client's).\n"
         "Switches: loop-detection off."
     )
+
+
+async def test_status_shows_the_parameters_a_selector_sets(chat: Chat) -> None:
+    await chat.say("!/model(openai:gpt-4o?temperature=0.3)")
+    status = await chat.say("!/status")
+    assert status is not None
+    assert "Model: openai:gpt-4o?temperature=0.3, by !/model." in status
+    assert "Targets: openai:gpt-4o with temperature=0.3." in status
 
 
 async def test_hello_names_the_session(chat: Chat) -> None:
