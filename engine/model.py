@@ -382,6 +382,14 @@ class ErrorEvent(_Model):
     message: str
 
 
+class KeepAlive(_Model):
+    """Nothing to show yet: the response is still being started (a strategy waits for its
+    targets). A streamed reply sends a keep-alive where its protocol allows one (an SSE
+    comment); a whole one has nothing to add."""
+
+    type: Literal["keep_alive"] = "keep_alive"
+
+
 class Relayed(NamedTuple):
     """One upstream message handed over as it came, with the events it carries.
 
@@ -422,6 +430,7 @@ Event = (
     | Finish
     | OpaqueBlock
     | ErrorEvent
+    | KeepAlive
     | Relayed
     | Bundle
 )

@@ -102,6 +102,10 @@ def dumps_bytes(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# What a stream sends while it has nothing to say yet: a comment, which SSE readers skip.
+KEEP_ALIVE = b": keep-alive\n\n"
+
+
 def frame(data: Any, event: str | None = None) -> bytes:
     """One SSE message carrying `data` as JSON (or a raw string) and an optional event name."""
     payload = data.encode() if isinstance(data, str) else dumps_bytes(data)

@@ -18,6 +18,7 @@ Third-party strategies register through the ``engine.strategies`` entry-point gr
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from engine.model import (
     ErrorEvent,
     Event,
     Finish,
+    KeepAlive,
     OpaqueBlock,
     ReasoningDelta,
     Relayed,
@@ -132,6 +134,68 @@ async def _chained(read: list[Event], attempt: Attempt) -> AsyncIterator[Event]:
 Send = Callable[[Target], Awaitable[Attempt]]
 
 
+class KeptAlive:
+    """The events of a response still being started (`starting`, awaited in a task of
+    its own), with a :class:`KeepAlive` every `every` seconds until it has started: a
+    streaming client sees bytes while a strategy waits for its targets. A failure after
+    a keep-alive is an error event, since the client's response has begun; one before
+    is raised, so that the client still gets an HTTP error status. Once started, each
+    event is the stream's own step, handed over as is."""
+
+    __slots__ = ("_alive", "_events", "_every", "_pending", "_starting")
+
+    def __init__(self, starting: Awaitable[AsyncIterator[Event]], every: float) -> None:
+        self._starting: Awaitable[AsyncIterator[Event]] | None = starting
+        self._every = every
+        self._pending: asyncio.Future[AsyncIterator[Event]] | None = None
+        self._events: AsyncIterator[Event] | None = None
+        self._alive = False  # a keep-alive went out: the response has begun
+
+    def __aiter__(self) -> KeptAlive:
+        return self
+
+    def __anext__(self) -> Awaitable[Event]:
+        return self._events.__anext__() if self._events is not None else self._waiting()
+
+    async def _waiting(self) -> Event:
+        if self._pending is None:
+            assert self._starting is not None
+            self._pending = asyncio.ensure_future(self._starting)
+            self._starting = None
+        done, _ = await asyncio.wait((self._pending,), timeout=self._every)
+        if not done:
+            self._alive = True
+            return KeepAlive()
+        try:
+            self._events = self._pending.result()
+        except ProxyError as error:
+            if not self._alive:
+                raise
+            self._events = _ended()
+            return ErrorEvent(status=error.status, message=error.message, code=error.code)
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop waiting (what the wait then brings is closed too) or close the stream."""
+        pending, self._pending = self._pending, None
+        if self._starting is not None:  # never awaited: close the coroutine
+            getattr(self._starting, "close", lambda: None)()
+            self._starting = None
+        if pending is not None and self._events is None:
+            pending.cancel()
+            await asyncio.wait((pending,))
+            if pending.cancelled() or pending.exception() is not None:
+                return  # nothing started: nothing to close
+            self._events = pending.result()
+        if self._events is not None:
+            await aclose(self._events)
+
+
+async def _ended() -> AsyncIterator[Event]:
+    return
+    yield  # an async generator with no events
+
+
 class Strategy:
     """Base class of strategy kinds. Subclasses set ``Config`` and define ``run``."""
 
@@ -184,6 +248,7 @@ def create(name: str, **config: object) -> Strategy:
 
 __all__ = [
     "Attempt",
+    "KeptAlive",
     "Send",
     "Strategy",
     "StrategyConfig",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import aclosing
 from typing import Self
 
@@ -25,7 +25,15 @@ from engine.model import (
 )
 from engine.parameters import split_selector
 from engine.stage import Exchange, Target
-from engine.strategies import Attempt, Send, Strategy, StrategyConfig, is_retryable, strategy
+from engine.strategies import (
+    Attempt,
+    KeptAlive,
+    Send,
+    Strategy,
+    StrategyConfig,
+    is_retryable,
+    strategy,
+)
 
 log = logging.getLogger("engine.executor")
 
@@ -41,7 +49,28 @@ class Single(Strategy):
         return (await send(targets[0])).events()
 
 
-class InTurnConfig(StrategyConfig):
+class WaitingConfig(StrategyConfig):
+    """The keys of a strategy whose targets may take a while to start answering."""
+
+    keep_alive: float = Field(
+        default=5.0,
+        ge=0,
+        description="seconds between keep-alives (SSE comments) that a streaming client gets "
+        "while no target has answered yet; 0: none. After one, a failure is reported in the "
+        "stream rather than as an HTTP status",
+    )
+
+
+async def started(
+    ctx: Exchange, config: WaitingConfig, starting: Coroutine[object, object, AsyncIterator[Event]]
+) -> AsyncIterator[Event]:
+    """The events `starting` gives: kept alive while it waits when the client streams."""
+    if ctx.request.stream and config.keep_alive:
+        return KeptAlive(starting, config.keep_alive)
+    return await starting
+
+
+class InTurnConfig(WaitingConfig):
     """The keys of a strategy that asks its targets one after the other."""
 
     max_attempts: int | None = Field(
@@ -135,7 +164,7 @@ class Failover(Strategy):
     config: Config
 
     async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
-        return await in_turn(ctx, targets, send, self.config)
+        return await started(ctx, self.config, in_turn(ctx, targets, send, self.config))
 
 
 @strategy("weighted")
@@ -169,7 +198,8 @@ class Weighted(Strategy):
 
     async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
         weights = self.config.weights if len(targets) == len(self.config.weights) else None
-        return await in_turn(ctx, self.drawn(targets, weights), send, self.config)
+        order = self.drawn(targets, weights)
+        return await started(ctx, self.config, in_turn(ctx, order, send, self.config))
 
     def drawn(self, targets: list[Target], weights: list[float] | None) -> list[Target]:
         """`targets` in a random order, the heavier ones likelier first."""
@@ -186,32 +216,42 @@ class Race(Strategy):
     """Every target at once: the first to produce output answers, the others are
     cancelled and their connections closed."""
 
-    class Config(StrategyConfig):
+    class Config(WaitingConfig):
         """`race`: the first target to produce output."""
 
-    async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
-        async def output(target: Target) -> AsyncIterator[Event]:
-            return await (await send(target)).output()
+    config: Config
 
-        racing = {asyncio.create_task(output(t), name=f"race {t}"): t for t in targets}
-        failures: list[tuple[Target, ProxyError]] = []
-        try:
-            while racing:
-                done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    target = racing.pop(task)
-                    error = task.exception()
-                    if error is None:
-                        ctx.served_by = target
-                        return task.result()
-                    if not isinstance(error, ProxyError):
-                        raise error
-                    if not is_retryable(error):
-                        raise error
-                    failures.append((target, error))
-            raise every_target_failed(failures)
-        finally:
-            await _cancel(racing)
+    async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
+        return await started(ctx, self.config, _first_to_answer(ctx, targets, send))
+
+
+async def _first_to_answer(
+    ctx: Exchange, targets: list[Target], send: Send
+) -> AsyncIterator[Event]:
+    """The events of the first of `targets` to produce output; the others are cancelled."""
+
+    async def output(target: Target) -> AsyncIterator[Event]:
+        return await (await send(target)).output()
+
+    racing = {asyncio.create_task(output(t), name=f"race {t}"): t for t in targets}
+    failures: list[tuple[Target, ProxyError]] = []
+    try:
+        while racing:
+            done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                target = racing.pop(task)
+                error = task.exception()
+                if error is None:
+                    ctx.served_by = target
+                    return task.result()
+                if not isinstance(error, ProxyError):
+                    raise error
+                if not is_retryable(error):
+                    raise error
+                failures.append((target, error))
+        raise every_target_failed(failures)
+    finally:
+        await _cancel(racing)
 
 
 async def _cancel(tasks: dict[asyncio.Task[AsyncIterator[Event]], Target]) -> None:
@@ -280,7 +320,8 @@ class Hybrid(Strategy):
         thought = "".join(reasoning) or "".join(answer)
         log.info("route %s: %s thought %d characters", ctx.route, thinker.target, len(thought))
         ctx.request = with_reasoning(ctx.request, thought)
-        async for event in await in_turn(ctx, targets, send, self.config):
+        answering = in_turn(ctx, targets, send, self.config)
+        async for event in await started(ctx, self.config, answering):
             if not isinstance(event, ResponseStart):  # the client has had one
                 yield event
 

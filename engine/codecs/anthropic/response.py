@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.codecs.anthropic.request import PROTOCOL
-from engine.codecs.sse import dumps_bytes, frame
+from engine.codecs.sse import KEEP_ALIVE, dumps_bytes, frame
 from engine.errors import ProxyError, UpstreamError
 from engine.model import (
     ErrorEvent,
     Event,
     Finish,
     FinishReason,
+    KeepAlive,
     OpaqueBlock,
     OpaquePart,
     ReasoningDelta,
@@ -479,6 +480,8 @@ class StreamEncoder:
                 )
             case ErrorEvent():
                 return self.error(ProxyError(event.status, event.message, code=event.code))
+            case KeepAlive():
+                return KEEP_ALIVE
         return b""
 
     def _reasoning(self, event: ReasoningDelta) -> bytes:

@@ -20,6 +20,7 @@ from engine.model import (
     Event,
     Finish,
     FinishReason,
+    KeepAlive,
     OpaquePart,
     ReasoningDelta,
     ReasoningPart,
@@ -378,6 +379,8 @@ class StreamEncoder:
                 return self._chunk(parts, _FINISH_OUT.get(event.reason, "STOP"), last=True)
             case ErrorEvent():
                 return self.error(ProxyError(event.status, event.message, code=event.code))
+            case KeepAlive():
+                return b"\n"  # a blank line: SSE readers and JSON-array parsers skip it
         return b""
 
     def error(self, error: ProxyError) -> bytes:

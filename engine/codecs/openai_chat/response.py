@@ -9,13 +9,14 @@ from typing import Any
 
 import orjson
 
-from engine.codecs.sse import dumps_bytes, frame
+from engine.codecs.sse import KEEP_ALIVE, dumps_bytes, frame
 from engine.errors import ProxyError, UpstreamError
 from engine.model import (
     ErrorEvent,
     Event,
     Finish,
     FinishReason,
+    KeepAlive,
     ReasoningDelta,
     ReasoningPart,
     Relayed,
@@ -380,6 +381,8 @@ class StreamEncoder:
                 return out + DONE
             case ErrorEvent():
                 return frame(encode_error(ProxyError(event.status, event.message, code=event.code)))
+            case KeepAlive():
+                return KEEP_ALIVE
         return b""
 
     def _relay(self, relayed: Relayed) -> bytes:

@@ -20,13 +20,14 @@ from engine.codecs.openai_responses.request import (
     encode_encrypted,
     encode_text_format,
 )
-from engine.codecs.sse import frame
+from engine.codecs.sse import KEEP_ALIVE, frame
 from engine.errors import ProxyError
 from engine.model import (
     ChatRequest,
     ErrorEvent,
     Event,
     Finish,
+    KeepAlive,
     OpaqueBlock,
     ReasoningDelta,
     ResponseStart,
@@ -147,6 +148,8 @@ class ResponseBuilder:
         """The bytes for one event (possibly none)."""
         if self.final is not None:
             return b""
+        if not self._started and isinstance(event, KeepAlive):
+            return KEEP_ALIVE  # before the response is created: it may still fail as a status
         if isinstance(event, ResponseStart):
             if event.model:
                 self.response["model"] = event.model
@@ -191,6 +194,8 @@ class ResponseBuilder:
                 return self._finish(event.reason)
             case ErrorEvent():
                 return self.error(ProxyError(event.status, event.message, code=event.code))
+            case KeepAlive():
+                return KEEP_ALIVE
         return b""
 
     def error(self, error: ProxyError) -> bytes:
