@@ -172,9 +172,23 @@ def _sender(
     client's front-end (`direct_to`): in bundles, and from a backend that speaks the
     client's protocol with the upstream's own messages."""
 
+    async def call(target: Target) -> Attempt:
+        dropped = Dropped()
+        # Read by the backend as it starts the stream, in this first step.
+        direct = direct_to.set(ctx.frontend if relay else None)
+        try:
+            request = for_target(ctx, target)
+            stream = graph.backends[target.backend].send(request, target.model, http, dropped)
+            first = await _first(stream, ctx, target)
+        finally:
+            direct_to.reset(direct)
+        ctx.served_by, ctx.dropped = target, dropped
+        return Attempt(target, first, stream)
+
+    if breakers is None:
+        return call
+
     async def send(target: Target) -> Attempt:
-        if breakers is None:
-            return await call(target)
         breaker = breakers[target.backend]
         breaker.check(target.backend)
         try:
@@ -190,19 +204,6 @@ def _sender(
             raise
         breaker.succeeded()
         return attempt
-
-    async def call(target: Target) -> Attempt:
-        dropped = Dropped()
-        # Read by the backend as it starts the stream, in this first step.
-        direct = direct_to.set(ctx.frontend if relay else None)
-        try:
-            request = for_target(ctx, target)
-            stream = graph.backends[target.backend].send(request, target.model, http, dropped)
-            first = await _first(stream, ctx, target)
-        finally:
-            direct_to.reset(direct)
-        ctx.served_by, ctx.dropped = target, dropped
-        return Attempt(target, first, stream)
 
     return send
 
@@ -393,7 +394,10 @@ async def execute(
             assert route is not None  # no answer: a route matched
             targets = targets_for(graph, route, ctx)
             # A stream no stage reads goes straight to the client, unless the strategy reads it.
-            relay = not response and not (ctx.strategy or route.strategy).reads_events
+            strategy = ctx.strategy or route.strategy
+            relay = not response and not strategy.reads_events
+            if not strategy.moves_on:  # the breakers serve those that ask another target
+                breakers = None
             sender = _sender(graph, ctx, http, relay=relay, breakers=breakers)
             events = await _from_backends(graph, route, targets, ctx, sender)
         for bound, span in zip(response, spans, strict=True):

@@ -36,7 +36,7 @@ from engine.graph import Graph
 from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
-from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed, carried
+from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
 from engine.ready import batches
@@ -216,7 +216,7 @@ class Server:
                 execution = await execute(graph, ctx, self.http, self.sessions, self.breakers)
             finally:
                 self._note_served(ctx)
-            headers = {"server-timing": execution.timings.header()}
+            headers: dict[str, str] = {}
             if ctx.served_by is not None:  # none when the proxy answered itself
                 served_by = str(ctx.served_by)
                 unsafe = _NOT_PRINTABLE.search(served_by) is not None
@@ -226,6 +226,7 @@ class Server:
                 self._note_dropped(ctx, ctx.dropped)
             if chat.stream:
                 streaming = True
+                headers["server-timing"] = execution.timings.header()
                 return self._stream(frontend, call, chat, graph, execution, headers)
             started = time.perf_counter()
             async with aclosing(execution.events()) as events:
@@ -405,8 +406,11 @@ def _unbundled(events: list[Event]) -> list[Event]:
 
 
 def _finishes(event: Event) -> bool:
-    """Whether `event` ends the response (or carries the event that does)."""
-    return any(isinstance(e, Finish) for e in carried(event))
+    """Whether `event` ends the response (or carries the event that does). On every
+    event of a stream until the end: a relayed one of plain text carries none."""
+    if isinstance(event, Relayed):
+        return bool(event.events) and any(isinstance(e, Finish) for e in event.events)
+    return isinstance(event, Finish)
 
 
 def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:

@@ -203,6 +203,10 @@ class Strategy:
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
     # Whether `run` looks inside the events (then they come decoded, never relayed).
     reads_events: ClassVar[bool] = False
+    # Whether it asks another target when one fails. The circuit breakers serve only
+    # those: with no other target to move on to, a cooling-down backend would only turn
+    # a failure it might recover from into a certain one.
+    moves_on: ClassVar[bool] = True
 
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config

@@ -45,6 +45,8 @@ class Single(Strategy):
     class Config(StrategyConfig):
         """`single`: the first target."""
 
+    moves_on = False
+
     async def run(self, ctx: Exchange, targets: list[Target], send: Send) -> AsyncIterator[Event]:
         return (await send(targets[0])).events()
 

@@ -42,8 +42,11 @@ DONE = b"data: [DONE]\n\n"
 # What an upstream chunk may carry to go out as it came (see `StreamEncoder._relay`): the
 # decoder renumbers tool calls, renames reasoning and corrects finish reasons.
 _RELAYABLE = frozenset({ResponseStart, TextDelta, Usage, Finish})
-# Keys of a chunk that carries more than text (see `StreamDecoder.plain`).
-_NOT_PLAIN = re.compile(rb'"(?:tool_calls|function_call|reasoning|error|refusal|audio)')
+# Keys of a chunk that carries more than text (usage that is not null included), and the
+# empty text of one that carries none (see `StreamDecoder.plain`).
+_NOT_PLAIN = re.compile(
+    rb'"(?:tool_calls|function_call|reasoning|error|refusal|audio|usage":(?!null)|content":"")'
+)
 
 
 # --- usage ---------------------------------------------------------------------------------
@@ -113,11 +116,11 @@ class StreamDecoder:
     def __init__(self) -> None:
         self.done = False  # set by the caller at `[DONE]`
         self._started = False
+        self._plain = False  # started, and nothing but text so far (no reasoning, tool call)
         self._open_calls: dict[int, bool] = {}  # canonical index → still open
         self._ids: dict[int, str | None] = {}  # canonical index → the id the upstream gave
         self._wire: dict[int, int] = {}  # the upstream's index → the canonical index
         self._finish: FinishReason | None = None
-        self._text_only = True  # no reasoning or tool call so far
 
     def plain(self, event: bytes) -> bool:
         """Whether the SSE event `event` (its one `data:` line) carries nothing but text
@@ -125,12 +128,9 @@ class StreamDecoder:
         undecoded: some text, and no start, finish, usage, error, reasoning or tool call.
         (A chunk laid out in any other way than the compact one says no, and is decoded.)"""
         return (
-            self._text_only
-            and self._started
+            self._plain
             and b'"finish_reason":null' in event
-            and b'"content":""' not in event  # no text: nothing to pass on
             and b"\n" not in event
-            and (b'"usage"' not in event or b'"usage":null' in event)
             and _NOT_PLAIN.search(event) is None
         )
 
@@ -154,7 +154,7 @@ class StreamDecoder:
             yield decode_stream_error(chunk["error"])
             return
         if not self._started:
-            self._started = True
+            self._started = self._plain = True
             yield ResponseStart(
                 id=chunk.get("id") or "",
                 model=chunk.get("model") or "",
@@ -164,12 +164,12 @@ class StreamDecoder:
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
-                self._text_only = False
+                self._plain = False
                 yield ReasoningDelta(text=reasoning)
             if delta.get("content"):
                 yield TextDelta(text=delta["content"])
             for call in delta.get("tool_calls") or ():
-                self._text_only = False
+                self._plain = False
                 yield from self._tool_call(call)
             if choice.get("finish_reason"):
                 yield from self._close_calls()
