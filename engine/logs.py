@@ -15,6 +15,8 @@ import logging
 import re
 from typing import Any
 
+from engine.secret_shapes import shapes_pattern
+
 MASK = "***"
 _MIN_SECRET_CHARS = 6  # shorter values would mask ordinary words
 # A value under this length with no digit is a placeholder (Ollama's `ollama`, `lm-studio`,
@@ -59,14 +61,8 @@ _PATTERNS = [
         ),
         rf"\1{MASK}",
     ),
-    # well-known key shapes (OpenAI, Anthropic, Google, OpenRouter, GitHub, AWS, Slack)
-    (
-        re.compile(
-            r"\b(?:sk-(?:ant-|or-|proj-)?[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|"
-            r"gh[pousr]_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,})"
-        ),
-        MASK,
-    ),
+    # the shapes of common credentials (OpenAI, Anthropic, Google, GitHub, AWS, JWTs, …)
+    (shapes_pattern(), MASK),
 ]
 
 _secrets: set[str] = set()
@@ -86,6 +82,11 @@ def register_secret(value: str | None) -> None:
     _secrets.update(forms)
     ordered = sorted(_secrets, key=len, reverse=True)
     _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def secrets_pattern() -> re.Pattern[str] | None:
+    """The pattern of every secret registered so far (a new object after each new one)."""
+    return _secret_pattern
 
 
 def _credential_like(value: str) -> bool:

@@ -1,0 +1,116 @@
+"""The agent safety and quality stages end to end, through the official SDKs against fake
+providers: what reaches the provider, and what each client sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anthropic
+import pytest
+
+from tests.support import fake_anthropic as fa
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_openai import FakeProvider
+from tests.support.proxy import Proxy
+from tests.support.sdk import CLIENT_KEY, SDK_TIMEOUT_SECS
+
+ROUTES = """\
+version: 1
+backends:
+  fake: {kind: openai, base_url: "${FAKE_URL}/v1", api_key: upstream-key-0123456789}
+  claude: {kind: anthropic, base_url: "${FAKE_ANTHROPIC_URL}", api_key: claude-key-0123456789}
+pipeline:
+  request: [commands, redact_secrets]
+routes:
+  - name: claude
+    match: {model: "claude-*"}
+    backend: {targets: [claude]}
+  - name: default
+    backend: {targets: [fake]}
+"""
+AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"
+
+
+@pytest.fixture
+def served(proxy: Callable[..., Proxy], fake_anthropic: FakeAnthropic) -> Proxy:
+    return proxy(ROUTES)
+
+
+def claude_client(served: Proxy) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        base_url=f"{served.base_url}/anthropic",
+        api_key=CLIENT_KEY,
+        max_retries=0,
+        timeout=SDK_TIMEOUT_SECS,
+    )
+
+
+async def test_secrets_never_reach_the_provider_and_cache_control_stays(
+    served: Proxy, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.script(fa.Reply(fa.Text("noted")))
+    async with claude_client(served) as client:
+        await client.messages.create(
+            model="claude-x",
+            max_tokens=50,
+            system=[{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+            messages=[
+                {"role": "user", "content": "run the deploy"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "type": "tool_use",
+                            "id": "t1",
+                            "name": "Bash",
+                            "input": {"command": "cat ~/.aws/credentials"},
+                        }
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t1",
+                            "content": [
+                                {
+                                    "type": "text",
+                                    "text": f"aws_access_key_id = {AWS_KEY}\nclaude-key-0123456789",
+                                    "cache_control": {"type": "ephemeral"},
+                                }
+                            ],
+                        }
+                    ],
+                },
+            ],
+        )
+
+    sent = fake_anthropic.last.json
+    (block,) = sent["messages"][2]["content"][0]["content"]
+    assert block["text"] == "aws_access_key_id = [REDACTED:aws]\n[REDACTED:backend-key]"
+    assert block["cache_control"] == {"type": "ephemeral"}
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert AWS_KEY not in str(sent)
+
+
+async def test_a_session_turns_redaction_off_with_a_command(
+    served: Proxy, fake_anthropic: FakeAnthropic, fake: FakeProvider
+) -> None:
+    fake_anthropic.script(fa.Reply(fa.Text("ok")))
+    async with claude_client(served) as client:
+        session = {"x-session-id": "redaction-off"}
+        answer = await client.messages.create(
+            model="claude-x",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "!/set(redaction=off)"}],
+            extra_headers=session,
+        )
+        assert "redaction" in answer.content[0].text  # type: ignore[union-attr]
+        await client.messages.create(
+            model="claude-x",
+            max_tokens=50,
+            messages=[{"role": "user", "content": f"keep {AWS_KEY}"}],
+            extra_headers=session,
+        )
+    assert AWS_KEY in str(fake_anthropic.last.json)
