@@ -1,5 +1,5 @@
 """The built-in stages. Importing this package registers them (entry point `engine.stages`)."""
 
-from stages import commands, model_rewrite, redact_secrets
+from stages import commands, model_rewrite, redact_secrets, think_tags
 
-__all__ = ["commands", "model_rewrite", "redact_secrets"]
+__all__ = ["commands", "model_rewrite", "redact_secrets", "think_tags"]

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anthropic
+import openai
 import pytest
 
 from tests.support import fake_anthropic as fa
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.fake_openai import FakeProvider
+from tests.support.fake_openai import FakeProvider, Text
 from tests.support.proxy import Proxy
 from tests.support.sdk import CLIENT_KEY, SDK_TIMEOUT_SECS
 
@@ -22,6 +23,10 @@ backends:
 pipeline:
   request: [commands, redact_secrets]
 routes:
+  - name: thinking
+    match: {model: "think-*"}
+    response: [think_tags]
+    backend: {targets: [fake]}
   - name: claude
     match: {model: "claude-*"}
     backend: {targets: [claude]}
@@ -114,3 +119,39 @@ async def test_a_session_turns_redaction_off_with_a_command(
             extra_headers=session,
         )
     assert AWS_KEY in str(fake_anthropic.last.json)
+
+
+THOUGHT = "<think>The user greets me.\nI greet back.</think>Hello!"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_think_tags_become_an_anthropic_clients_thinking(
+    served: Proxy, fake: FakeProvider, stream: bool
+) -> None:
+    fake.script(Text(THOUGHT, chunks=9))
+    async with claude_client(served) as client:
+        if stream:
+            async with client.messages.stream(
+                model="think-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            ) as events:
+                message = await events.get_final_message()
+        else:
+            message = await client.messages.create(
+                model="think-x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+            )
+    thinking, text = message.content
+    assert thinking.type == "thinking" and thinking.thinking == "The user greets me.\nI greet back."
+    assert text.type == "text" and text.text == "Hello!"
+
+
+async def test_think_tags_through_the_openai_sdk(served: Proxy, fake: FakeProvider) -> None:
+    fake.script(Text(THOUGHT, chunks=9))
+    client = openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    async with client:
+        chunks = await client.chat.completions.create(
+            model="think-x", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        deltas = [c.choices[0].delta async for c in chunks if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert reasoning == "The user greets me.\nI greet back."
+    assert "".join(d.content or "" for d in deltas) == "Hello!"
