@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import fake_anthropic as fa
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.fake_openai import FakeProvider, Text
+from tests.support.fake_openai import FakeProvider, Text, ToolCall, ToolCalls
 from tests.support.proxy import Proxy
 from tests.support.sdk import CLIENT_KEY, SDK_TIMEOUT_SECS
 
@@ -26,6 +26,10 @@ routes:
   - name: thinking
     match: {model: "think-*"}
     response: [think_tags]
+    backend: {targets: [fake]}
+  - name: mending
+    match: {model: "mend-*"}
+    response: [tool_call_repair]
     backend: {targets: [fake]}
   - name: claude
     match: {model: "claude-*"}
@@ -155,3 +159,41 @@ async def test_think_tags_through_the_openai_sdk(served: Proxy, fake: FakeProvid
     reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
     assert reasoning == "The user greets me.\nI greet back."
     assert "".join(d.content or "" for d in deltas) == "Hello!"
+
+
+SHELL_TOOL = {
+    "name": "Bash",
+    "description": "run a command",
+    "input_schema": {
+        "type": "object",
+        "properties": {"command": {"type": "string"}},
+        "required": ["command"],
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_truncated_arguments_are_mended_or_refused(
+    served: Proxy, fake: FakeProvider, stream: bool
+) -> None:
+    fake.script(
+        ToolCalls(ToolCall("Bash", '{"command": "ls -la",', cuts=(5, 12))),
+        ToolCalls(ToolCall("Bash", '{"command": "rm -rf ./bu', cuts=(9,))),
+    )
+    ask = {"model": "mend-x", "max_tokens": 50, "tools": [SHELL_TOOL]}
+    messages = [{"role": "user", "content": "list"}]
+    async with claude_client(served) as client:
+        replies = []
+        for _ in range(2):
+            if stream:
+                async with client.messages.stream(**ask, messages=messages) as events:
+                    replies.append(await events.get_final_message())
+            else:
+                replies.append(await client.messages.create(**ask, messages=messages))
+    mended, refused = replies
+    (call,) = mended.content
+    assert call.type == "tool_use" and call.input == {"command": "ls -la"}
+    assert mended.stop_reason == "tool_use"
+    (note,) = refused.content
+    assert note.type == "text" and "cut off inside a string" in note.text
+    assert refused.stop_reason == "end_turn"
