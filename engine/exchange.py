@@ -8,7 +8,7 @@ stages over it. Every endpoint is an exchange: a chat, a count of tokens, a mode
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -101,6 +101,10 @@ class Exchange:
     # model would go to on it (for a stage that says where a request goes: `!/status`).
     route_strategy: str | None = None
     resolve: Callable[[str], list[Target]] | None = None
+    # Set by the executor for a route with response stages: the route's strategy asked
+    # again with another request, for a stage that retries (its events reach only the
+    # stages after it).
+    ask_again: Callable[[Any], Awaitable[AsyncIterator[Any]]] | None = None
 
     @property
     def target(self) -> Target | None:

@@ -253,6 +253,19 @@ def _from_backends(
     return strategy.run(ctx, targets, send)
 
 
+async def _ask_again(
+    graph: Graph,
+    route: CompiledRoute,
+    targets: list[Target],
+    ctx: Exchange,
+    send: Send,
+    request: ChatRequest,
+) -> AsyncIterator[Event]:
+    """The route's strategy asked again, with `request` (see `Exchange.ask_again`)."""
+    ctx.request = request
+    return await _from_backends(graph, route, targets, ctx, send)
+
+
 async def _run_stages(
     stages: tuple[BoundStage, ...], ctx: Exchange, timings: Timings
 ) -> Answer | None:
@@ -399,6 +412,8 @@ async def execute(
             if not strategy.moves_on:  # the breakers serve those that ask another target
                 breakers = None
             sender = _sender(graph, ctx, http, relay=relay, breakers=breakers)
+            if response:
+                ctx.ask_again = partial(_ask_again, graph, route, targets, ctx, sender)
             events = await _from_backends(graph, route, targets, ctx, sender)
         for bound, span in zip(response, spans, strict=True):
             events = _guarded(bound, ctx, events, span)

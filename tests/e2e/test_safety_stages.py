@@ -31,6 +31,10 @@ routes:
     match: {model: "mend-*"}
     response: [tool_call_repair]
     backend: {targets: [fake]}
+  - name: retrying
+    match: {model: "retry-*"}
+    response: [retry_empty]
+    backend: {targets: [fake]}
   - name: claude
     match: {model: "claude-*"}
     backend: {targets: [claude]}
@@ -197,3 +201,32 @@ async def test_truncated_arguments_are_mended_or_refused(
     (note,) = refused.content
     assert note.type == "text" and "cut off inside a string" in note.text
     assert refused.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_an_empty_reply_is_asked_for_once_more(
+    served: Proxy, fake: FakeProvider, stream: bool
+) -> None:
+    fake.script(Text("", chunks=1), Text("recovered"))
+    client = openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    ask = {"model": "retry-x", "messages": [{"role": "user", "content": "hi"}]}
+    async with client:
+        if stream:
+            chunks = await client.chat.completions.create(**ask, stream=True)
+            text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+        else:
+            text = (await client.chat.completions.create(**ask)).choices[0].message.content
+    assert text == "recovered"
+    first, second = fake.requests
+    assert len(second.json["messages"]) == len(first.json["messages"]) + 1
+    assert "previous reply was empty" in second.json["messages"][-1]["content"]
+
+
+async def test_an_empty_reply_twice_is_the_clients(served: Proxy, fake: FakeProvider) -> None:
+    fake.script(Text("", chunks=1), Text("", chunks=1))
+    client = openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    async with client:
+        answer = await client.chat.completions.create(
+            model="retry-x", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert answer.choices[0].message.content in ("", None) and len(fake.requests) == 2
