@@ -2,18 +2,22 @@
 
 from stages import (
     commands,
+    loop_detection,
     model_rewrite,
     redact_secrets,
     retry_empty,
     think_tags,
     tool_call_repair,
+    tool_safety,
 )
 
 __all__ = [
     "commands",
+    "loop_detection",
     "model_rewrite",
     "redact_secrets",
     "retry_empty",
     "think_tags",
     "tool_call_repair",
+    "tool_safety",
 ]

@@ -35,6 +35,15 @@ routes:
     match: {model: "retry-*"}
     response: [retry_empty]
     backend: {targets: [fake]}
+  - name: guarded
+    match: {model: "guard-*"}
+    response: [tool_safety]
+    backend: {targets: [fake]}
+  - name: looping
+    match: {model: "loop-*"}
+    request: [loop_detection]
+    response: [{loop_detection: {min_text: 200}}]
+    backend: {targets: [fake]}
   - name: claude
     match: {model: "claude-*"}
     backend: {targets: [claude]}
@@ -230,3 +239,74 @@ async def test_an_empty_reply_twice_is_the_clients(served: Proxy, fake: FakeProv
             model="retry-x", messages=[{"role": "user", "content": "hi"}]
         )
     assert answer.choices[0].message.content in ("", None) and len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+async def test_a_dangerous_command_never_reaches_the_agent(
+    served: Proxy, fake: FakeProvider, stream: bool
+) -> None:
+    fake.script(ToolCalls(ToolCall("Bash", '{"command": "git reset --hard"}', cuts=(4, 20))))
+    ask = {"model": "guard-x", "max_tokens": 50, "tools": [SHELL_TOOL]}
+    messages = [{"role": "user", "content": "clean up"}]
+    async with claude_client(served) as client:
+        if stream:
+            async with client.messages.stream(**ask, messages=messages) as events:
+                reply = await events.get_final_message()
+        else:
+            reply = await client.messages.create(**ask, messages=messages)
+    (note,) = reply.content
+    assert note.type == "text" and "`git reset --hard`" in note.text
+    assert "rule git-reset-hard" in note.text and reply.stop_reason == "end_turn"
+
+
+PASSAGE = "Let me check the configuration file once more to be sure. "
+
+
+async def test_a_looping_reply_ends_cleanly_for_each_client(
+    served: Proxy, fake: FakeProvider
+) -> None:
+    fake.script(Text(PASSAGE * 60, chunks=240), Text(PASSAGE * 60, chunks=240))
+    client = openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    async with client:
+        chunks = await client.chat.completions.create(
+            model="loop-x", messages=[{"role": "user", "content": "go"}], stream=True
+        )
+        got = [c async for c in chunks]
+    text = "".join(c.choices[0].delta.content or "" for c in got if c.choices)
+    assert "kept repeating the same passage" in text and text.count(PASSAGE) < 15
+    assert [c.choices[0].finish_reason for c in got if c.choices][-1] == "stop"
+
+    async with (
+        claude_client(served) as claude,
+        claude.messages.stream(
+            model="loop-x", max_tokens=50, messages=[{"role": "user", "content": "go"}]
+        ) as events,
+    ):
+        message = await events.get_final_message()
+    assert "kept repeating" in message.content[-1].text and message.stop_reason == "end_turn"
+
+
+async def test_a_repeated_tool_call_is_refused_without_asking_the_model(
+    served: Proxy, fake: FakeProvider
+) -> None:
+    messages: list[dict[str, object]] = [{"role": "user", "content": "fix the build"}]
+    for n in range(4):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"c{n}",
+                        "type": "function",
+                        "function": {"name": "run", "arguments": '{"cmd": "make"}'},
+                    }
+                ],
+            }
+        )
+        messages.append({"role": "tool", "tool_call_id": f"c{n}", "content": "error 2"})
+    client = openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    async with client:
+        answer = await client.chat.completions.create(model="loop-x", messages=messages)  # type: ignore[arg-type]
+    assert "stopped a loop" in (answer.choices[0].message.content or "")
+    assert fake.requests == []
