@@ -61,7 +61,15 @@ _PATTERNS = [
         ),
         rf"\1{MASK}",
     ),
-    # the shapes of common credentials (OpenAI, Anthropic, Google, GitHub, AWS, JWTs, …)
+    # well-known key prefixes, loosely (a log may mask a little too much, never too little)
+    (
+        re.compile(
+            r"\b(?:sk-(?:ant-|or-|proj-)?[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|"
+            r"gh[pousr]_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9-]{10,})"
+        ),
+        MASK,
+    ),
+    # the shapes `redact_secrets` finds too (JWTs, private keys, Stripe, …)
     (shapes_pattern(), MASK),
 ]
 
