@@ -42,7 +42,7 @@ from engine.model import (
     carried,
 )
 from engine.registry import Registry, RegistryError
-from engine.response import Prefetched, aclose, with_first
+from engine.response import Prefetched, aclose, aiter_events, with_first
 from engine.stage import Exchange, Target
 
 ENTRY_POINT_GROUP = "engine.strategies"
@@ -171,7 +171,7 @@ class KeptAlive:
         except ProxyError as error:
             if not self._alive:
                 raise
-            self._events = _ended()
+            self._events = aiter_events(())
             return ErrorEvent(status=error.status, message=error.message, code=error.code)
         return await self._events.__anext__()
 
@@ -189,11 +189,6 @@ class KeptAlive:
             self._events = pending.result()
         if self._events is not None:
             await aclose(self._events)
-
-
-async def _ended() -> AsyncIterator[Event]:
-    return
-    yield  # an async generator with no events
 
 
 class Strategy:
