@@ -56,9 +56,8 @@ class ToolCallRepair(Stage):
                 yield event
 
     def _mended(self, ctx: Exchange, stream: StreamCutter, call: ToolCall) -> list[Event]:
-        problem = self._problem(ctx, call)
+        value, problem = self._repaired(ctx, call)
         if problem is None:
-            value = repair_json(call.arguments, return_objects=True)
             self.repaired += 1
             log.info("route %s: mended the arguments of a call to %s", ctx.route, call.name)
             return stream.release(call.with_arguments(orjson.dumps(value).decode()))
@@ -71,20 +70,21 @@ class ToolCallRepair(Stage):
             )
         ]
 
-    def _problem(self, ctx: Exchange, call: ToolCall) -> str | None:
-        """Why `call`'s arguments cannot be mended without guessing; None when they can."""
+    def _repaired(self, ctx: Exchange, call: ToolCall) -> tuple[Any, str | None]:
+        """`call`'s arguments mended, and why they cannot be without guessing (None when
+        they can)."""
         if _ends_inside_a_string(call.arguments):
-            return "were cut off inside a string value"
+            return None, "were cut off inside a string value"
         value = repair_json(call.arguments, return_objects=True)
         if not isinstance(value, dict):
-            return "are not a JSON object"
+            return value, "are not a JSON object"
         if not self.config.check_schema:
-            return None
+            return value, None
         schema = next((t.parameters for t in ctx.request.tools if t.name == call.name), None)
         if schema is None:
-            return None
+            return value, None
         error = _schema_error(schema, value)
-        return None if error is None else f"are incomplete ({error})"
+        return value, None if error is None else f"are incomplete ({error})"
 
 
 def _ends_inside_a_string(text: str) -> bool:
