@@ -52,6 +52,8 @@ class RedactSecrets(Stage):
         super().__init__(config)
         self._shapes = shapes_pattern(config.shapes)
         self._words = _literal_pattern(config.words)
+        self._key_replacement = config.replacement.format(kind="backend-key")
+        self._word_replacement = config.replacement.format(kind="word")
         self._keys: re.Pattern[str] | None = None
         self._clean: OrderedDict[tuple[int, int], None] = OrderedDict()
         self.redacted = 0  # secrets replaced since the graph was loaded
@@ -62,9 +64,10 @@ class RedactSecrets(Stage):
         if key in self._clean:
             return text
         out = self._shapes.sub(self._shape_replacement, text)
-        for kind, pattern in (("backend-key", self._keys), ("word", self._words)):
-            if pattern is not None:
-                out = pattern.sub(self.config.replacement.format(kind=kind), out)
+        if self._keys is not None:
+            out = self._keys.sub(self._key_replacement, out)
+        if self._words is not None:
+            out = self._words.sub(self._word_replacement, out)
         if out == text:
             self._clean[key] = None
             if len(self._clean) > _CLEAN_TEXTS:

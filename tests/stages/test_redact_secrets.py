@@ -128,7 +128,8 @@ async def test_a_session_may_turn_it_off(stage: RedactSecrets) -> None:
     assert message.text() == KEYS["openai"]
 
 
-async def test_a_text_seen_clean_is_not_scanned_again(stage: RedactSecrets) -> None:
+async def test_a_text_seen_clean_is_not_scanned_again() -> None:
+    stage = make_stage(RedactSecrets)
     text = "an ordinary long turn of an agent " * 100
     await sent(stage, text)
     stage._shapes = None  # type: ignore[assignment]  # a second scan would fail
