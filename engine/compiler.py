@@ -153,6 +153,16 @@ class _Compiler:
             )
         return chains[0], chains[1]
 
+    @staticmethod
+    def way_back(response: tuple[BoundStage, ...]) -> tuple[BoundStage, ...]:
+        """The `on_client_events` hooks of a response chain, in the order they run: last
+        stage first, so that each undoes its translation around the ones after it."""
+        return tuple(
+            BoundStage(f"{bound.label}.back", bound.stage, "on_client_events")
+            for bound in reversed(response)
+            if has_hook(bound.stage, "on_client_events")
+        )
+
     def build_backends(self) -> dict[str, Backend]:
         built: dict[str, Backend] = {}
         for name, named in self.backends.items():
@@ -348,6 +358,7 @@ class _Compiler:
             response=response,
             strategy=strategy,
             targets=tuple(targets),
+            back=self.way_back(response),
         )
 
     def build_strategy(self, backend: dict[str, Any], named: _Named) -> Strategy | None:
@@ -403,6 +414,7 @@ class _Compiler:
             routes=tuple(r for _, r in compiled),
             request=pipeline[0],
             response=pipeline[1],
+            back=self.way_back(pipeline[1]),
             named=tuple(s for s in self.entry_stages.values() if s is not None),
         )
 

@@ -136,7 +136,7 @@ async def _guarded(
     """The stage's events, its failures as errors naming it, its own time in `span`."""
     waits = _Waits(events)
     upstream = waits.read()
-    stream: AsyncGenerator[Event, None] = bound.stage.on_events(ctx, upstream)  # type: ignore[attr-defined]
+    stream: AsyncGenerator[Event, None] = getattr(bound.stage, bound.hook)(ctx, upstream)
     try:
         while True:
             started, waited = time.perf_counter(), waits.ms
@@ -397,6 +397,9 @@ async def execute(
     timings = Timings()
     route, answer = await prepare(graph, ctx, timings, sessions)
     response = route.response + graph.response if route else graph.response
+    back = graph.back + route.back if route else graph.back
+    if back:  # the stages that translate, on the way back to the client
+        response += back
     spans = [Span(bound.label) for bound in response] if response else []
     started = time.perf_counter()
     try:

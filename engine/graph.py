@@ -24,6 +24,7 @@ class BoundStage:
 
     label: str
     stage: Stage
+    hook: str = "on_events"  # in a response chain: `on_client_events` for the way back
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class CompiledRoute:
     response: tuple[BoundStage, ...]
     strategy: Strategy
     targets: tuple[TargetSpec, ...]
+    back: tuple[BoundStage, ...] = ()  # `on_client_events` hooks, after every response stage
 
     def matches(self, frontend: str, model: str) -> bool:
         """Whether this route takes a request from `frontend` for `model`."""
@@ -68,6 +70,7 @@ class Graph:
     # The `pipeline:` stages: request ones before the route is matched, response ones last.
     request: tuple[BoundStage, ...] = ()
     response: tuple[BoundStage, ...] = ()
+    back: tuple[BoundStage, ...] = ()  # their `on_client_events` hooks, before the route's
     named: tuple[Stage, ...] = ()  # the `stages:` entries' instances, used or not
     _cache: dict[tuple[str, str], CompiledRoute | None] = field(
         default_factory=dict, compare=False, repr=False

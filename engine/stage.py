@@ -123,8 +123,16 @@ class Stage:
         this instance belongs to is retired, after its last request finished."""
 
 
-HOOKS = {"on_request": inspect.iscoroutinefunction, "on_events": inspect.isasyncgenfunction}
-HOOK_KINDS = {"on_request": "an async def", "on_events": "an async generator"}
+HOOKS = {
+    "on_request": inspect.iscoroutinefunction,
+    "on_events": inspect.isasyncgenfunction,
+    "on_client_events": inspect.isasyncgenfunction,
+}
+HOOK_KINDS = {
+    "on_request": "an async def",
+    "on_events": "an async generator",
+    "on_client_events": "an async generator",
+}
 
 
 def _check_stage(where: str, cls: type) -> None:
@@ -133,6 +141,8 @@ def _check_stage(where: str, cls: type) -> None:
     if unknown:
         raise RegistryError(f"{where}: unknown operations {sorted(unknown)} (known: {OPERATIONS})")
     hooks = [hook for hook in HOOKS if hook in vars(cls)]
+    if "on_client_events" in hooks and not has_hook(cls, "on_events"):
+        raise RegistryError(f"{where}: on_client_events needs an on_events hook")
     if not hooks:
         raise RegistryError(f"{where}: a stage needs an on_request or on_events hook")
     for hook in hooks:

@@ -21,7 +21,7 @@ as the executor does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,7 +41,7 @@ from engine.model import (
 )
 from engine.response import aiter_events
 from engine.sessions import MemorySessionStore, Session
-from engine.stage import Answer, Stage
+from engine.stage import Answer, Stage, has_hook
 
 S = TypeVar("S", bound=Stage)
 
@@ -95,6 +95,20 @@ async def run_request(stage: Stage, ctx: Exchange) -> Answer | None:
 async def run_events(stage: Stage, ctx: Exchange, events: Iterable[Event]) -> list[Event]:
     """Run a stage's event hook over `events` and collect what it yields."""
     return [event async for event in stage.on_events(ctx, aiter_events(events))]  # type: ignore[attr-defined]
+
+
+async def run_response(
+    stages: Sequence[Stage], ctx: Exchange, events: Iterable[Event]
+) -> list[Event]:
+    """Run response stages as a route chains them: each one's event hook over what the one
+    before it yields, then their `on_client_events` hooks, the last stage's first."""
+    stream: AsyncIterator[Event] = aiter_events(events)
+    for stage in stages:
+        stream = stage.on_events(ctx, stream)  # type: ignore[attr-defined]
+    for stage in reversed(stages):
+        if has_hook(stage, "on_client_events"):
+            stream = stage.on_client_events(ctx, stream)  # type: ignore[attr-defined]
+    return [event async for event in stream]
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,7 @@ __all__ = [
     "request",
     "run_events",
     "run_request",
+    "run_response",
     "run_turns",
     "text_of",
     "text_stream",

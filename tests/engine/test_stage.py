@@ -183,6 +183,18 @@ class _NoHooks(Stage):
             "on_request must be an async def",
             id="on-request-as-generator",
         ),
+        pytest.param(
+            "way_back_alone",
+            lambda: _make(on_request=_on_request, on_client_events=_on_events),
+            "on_client_events needs an on_events hook",
+            id="client-events-without-events",
+        ),
+        pytest.param(
+            "way_back_not_a_generator",
+            lambda: _make(on_events=_on_events, on_client_events=_coroutine_on_events),
+            "on_client_events must be an async generator",
+            id="client-events-not-a-generator",
+        ),
     ],
 )
 def test_registry_refuses_a_class_breaking_a_rule(
