@@ -17,6 +17,13 @@ What counts as a call, so that text that only talks about tags stays text:
   another tag proves it no call, and it is released as text at once;
 - it ends within ``max_held_chars`` of its start; if not, it is released as text.
 
+In lenient mode the parser reads calls as Cline and Roo themselves do, for a proxy that must
+see every call the client would run (to check it for safety, say): an opening tag opens a
+call anywhere, mid-line, in backticks or in a fenced block; inside a call, text and tags
+with no place there (a tool's opening tag among them) are skipped, except that a tool's
+opening tag ends a ``function_calls`` block, as no call, so that its call is read; and a call
+still open at the end of the text is a call too, marked not ``complete``.
+
 Joined in order, the text pieces and the calls' ``raw`` give back exactly the text pushed.
 """
 
@@ -34,12 +41,14 @@ Style = Literal["tool_tag", "invoke"]
 
 @dataclass(frozen=True, slots=True)
 class XmlCall:
-    """One call found in the text: the tool, its arguments as text, and the text it was."""
+    """One call found in the text: the tool, its arguments as text, the text it was, and
+    whether it was closed (in lenient mode, a call open at the end of the text is not)."""
 
     name: str
     arguments: dict[str, str]
     style: Style
     raw: str
+    complete: bool = True
 
 
 Piece = str | XmlCall
@@ -49,7 +58,7 @@ _PREFIX = re.compile(r"[A-Za-z_][\w.-]{0,31}")  # the `antml` of `<invoke>`
 _BLOCK = "function_calls>"
 _BLOCK_OPEN = re.compile(r"<((?:[A-Za-z_][\w.-]{0,31}:)?)function_calls>")
 _PARAMETER_OPEN = re.compile(r"<([A-Za-z_][\w.-]*)>")
-_TAG_LIMIT = 256  # a tag inside a call that is not closed by then proves it no call
+_TAG_LIMIT = 256  # a tag inside a call not closed by then proves it no call (lenient: skipped)
 _ENTITIES = r"lt|gt|amp|quot|apos|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}"
 _ENTITY = re.compile(rf"&({_ENTITIES});")
 _ENTITY_AHEAD = re.compile(rf"&(?=(?:{_ENTITIES});)")  # a `&` the parser would read as one
@@ -73,9 +82,9 @@ class XmlCallParser:
     """
 
     __slots__ = (
-        "_args", "_fence", "_limit", "_mark", "_max_held", "_mode", "_name", "_openings",
-        "_param", "_parts", "_pending", "_phase", "_prefix", "_run_char", "_run_len",
-        "_size", "_starts", "_tail",
+        "_args", "_fence", "_lenient", "_limit", "_mark", "_max_held", "_mode", "_name",
+        "_openings", "_param", "_parts", "_pending", "_phase", "_prefix", "_run_char",
+        "_run_len", "_size", "_starts", "_tail",
     )  # fmt: skip
     _mode: int
     _parts: list[str]
@@ -83,9 +92,12 @@ class XmlCallParser:
     _param: tuple[str, str, int] | None
     _pending: tuple[str, dict[str, str], int] | None
 
-    def __init__(self, tool_names: Iterable[str], *, max_held_chars: int = 65536) -> None:
+    def __init__(
+        self, tool_names: Iterable[str], *, max_held_chars: int = 65536, lenient: bool = False
+    ) -> None:
         """`tool_names`: the names recognised in the tool-tag form (the invoke form is always
-        recognised)."""
+        recognised). `lenient`: read calls as the Cline/Roo clients do (module doc) rather
+        than by the strict rules; a call is still released as text past `max_held_chars`."""
         if isinstance(tool_names, str):
             raise TypeError("tool_names is a list of names, not one string")
         names = set(tool_names)
@@ -97,6 +109,7 @@ class XmlCallParser:
         self._starts = frozenset(tag[:i] for tag in self._openings for i in range(1, len(tag)))
         self._limit = max([len(tag) for tag in self._openings] + [len(_BLOCK) + 34])
         self._max_held = max_held_chars
+        self._lenient = lenient
         self._phase, self._run_char, self._run_len = _INDENT, "", 0
         self._fence: tuple[str, int] | None = None  # the open fence's character and length
         self._clear()
@@ -105,12 +118,13 @@ class XmlCallParser:
         """Add a delta of the model's text: the plain text safe to show now and each call
         completed, in order (how text is cut into pieces depends on the deltas)."""
         if self._mode == _TEXT and "<" not in text:  # most deltas: nothing to hold
-            self._follow(text, detect=False)
+            if not self._lenient:
+                self._follow(text, detect=False)
             return [text] if text else []
         out: list[Piece] = []
         while text:
             if self._mode == _TEXT:
-                at = self._follow(text, detect=True)
+                at = self._next_open(text)
                 _add(out, text[:at])
                 text = text[at:]
                 self._mode = _OPEN if text else _TEXT
@@ -122,11 +136,16 @@ class XmlCallParser:
 
     def flush(self) -> list[Piece]:
         """At the end of the text: everything held, as text (an unfinished call is given
-        back as its raw text; invokes already closed in an unclosed block are calls)."""
+        back as its raw text, or in lenient mode is a call not `complete`; invokes already
+        closed in an unclosed block are calls)."""
         out: list[Piece] = []
         if self._mode != _TEXT:
             held = self._joined()
-            _add(out, held[self._emit_pending(held, out) :])
+            start = self._emit_pending(held, out)
+            if self._lenient and self._mode in (_TOOL, _INVOKE):
+                out.append(self._unfinished(held[start:]))
+            else:
+                _add(out, held[start:])
         self._clear()
         self._phase, self._fence = _INDENT, None
         return out
@@ -148,6 +167,23 @@ class XmlCallParser:
         if len(self._parts) > 1:
             self._parts = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
+
+    def _unfinished(self, held: str) -> XmlCall:
+        """The call still open at the end of the text, `held`, with the arguments it has (an
+        open parameter's text runs to the end)."""
+        arguments = dict(self._args)
+        if self._param is not None:
+            name, _, start = self._param
+            arguments[name] = _unescape(held[start:].removeprefix("\n"))
+        style: Style = "tool_tag" if self._mode == _TOOL else "invoke"
+        return XmlCall(self._name, arguments, style, held, complete=False)
+
+    def _next_open(self, text: str) -> int:
+        """Where in `text` a `<` that may open a call is, else its end."""
+        if not self._lenient:
+            return self._follow(text, detect=True)
+        at = text.find("<")
+        return len(text) if at < 0 else at
 
     def _follow(self, text: str, *, detect: bool) -> int:
         """Follow lines and code fences through `text`: where a `<` that may open a call
@@ -193,7 +229,8 @@ class XmlCallParser:
             self._phase = _CLOSER
 
     def _open(self, text: str, out: list[Piece]) -> str:
-        """Read on from a `<` that starts a line; the text left to read."""
+        """Read on from a `<` that starts a line (any `<` in lenient mode); the text left to
+        read."""
         candidate = self._joined() + text
         close = candidate.find(">", 0, self._limit)
         tag = candidate[: close + 1]
@@ -238,7 +275,8 @@ class XmlCallParser:
         if not ended:
             start = self._emit_pending(held, out)
             _add(out, held[start:at])
-            self._follow(held[start:at], detect=False)
+            if not self._lenient:
+                self._follow(held[start:at], detect=False)
         self._clear()
         if ended:
             self._phase = _INDENT  # another call may follow at once
@@ -261,16 +299,16 @@ class XmlCallParser:
                 continue
             lt = tail.find("<")
             gap = tail if lt < 0 else tail[:lt]
-            if gap and not gap.isspace():
+            if gap and not gap.isspace() and not self._lenient:
                 return False, self._mark + len(gap) - len(gap.lstrip())
             if lt < 0:
                 self._step(len(tail))
                 return None
             gt = tail.find(">", lt, lt + _TAG_LIMIT)
             self._step(lt)
-            if gt < 0:
-                return (False, self._mark) if len(self._tail) >= _TAG_LIMIT else None
-            at, tag = self._mark, self._tail[: gt - lt + 1]
+            if gt < 0 and len(self._tail) < _TAG_LIMIT:
+                return None
+            at, tag = self._mark, self._tail[: gt - lt + 1] if gt >= 0 else "<"  # unclosed: `<`
             self._step(len(tag))
             ended = self._tag(tag, at, out)
             if ended is not None:
@@ -288,10 +326,11 @@ class XmlCallParser:
                 raw = self._joined()[: self._mark]
                 out.append(XmlCall(self._name, self._args, "tool_tag", raw))
                 return True
-            if opened := _PARAMETER_OPEN.fullmatch(tag):
+            opened = _PARAMETER_OPEN.fullmatch(tag)
+            if opened and not (self._lenient and tag in self._openings):
                 self._param = (opened[1], f"</{opened[1]}>", self._mark)
                 return None
-            return False
+            return self._unknown(tag, at)
         invoke, parameter, invoke_close, parameter_close, block_close = _block_tags(self._prefix)
         if self._mode == _INVOKE:
             if tag == invoke_close:
@@ -300,7 +339,7 @@ class XmlCallParser:
             if opened := parameter.fullmatch(tag):
                 self._param = (_attribute(opened), parameter_close, self._mark)
                 return None
-            return False
+            return self._unknown(tag, at)
         if tag == block_close and self._pending is not None:
             self._emit_pending(self._joined(), out, self._mark)
             return True
@@ -311,7 +350,16 @@ class XmlCallParser:
                 self._parts, self._size, self._mark = [held[at:]], self._size - at, self._mark - at
             self._mode, self._name, self._args = _INVOKE, _attribute(opened), {}
             return None
-        return False
+        return False if tag == block_close else self._unknown(tag, at)  # an empty block: no call
+
+    def _unknown(self, tag: str, at: int) -> bool | None:
+        """A tag at `at` with no place in the call: False, it proves it no call; in lenient
+        mode None, it is skipped from its `<` on (it may hide a tag that has a place), but a
+        tool's opening tag still ends a `function_calls` block so that its call is read."""
+        if not self._lenient or (self._mode != _TOOL and tag in self._openings):
+            return False
+        self._mark, self._tail = at + 1, tag[1:] + self._tail
+        return None
 
     def _emit_pending(self, held: str, out: list[Piece], end: int | None = None) -> int:
         """Add the closed invoke still held, as the text of `held` up to `end` (by default up

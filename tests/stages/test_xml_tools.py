@@ -34,8 +34,18 @@ def parsed(chunks: Iterable[str], **options: Any) -> list[Piece]:
     return merged([piece for chunk in chunks for piece in parser.push(chunk)] + parser.flush())
 
 
+def unfinished(name: str, style: str = "tool_tag", **arguments: str) -> tuple[Any, ...]:
+    return (name, arguments, style, False)
+
+
 def shape(pieces: Iterable[Piece]) -> list[Any]:
-    return [p if isinstance(p, str) else (p.name, p.arguments, p.style) for p in pieces]
+    """The pieces as text and (name, arguments, style), with False after a call not complete."""
+    return [
+        p
+        if isinstance(p, str)
+        else (p.name, p.arguments, p.style) + (() if p.complete else (False,))
+        for p in pieces
+    ]
 
 
 def prefixed(text: str, prefix: str) -> str:
@@ -336,6 +346,194 @@ def test_default_bound_is_64_kib() -> None:
     small, large = write(60_000), write(70_000)
     assert isinstance(parsed(random_chunks(small, 0))[0], XmlCall)
     assert parsed(random_chunks(large, 0)) == [large]
+
+
+LENIENT_CASES = [
+    pytest.param(
+        "Then I call <read_file><path>a</path></read_file> again.",
+        ["Then I call ", call("read_file", path="a"), " again."],
+        id="mid-line",
+    ),
+    pytest.param(
+        "Run `<execute_command><command>ls</command></execute_command>` now.",
+        ["Run `", call("execute_command", command="ls"), "` now."],
+        id="in-backticks",
+    ),
+    pytest.param(
+        "Format:\n```xml\n<read_file>\n<path>a</path>\n</read_file>\n```\n",
+        ["Format:\n```xml\n", call("read_file", path="a"), "\n```\n"],
+        id="in-fenced-block",
+    ),
+    pytest.param(
+        "<read_file>\nI read\n<path>a</path>\nand then\n</read_file>",
+        [call("read_file", path="a")],
+        id="text-between-parameters-ignored",
+    ),
+    pytest.param(
+        '<read_file>\n</path><br/><a href="x">\n<path>a</path>\n</read_file>',
+        [call("read_file", path="a")],
+        id="unknown-tags-ignored",
+    ),
+    pytest.param(
+        "Use the `<read_file>` tool:\n<read_file>\n<path>a</path>\n</read_file>",
+        ["Use the `", call("read_file", path="a")],
+        id="tool-tag-inside-a-call-is-no-parameter",
+    ),
+    pytest.param(
+        "<read_file><path>a</path> if 1 < 2 </read_file>.",
+        [call("read_file", path="a"), "."],
+        id="stray-lt-does-not-hide-the-closing-tag",
+    ),
+    pytest.param(
+        f"<read_file>\n<{'x' * 300}\n<path>a</path></read_file>",
+        [call("read_file", path="a")],
+        id="unclosed-lt-past-the-tag-limit-skipped",
+    ),
+    pytest.param(
+        "<write_to_file><path>a</path><content><div></write_to_file> x</content></write_to_file>",
+        [call("write_to_file", path="a", content="<div></write_to_file> x")],
+        id="parameter-text-verbatim",
+    ),
+    pytest.param(
+        "Deleting.\n<execute_command>\n<command>rm -rf build",
+        ["Deleting.\n", unfinished("execute_command", command="rm -rf build")],
+        id="unfinished-at-end",
+    ),
+    pytest.param(
+        "<write_to_file><path>a&amp;b</path> and\n<content>\nx &lt; y \n\n",
+        [unfinished("write_to_file", path="a&b", content="x < y \n\n")],
+        id="unfinished-open-parameter-to-the-end",
+    ),
+    pytest.param(
+        "<read_file>\n<path>a</path>\n</read_",
+        [unfinished("read_file", path="a")],
+        id="unfinished-between-parameters",
+    ),
+    pytest.param(
+        "Deleting.\n<read_fi",
+        ["Deleting.\n<read_fi"],
+        id="unfinished-opening-tag-is-text",
+    ),
+    pytest.param(
+        "Now <function_calls><invoke name='Bash'><parameter name='command'>ls</parameter>"
+        "</invoke></function_calls> done.",
+        ["Now ", call("Bash", "invoke", command="ls"), " done."],
+        id="invoke-mid-line",
+    ),
+    pytest.param(
+        '<function_calls>\nSure:\n<invoke name="Bash">\nnote <br>\n'
+        '<parameter name="command">ls</parameter>\n</b>\n</invoke>\nbye\n</function_calls>',
+        [call("Bash", "invoke", command="ls")],
+        id="invoke-text-and-tags-ignored",
+    ),
+    pytest.param(
+        INVOKE_TWO[: INVOKE_TWO.index("&quot;")],
+        [
+            call("Read", "invoke", file_path="/a.py", limit="10"),
+            unfinished("Bash", "invoke", command="echo "),
+        ],
+        id="invoke-unfinished-at-end",
+    ),
+    pytest.param(
+        '<function_calls>\n<invoke name="Bash">\n<parameter name="command">ls</parameter>\n',
+        [unfinished("Bash", "invoke", command="ls")],
+        id="invoke-unfinished-between-parameters",
+    ),
+    pytest.param(
+        INVOKE_LS.removesuffix("</function_calls>"),
+        [call("Bash", "invoke", command="ls -la"), "\n"],
+        id="invoke-block-unclosed-after-an-invoke",
+    ),
+    pytest.param(
+        "<function_calls>\n<read_file><path>a</path></read_file>",
+        ["<function_calls>\n", call("read_file", path="a")],
+        id="tool-tag-ends-an-invoke-block",
+    ),
+    pytest.param(
+        "<function_calls>\n</function_calls>\nok",
+        ["<function_calls>\n</function_calls>\nok"],
+        id="empty-invoke-block-is-text",
+    ),
+    pytest.param(
+        "Here <div>\n<p>hi</p>\n</div> 1 < 2 <browser_action><action>x</action>",
+        ["Here <div>\n<p>hi</p>\n</div> 1 < 2 <browser_action><action>x</action>"],
+        id="other-tags-stay-text",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LENIENT_CASES)
+def test_lenient_parse(text: str, expected: list[Any]) -> None:
+    assert shape(parsed([text], lenient=True)) == expected
+
+
+LENIENT_TEXTS = [pytest.param(case.values[0], id=case.id) for case in LENIENT_CASES + CASES]
+
+
+@pytest.mark.parametrize("text", LENIENT_TEXTS)
+def test_lenient_any_split_reads_the_same(text: str) -> None:
+    whole = parsed([text], lenient=True)
+    assert "".join(p if isinstance(p, str) else p.raw for p in whole) == text
+    assert parsed(text, lenient=True) == whole, "char by char"
+    for seed in range(5):
+        assert parsed(random_chunks(text, seed), lenient=True) == whole, f"seed {seed}"
+    for cut in range(len(text) + 1):
+        assert parsed([text[:cut], text[cut:]], lenient=True) == whole, f"cut at {cut}"
+
+
+def test_unfinished_call_is_text_in_strict_mode_and_a_call_in_lenient() -> None:
+    text = "Deleting.\n<execute_command>\n<command>rm -rf build"
+    assert parsed([text]) == [text]
+    assert parsed([text], lenient=True) == [
+        "Deleting.\n",
+        XmlCall(
+            "execute_command", {"command": "rm -rf build"}, "tool_tag", text[10:], complete=False
+        ),
+    ]
+    assert XmlCall("a", {}, "invoke", "").complete
+
+
+def test_lenient_what_each_push_releases() -> None:
+    parser = XmlCallParser(TOOLS, lenient=True)
+    deltas = [
+        ("See `", ["See `"]),
+        ("<read_file>` and", []),
+        ("<path>a</path></read_file>` ok", [call("read_file", path="a"), "` ok"]),
+        ("a < b", ["a < b"]),
+        (" <exec", [" "]),
+    ]
+    for delta, expected in deltas:
+        assert shape(parser.push(delta)) == expected, delta
+    assert parser.flush() == ["<exec"]
+
+
+@pytest.mark.parametrize(
+    ("max_held_chars", "calls"),
+    [
+        pytest.param(1000, ["a", "b"], id="within-bound"),
+        pytest.param(100, ["b"], id="over-bound-given-back-as-text"),
+    ],
+)
+def test_lenient_held_text_is_bounded(max_held_chars: int, calls: list[str]) -> None:
+    text = (
+        f"Writing <write_to_file>\n<path>a</path> now\n<content>\n{CONTENT}</content>\n"
+        "</write_to_file> then <write_to_file><path>b</path><content>y</content>"
+    )
+    parser = XmlCallParser(TOOLS, max_held_chars=max_held_chars, lenient=True)
+    pieces: list[Piece] = []
+    for at, char in enumerate(text, 1):
+        pieces += parser.push(char)
+        given = sum(len(p if isinstance(p, str) else p.raw) for p in pieces)
+        assert at - given <= max_held_chars, "held more than the bound"
+    found = merged(pieces + parser.flush())
+    assert found == parsed([text], max_held_chars=max_held_chars, lenient=True)
+    assert [p.arguments["path"] for p in found if isinstance(p, XmlCall)] == calls
+    assert [p.complete for p in found if isinstance(p, XmlCall)][-1] is False
+
+
+def test_lenient_unfinished_call_past_the_bound_is_text() -> None:
+    text = f"<write_to_file>\n<content>\n{CONTENT}"
+    assert parsed(random_chunks(text, 0), max_held_chars=100, lenient=True) == [text]
 
 
 PROMPT = """You are Quill, a careful engineer who works in the user's editor.
