@@ -9,6 +9,7 @@ from stages import (
     think_tags,
     tool_call_repair,
     tool_safety,
+    vtc,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "think_tags",
     "tool_call_repair",
     "tool_safety",
+    "vtc",
 ]

@@ -26,7 +26,14 @@ backends:
   mock: {kind: mock}
   claude: {kind: anthropic, base_url: "${AGENTS_ANTHROPIC}", api_key: upstream-key}
   openai: {kind: openai, base_url: "${AGENTS_OPENAI}/v1", api_key: upstream-key}
+stages:
+  tools-as-xml: {use: vtc, with: {backend_tools: xml}}
 routes:
+  - name: no-native-tools
+    match: {model: "via-xml*"}
+    request: [tools-as-xml]
+    response: [tools-as-xml, tool_safety]
+    backend: {targets: ["openai:gpt-up"]}
   - {name: anthropic, match: {model: "via-anthropic*"}, backend: {targets: ["claude:claude-up"]}}
   - {name: openai, match: {model: "via-openai*"}, backend: {targets: ["openai:gpt-up"]}}
   - {name: default, match: {model: "*"}, request: [commands], backend: {targets: [mock]}}
@@ -210,4 +217,63 @@ def test_a_tool_round_trip_through_an_upstream(
     assert reply == "Done."
     results = _tool_results(upstream, fakes)[seen:]
     assert results and TOOL_OUTPUT in results[-1], results
+    no_errors()
+
+
+def _xml_call(name: str, arguments: dict[str, Any]) -> str:
+    """A call as a model without native tools writes it, after the instructions `vtc` gave."""
+    parameters = "".join(
+        f'<parameter name="{key}">{value}</parameter>\n' for key, value in arguments.items()
+    )
+    return (
+        f'Running it.\n<function_calls>\n<invoke name="{name}">\n{parameters}</invoke>\n'
+        "</function_calls>"
+    )
+
+
+@AGENTS
+def test_a_tool_round_trip_through_a_backend_without_tool_calling(
+    agent: str,
+    served: Served,
+    fakes: Any,
+    places: dict[str, Path],
+    no_errors: Callable[[], None],
+) -> None:
+    _, openai = fakes
+    openai.reset()
+    seen = len(openai.requests)
+    name, arguments = SHELL[agent]
+    openai.script(fake_openai.Text(_xml_call(name, arguments)), fake_openai.Text("Done."))
+
+    reply = ask(agent, "multiply six by seven with the shell", served, "via-xml", places)
+
+    assert reply == "Done."
+    first, *rest = openai.requests[seen:]
+    assert "tools" not in first.json and f"## {name}" in json.dumps(first.json)
+    results = [str(m.get("content")) for r in rest for m in r.messages if m["role"] == "user"]
+    assert any("<function_results>" in text and TOOL_OUTPUT in text for text in results), results
+    no_errors()
+
+
+@AGENTS
+def test_a_dangerous_xml_call_never_reaches_the_agent(
+    agent: str,
+    served: Served,
+    fakes: Any,
+    places: dict[str, Path],
+    no_errors: Callable[[], None],
+) -> None:
+    _, openai = fakes
+    openai.reset()
+    seen = len(openai.requests)
+    name, arguments = SHELL[agent]
+    key = "cmd" if "cmd" in arguments else "command"
+    dangerous = {**arguments, key: "git reset --hard HEAD~5"}
+    openai.script(fake_openai.Text(_xml_call(name, dangerous)), fake_openai.Text("Unexpected."))
+
+    reply = ask(agent, "throw my work away", served, "via-xml", places)
+
+    assert "git reset --hard HEAD~5" in reply and "was stopped" in reply, reply
+    sent = [str(m.get("content")) for r in openai.requests[seen:] for m in r.messages]
+    assert sent and not any("<function_results>" in text for text in sent)  # it ran nothing
     no_errors()
