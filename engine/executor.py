@@ -396,10 +396,7 @@ async def execute(
     backend's calls through its circuit breaker, when `breakers` are given)."""
     timings = Timings()
     route, answer = await prepare(graph, ctx, timings, sessions)
-    response = route.response + graph.response if route else graph.response
-    back = graph.back + route.back if route else graph.back
-    if back:  # the stages that translate, on the way back to the client
-        response += back
+    response = graph.chains[route] if route else graph.chain
     spans = [Span(bound.label) for bound in response] if response else []
     started = time.perf_counter()
     try:

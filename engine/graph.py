@@ -40,7 +40,7 @@ class TargetSpec:
         return name + (f"?{urlencode(self.params)}" if self.params else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one route is one object: hashed by identity
 class CompiledRoute:
     """One route, ready to serve."""
 
@@ -72,6 +72,12 @@ class Graph:
     response: tuple[BoundStage, ...] = ()
     back: tuple[BoundStage, ...] = ()  # their `on_client_events` hooks, before the route's
     named: tuple[Stage, ...] = ()  # the `stages:` entries' instances, used or not
+    # Every response hook a reply goes through, in order, when no route matched, and by route:
+    # the route's stages, the pipeline's, then the way back (the pipeline's, the route's).
+    chain: tuple[BoundStage, ...] = field(init=False, compare=False, repr=False)
+    chains: Mapping[CompiledRoute, tuple[BoundStage, ...]] = field(
+        init=False, compare=False, repr=False
+    )
     _cache: dict[tuple[str, str], CompiledRoute | None] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -86,6 +92,9 @@ class Graph:
         for route in self.routes:
             first.setdefault(route.name, route)
         object.__setattr__(self, "_by_name", MappingProxyType(first))
+        object.__setattr__(self, "chain", self.response + self.back)
+        chains = {r: r.response + self.response + self.back + r.back for r in self.routes}
+        object.__setattr__(self, "chains", chains)
 
     def match(self, frontend: str, model: str) -> CompiledRoute:
         """The first route taking this request (its model read without a selector's

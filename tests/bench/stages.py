@@ -2,8 +2,9 @@
 
     python -m tests.bench.stages [--chunks N] [--rounds R]
 
-Every registered stage with an event hook (`on_events`), built-in or plug-in, runs over a
-reply of `--chunks` text deltas, `--rounds` times; its cost is the time per chunk beyond
+Every registered stage with an event hook (`on_events`, and `on_client_events` after it
+when it has one), built-in or plug-in, runs over a reply of `--chunks` text deltas,
+`--rounds` times; its cost is the time per chunk beyond
 that of a stage that passes every event on (`passthrough`). Stages are built with the
 config a route would declare with none, or the one in `CONFIGS` for those that need one.
 The budget is 20 µs per chunk per stage on the machine the README names.
@@ -25,7 +26,11 @@ from engine.testing import make_context, request, text_stream
 
 BUDGET_US = 20.0
 # Stages that need a config to be declared at all, with one a user might write.
-CONFIGS: dict[str, dict[str, Any]] = {"redact_words": {"words": ["hunter2", "swordfish"]}}
+# `vtc` reads every client's text as a Cline-style client's (`clients: all`).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "redact_words": {"words": ["hunter2", "swordfish"]},
+    "vtc": {"clients": "all"},
+}
 
 
 class _Passthrough(Stage):
@@ -52,7 +57,10 @@ async def _per_chunk_us(stage: Any, chunks: int, rounds: int) -> float:
     for _ in range(3):  # the best of three batches: the least disturbed by the machine
         started = time.perf_counter()
         for _ in range(rounds):
-            async for _event in stage.on_events(ctx, source()):
+            stream = stage.on_events(ctx, source())
+            if has_hook(stage, "on_client_events"):  # and its way back, for one that has it
+                stream = stage.on_client_events(ctx, stream)
+            async for _event in stream:
                 pass
         best = min(best, time.perf_counter() - started)
     return best / (rounds * chunks) * 1e6
