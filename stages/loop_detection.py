@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
 from pydantic import Field
 
-from engine.model import Message, TextDelta, TextPart, ToolCallPart, ToolResultPart
+from engine.model import ChatRequest, Message, TextDelta, TextPart, ToolCallPart, ToolResultPart
 from engine.response import ChatResponse
 from engine.sessions import switch
 from engine.stage import Answer, Event, Exchange, Stage, StreamCutter, StrictModel, stage
 from stages.loops import CallLoop, ContentLoopDetector, repeated_calls
+from stages.xml_tools import CLINE_TOOLS, XmlCall, XmlCallParser, declared_tool_names
 
 log = logging.getLogger("engine.stages.loop_detection")
 
@@ -22,8 +24,9 @@ class LoopDetection(Stage):
     """Stops loops an unattended agent can spend hours in. In a streamed reply: a passage
     said over and over (outside fenced code) ends the reply cleanly, in the client's
     protocol, with a short notice, and the upstream request is cancelled. Across turns:
-    the same tool call (name and arguments, compared as canonical JSON), or two calls in
-    turn, made `call_threshold` times in a row, first gets the model a note that it is
+    the same tool call (name and arguments, compared as canonical JSON; native, or written
+    as XML for a client whose system prompt declares its tools as tags, as Cline's does), or
+    two calls in turn, made `call_threshold` times in a row, first gets the model a note that it is
     repeating itself; one more repeat is answered by the proxy, saying so, without asking
     the model. `!/set(loop-detection=off)` turns it off for a session."""
 
@@ -57,7 +60,7 @@ class LoopDetection(Stage):
         if not self.config.tool_calls or switch(ctx.session, "loop-detection") is False:
             return None
         loop = repeated_calls(
-            _calls(ctx.request.messages),
+            _calls(ctx.request, recent=2 * self.config.call_threshold + 2),
             threshold=self.config.call_threshold,
             same_result=self.config.same_result,
         )
@@ -108,21 +111,52 @@ class LoopDetection(Stage):
             yield item
 
 
-def _calls(messages: list[Message]) -> list[tuple[str, str, str | None]]:
-    """The conversation's tool calls in order: name, arguments, and the result text."""
+Calls = list[tuple[str, str, str | None]]  # name, arguments, the result's text
+
+
+def _calls(request: ChatRequest, *, recent: int) -> Calls:
+    """The conversation's tool calls in order: native ones, or for a client whose system
+    prompt declares tools as tags (Cline, Roo Code) the `recent` last calls its model
+    wrote as XML."""
+    messages = request.messages
     results = {
         part.tool_call_id: part.text()
         for message in messages
         for part in message.content
         if isinstance(part, ToolResultPart)
     }
-    return [
+    native = [
         (part.name, part.arguments, results.get(part.id))
         for message in messages
         if message.role == "assistant"
         for part in message.content
         if isinstance(part, ToolCallPart)
     ]
+    if native or request.tools:
+        return native
+    declared = declared_tool_names("\n".join(part.text for part in request.system))
+    return _xml_calls(messages, (*CLINE_TOOLS, *declared), recent) if declared else []
+
+
+def _xml_calls(messages: list[Message], names: tuple[str, ...], recent: int) -> Calls:
+    """The last `recent` calls written as XML in assistant turns, each with the text of the
+    user turn after it (where these clients put the result)."""
+    found: Calls = []
+    for at in range(len(messages) - 1, -1, -1):
+        if messages[at].role != "assistant":
+            continue
+        parser = XmlCallParser(names, lenient=True)
+        pieces = [*parser.push(messages[at].text()), *parser.flush()]
+        after = messages[at + 1].text() if at + 1 < len(messages) else None
+        calls = [
+            (piece.name, json.dumps(piece.arguments, sort_keys=True), after)
+            for piece in pieces
+            if isinstance(piece, XmlCall)
+        ]
+        found[:0] = calls
+        if len(found) >= recent:
+            break
+    return found[-recent:]
 
 
 def _steer(loop: CallLoop) -> str:

@@ -23,44 +23,18 @@ from engine.model import (
 )
 from engine.stage import Answer, Event, Exchange, Stage, StrictModel, ToolCallAssembler, stage
 from stages.xml_prompt import arguments_for, offered_as_xml
-from stages.xml_tools import Piece, Style, XmlCall, XmlCallParser, to_xml, tool_names_in
+from stages.xml_tools import (
+    CLINE_TOOLS,
+    Piece,
+    Style,
+    XmlCall,
+    XmlCallParser,
+    declared_tool_names,
+    to_xml,
+)
 
 log = logging.getLogger("engine.stages.vtc")
 
-# The tools Cline, Roo Code and Kilo Code have models write as tags, so that a call is
-# found even when the system prompt's tool list is not in the form `tool_names_in` reads.
-KNOWN_TOOLS = (
-    "access_mcp_resource",
-    "apply_diff",
-    "ask_followup_question",
-    "attempt_completion",
-    "browser_action",
-    "codebase_search",
-    "condense",
-    "edit_file",
-    "execute_command",
-    "fetch_instructions",
-    "generate_image",
-    "insert_content",
-    "list_code_definition_names",
-    "list_files",
-    "load_mcp_documentation",
-    "new_rule",
-    "new_task",
-    "plan_mode_respond",
-    "read_file",
-    "replace_in_file",
-    "report_bug",
-    "run_slash_command",
-    "search_and_replace",
-    "search_files",
-    "summarize_task",
-    "switch_mode",
-    "update_todo_list",
-    "use_mcp_tool",
-    "web_fetch",
-    "write_to_file",
-)
 # What Cline, Roo Code and Kilo Code put in User-Agent, X-Title or HTTP-Referer.
 CLIENTS = r"(?i)\b(?:cline|roo[ -]?code|roo-cline|kilo[ -]?code)\b"
 _CLIENT_HEADERS = ("user-agent", "x-title", "http-referer")
@@ -137,8 +111,7 @@ class VirtualToolCalls(Stage):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self._clients = re.compile(config.client_pattern)
-        self._known = (*KNOWN_TOOLS, *config.tools)
-        self._prompts: dict[tuple[int, int], tuple[str, ...]] = {}  # system prompts read
+        self._known = (*CLINE_TOOLS, *config.tools)
 
     async def on_request(self, ctx: Exchange) -> Answer | None:
         """For a backend without native tools: the client's tools as XML instructions."""
@@ -230,17 +203,8 @@ class VirtualToolCalls(Stage):
         return tuple(dict.fromkeys((*self._known, *self._declared(ctx))))
 
     def _declared(self, ctx: Exchange) -> tuple[str, ...]:
-        """The tool names the system prompt declares as tags (read once per prompt)."""
-        system = "\n".join(part.text for part in ctx.request.system)
-        if "Usage:" not in system:
-            return ()
-        key = (len(system), hash(system))
-        names = self._prompts.get(key)
-        if names is None:
-            if len(self._prompts) >= 256:
-                self._prompts.clear()
-            names = self._prompts[key] = tuple(tool_names_in(system))
-        return names
+        """The tool names the system prompt declares as tags."""
+        return declared_tool_names("\n".join(part.text for part in ctx.request.system))
 
 
 class _Calls:
@@ -300,4 +264,4 @@ def _as_xml(turn: _Turn, call_id: str, name: str, arguments: str) -> str:
         return "\n" + to_xml(name, values, "invoke") + "\n"
 
 
-__all__ = ["CLIENTS", "KNOWN_TOOLS", "VirtualToolCalls"]
+__all__ = ["CLIENTS", "VirtualToolCalls"]

@@ -38,6 +38,41 @@ from typing import Literal
 
 Style = Literal["tool_tag", "invoke"]
 
+# The tools Cline, Roo Code and Kilo Code have models write as tags: their calls are found
+# even when a system prompt's tool list is not in the form `tool_names_in` reads.
+CLINE_TOOLS = (
+    "access_mcp_resource",
+    "apply_diff",
+    "ask_followup_question",
+    "attempt_completion",
+    "browser_action",
+    "codebase_search",
+    "condense",
+    "edit_file",
+    "execute_command",
+    "fetch_instructions",
+    "generate_image",
+    "insert_content",
+    "list_code_definition_names",
+    "list_files",
+    "load_mcp_documentation",
+    "new_rule",
+    "new_task",
+    "plan_mode_respond",
+    "read_file",
+    "replace_in_file",
+    "report_bug",
+    "run_slash_command",
+    "search_and_replace",
+    "search_files",
+    "summarize_task",
+    "switch_mode",
+    "update_todo_list",
+    "use_mcp_tool",
+    "web_fetch",
+    "write_to_file",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class XmlCall:
@@ -435,6 +470,13 @@ def tool_names_in(system_prompt: str) -> list[str]:
     return list(names)
 
 
+@lru_cache(maxsize=64)
+def declared_tool_names(system_prompt: str) -> tuple[str, ...]:
+    """`tool_names_in`, remembered for the last prompts read (an agent sends the same system
+    prompt turn after turn); () at once for a prompt with no `Usage:` block."""
+    return tuple(tool_names_in(system_prompt)) if "Usage:" in system_prompt else ()
+
+
 def to_xml(name: str, arguments: Mapping[str, object], style: Style = "tool_tag") -> str:
     """A call written in the client's form (non-string values as compact JSON; text escaped
     only where needed so that `XmlCallParser` reads back the same arguments)."""
@@ -478,4 +520,12 @@ def _quoted(value: str) -> str:
     return _ENTITY_AHEAD.sub("&amp;", value).replace('"', "&quot;").replace(">", "&gt;")
 
 
-__all__ = ["Piece", "XmlCall", "XmlCallParser", "to_xml", "tool_names_in"]
+__all__ = [
+    "CLINE_TOOLS",
+    "Piece",
+    "XmlCall",
+    "XmlCallParser",
+    "declared_tool_names",
+    "to_xml",
+    "tool_names_in",
+]

@@ -29,6 +29,7 @@ pipeline:
 routes:
   - name: cline
     match: {model: "cline-*"}
+    request: [loop_detection]
     response: [vtc]
     backend: {targets: [fake]}
   - name: cline-on-claude
@@ -127,6 +128,25 @@ async def test_a_safe_xml_call_reaches_the_client_as_the_model_wrote_it(
 
     assert text == reply
     assert finish == "stop"
+
+
+async def test_a_cline_style_client_repeating_one_xml_call_is_answered_by_the_proxy(
+    served: Proxy, fake: FakeProvider
+) -> None:
+    messages: list[dict[str, str]] = [
+        {"role": "system", "content": CLINE_SYSTEM},
+        {"role": "user", "content": "<task>build it</task>"},
+    ]
+    for _ in range(4):
+        messages.append({"role": "assistant", "content": f"Again.\n{xml_call('make')}"})
+        messages.append(
+            {"role": "user", "content": "[execute_command for 'make'] Result:\nError 2"}
+        )
+    async with cline(served) as client:
+        reply = await client.chat.completions.create(model="cline-x", messages=messages)  # type: ignore[arg-type]
+
+    assert "stopped a loop" in (reply.choices[0].message.content or "")
+    assert not fake.requests  # the model was not asked again
 
 
 async def test_a_forced_route_reads_xml_from_an_anthropic_client(

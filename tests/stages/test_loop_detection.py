@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from engine.model import Finish, Message, TextPart, ToolCallPart, ToolResultPart
+from engine.model import ChatRequest, Finish, Message, TextPart, ToolCallPart, ToolResultPart
 from engine.sessions import SWITCHES, Session
 from engine.testing import (
+    assistant,
     make_context,
     make_stage,
     request,
@@ -73,3 +74,49 @@ async def test_a_session_may_turn_it_off() -> None:
     session.set(SWITCHES, {"loop-detection": False})
     ctx = make_context(request(*conversation(5)), session=session)
     assert await run_request(make_stage(LoopDetection), ctx) is None
+
+
+CLINE_PROMPT = """You are Cline.
+
+## read_file
+Description: Read a file.
+Usage:
+<read_file>
+<path>File path here</path>
+</read_file>
+"""
+
+
+def xml_conversation(paths: list[str]) -> list[Message]:
+    """A Cline-style conversation: each call written as XML, its result in the next user turn."""
+    turns = [user("<task>fix it</task>")]
+    for path in paths:
+        turns.append(assistant(f"Let me read it.\n<read_file>\n<path>{path}</path>\n</read_file>"))
+        turns.append(user(f"[read_file for '{path}'] Result:\nsame"))
+    return turns
+
+
+def xml_request(paths: list[str]) -> ChatRequest:
+    return request(*xml_conversation(paths), system=[TextPart(text=CLINE_PROMPT)])
+
+
+async def test_a_cline_style_client_repeating_an_xml_call_is_steered_then_refused() -> None:
+    stage = make_stage(LoopDetection)
+
+    assert await run_request(stage, make_context(xml_request(["a.py", "a.py"]))) is None
+
+    steered = make_context(xml_request(["b.py", "a.py", "a.py", "a.py"]))
+    assert await run_request(stage, steered) is None
+    assert "`read_file` with the same arguments 3 times" in steered.request.messages[-1].text()
+
+    answer = await run_request(stage, make_context(xml_request(["a.py"] * 4)))
+    assert answer is not None and answer.response is not None
+    assert "stopped a loop" in answer.response.text
+
+
+async def test_xml_calls_with_different_arguments_or_without_a_tool_prompt_are_no_loop() -> None:
+    stage = make_stage(LoopDetection)
+    different = make_context(xml_request(["a.py", "b.py", "a.py", "c.py"]))
+    assert await run_request(stage, different) is None
+    no_prompt = make_context(request(*xml_conversation(["a.py"] * 5)))
+    assert await run_request(stage, no_prompt) is None
