@@ -15,11 +15,16 @@ from pydantic import Field, field_validator
 
 from engine.model import (
     Finish,
+    KeepAlive,
+    OpaqueBlock,
+    ReasoningDelta,
+    ResponseStart,
     TextDelta,
     Tool,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    Usage,
 )
 from engine.stage import Answer, Event, Exchange, Stage, StrictModel, ToolCallAssembler, stage
 from stages.xml_prompt import arguments_for, offered_as_xml
@@ -30,10 +35,15 @@ from stages.xml_tools import (
     XmlCall,
     XmlCallParser,
     declared_tool_names,
+    is_tag_name,
     to_xml,
 )
 
 log = logging.getLogger("engine.stages.vtc")
+
+# Events that may come in the middle of a call's text (a usage chunk on every chunk, a
+# text part's signature): they wait behind held text instead of ending the call.
+_ALONGSIDE = (Usage, ReasoningDelta, OpaqueBlock, KeepAlive, ResponseStart)
 
 # What Cline, Roo Code and Kilo Code put in User-Agent, X-Title or HTTP-Referer.
 CLIENTS = r"(?i)\b(?:cline|roo[ -]?code|roo-cline|kilo[ -]?code)\b"
@@ -96,6 +106,13 @@ class VirtualToolCalls(Stage):
             description="the longest call held back whole; a longer one goes on as text",
         )
 
+        @field_validator("tools")
+        @classmethod
+        def _tags(cls, names: list[str]) -> list[str]:
+            if bad := [name for name in names if not is_tag_name(name)]:
+                raise ValueError(f"tool names that cannot be tags: {bad}")
+            return names
+
         @field_validator("client_pattern")
         @classmethod
         def _compiles(cls, pattern: str) -> str:
@@ -117,8 +134,10 @@ class VirtualToolCalls(Stage):
         """For a backend without native tools: the client's tools as XML instructions."""
         turn = self._turn(ctx)
         if turn.mode == "backend" and ctx.request.tools:
-            turn.tools = {tool.name: tool for tool in ctx.request.tools}
-            turn.names = tuple(turn.tools)
+            choice = ctx.request.tool_choice
+            if choice is None or choice.mode != "none":  # else no call is read back
+                turn.tools = {tool.name: tool for tool in ctx.request.tools}
+                turn.names = tuple(name for name in turn.tools if is_tag_name(name))
             ctx.request = offered_as_xml(ctx.request)
         return None
 
@@ -133,19 +152,31 @@ class VirtualToolCalls(Stage):
             turn.names, max_held_chars=self.config.max_held_chars, lenient=turn.mode == "client"
         )
         made = _Calls(turn)
+        waiting: list[Event] = []  # events that came while text was held, in order after it
         async for event in events:
             if type(event) is TextDelta:
                 for out in made.events(parser.push(event.text), event.phase):
                     yield out
+                if waiting and not parser.holding:
+                    for out in waiting:
+                        yield out
+                    waiting.clear()
                 continue
-            for out in made.events(parser.flush(), None):
+            if isinstance(event, _ALONGSIDE):  # a usage chunk or a signature ends no call
+                if parser.holding:
+                    waiting.append(event)
+                else:
+                    yield event
+                continue
+            for out in (*made.events(parser.flush(), None), *waiting):
                 yield out
+            waiting.clear()
             if isinstance(event, ToolCallStart):
                 made.next_index = max(made.next_index, event.index + 1)
             elif type(event) is Finish and made.count and event.reason == "stop":
                 event = Finish(reason="tool_calls")
             yield event
-        for out in made.events(parser.flush(), None):
+        for out in (*made.events(parser.flush(), None), *waiting):
             yield out
 
     async def on_client_events(
@@ -158,20 +189,17 @@ class VirtualToolCalls(Stage):
                 yield event
             return
         calls = ToolCallAssembler()
-        for_client = False
         async for event in events:
             if isinstance(event, ToolCallStart | ToolCallDelta | ToolCallEnd):
                 call = calls.feed(event)
                 if call is not None:
-                    for_client = True
                     yield TextDelta(text=_as_xml(turn, call.id, call.name, call.arguments))
                 continue
             if type(event) is Finish:
                 for call in calls.end_all():
                     yield TextDelta(text=_as_xml(turn, call.id, call.name, call.arguments))
-                    for_client = True
-                if for_client or event.reason == "tool_calls":
-                    event = Finish(reason="stop")  # the client reads its calls from the text
+                if event.reason == "tool_calls":  # the client reads its calls from the text
+                    event = Finish(reason="stop")
             yield event
 
     def _turn(self, ctx: Exchange) -> _Turn:

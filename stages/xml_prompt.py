@@ -18,7 +18,7 @@ from engine.model import (
     ToolChoice,
     ToolResultPart,
 )
-from stages.xml_tools import to_xml
+from stages.xml_tools import invokes_xml
 
 # The end of a block of calls: the backend stops there, and the result comes next turn.
 CALLS_END = "</function_calls>"
@@ -88,7 +88,7 @@ def _as_text(messages: list[Message]) -> list[Message]:
     }
     out: list[Message] = []
     for message in messages:
-        parts = [piece for part in message.content for piece in _part_as_text(part, names)]
+        parts = _parts_as_text(message.content, names)
         role = "user" if message.role == "tool" else message.role
         if out and out[-1].role == role and role != "system":
             out[-1] = out[-1].model_copy(update={"content": [*out[-1].content, *parts]})
@@ -97,17 +97,33 @@ def _as_text(messages: list[Message]) -> list[Message]:
     return out
 
 
-def _part_as_text(part: Part, names: Mapping[str, str]) -> list[Part]:
-    if isinstance(part, ToolCallPart):
-        return [TextPart(text=to_xml(part.name, _arguments(part.arguments), "invoke"))]
-    if isinstance(part, ToolResultPart):
-        tag = "error" if part.is_error else "result"
-        tool = part.name or names.get(part.tool_call_id)
-        name = f' tool="{tool}"' if tool else ""
-        images: list[Part] = [p for p in part.content if isinstance(p, ImagePart)]
-        text = f"<function_results>\n<{tag}{name}>\n{part.text()}\n</{tag}>\n</function_results>"
-        return [TextPart(text=text), *images]
-    return [part]
+def _parts_as_text(content: list[Part], names: Mapping[str, str]) -> list[Part]:
+    """A turn's parts with each run of tool calls as one block of invokes (on lines of its
+    own after text) and each result as a `<function_results>` block."""
+    out: list[Part] = []
+    calls: list[ToolCallPart] = []
+    for part in [*content, None]:
+        if isinstance(part, ToolCallPart):
+            calls.append(part)
+            continue
+        if calls:
+            block = invokes_xml((call.name, _arguments(call.arguments)) for call in calls)
+            out.append(TextPart(text=f"\n\n{block}" if out else block))
+            calls = []
+        if isinstance(part, ToolResultPart):
+            out.extend(_result_as_text(part, names))
+        elif part is not None:
+            out.append(part)
+    return out
+
+
+def _result_as_text(part: ToolResultPart, names: Mapping[str, str]) -> list[Part]:
+    tag = "error" if part.is_error else "result"
+    tool = part.name or names.get(part.tool_call_id)
+    name = f' tool="{tool}"' if tool else ""
+    images: list[Part] = [p for p in part.content if isinstance(p, ImagePart)]
+    text = f"<function_results>\n<{tag}{name}>\n{part.text()}\n</{tag}>\n</function_results>"
+    return [TextPart(text=text), *images]
 
 
 def _arguments(arguments: str) -> Mapping[str, Any]:
@@ -119,14 +135,41 @@ def _arguments(arguments: str) -> Mapping[str, Any]:
 
 
 def arguments_for(tool: Tool | None, values: Mapping[str, str]) -> dict[str, Any]:
-    """A call's XML parameter texts as the tool's JSON arguments: a value read as JSON where
-    the tool's schema wants something other than a string (and the text is valid JSON)."""
+    """A call's XML parameter texts as the tool's JSON arguments: a text stays a string
+    where the schema allows one (or says nothing), and is read as JSON otherwise (when it
+    is valid JSON)."""
     properties = (tool.parameters.get("properties") or {}) if tool is not None else {}
     out: dict[str, Any] = {}
     for name, text in values.items():
-        wanted = properties.get(name, {}).get("type") if isinstance(properties, dict) else None
-        out[name] = text if wanted in (None, "string") else _json_or_text(text)
+        schema = properties.get(name) if isinstance(properties, dict) else None
+        types = _types(schema) if isinstance(schema, dict) else set()
+        out[name] = text if not types or "string" in types else _json_or_text(text)
     return out
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a schema allows, from `type` (a name or a list) and its `anyOf` /
+    `oneOf` branches (`Optional[int]`); empty when it does not say."""
+    given = schema.get("type")
+    types = {given} if isinstance(given, str) else set(given) if isinstance(given, list) else set()
+    for key in ("anyOf", "oneOf"):
+        for branch in schema.get(key) or ():
+            if isinstance(branch, dict):
+                types |= _types(branch) or {"string"}  # a branch that does not say: anything
+    if "enum" in schema and not types:
+        types = {_type_name(value) for value in schema["enum"]}
+    return types
+
+
+def _type_name(value: Any) -> str:
+    """The JSON type of a Python value read from JSON."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else "object"
 
 
 def _json_or_text(text: str) -> Any:

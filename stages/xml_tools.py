@@ -149,6 +149,11 @@ class XmlCallParser:
         self._fence: tuple[str, int] | None = None  # the open fence's character and length
         self._clear()
 
+    @property
+    def holding(self) -> bool:
+        """Whether text is held back (a possible call not decided yet)."""
+        return self._mode != _TEXT
+
     def push(self, text: str) -> list[Piece]:
         """Add a delta of the model's text: the plain text safe to show now and each call
         completed, in order (how text is cut into pieces depends on the deltas)."""
@@ -470,6 +475,11 @@ def tool_names_in(system_prompt: str) -> list[str]:
     return list(names)
 
 
+def is_tag_name(name: str) -> bool:
+    """Whether a tool or parameter name can be written as a tag (`<name>`)."""
+    return bool(_NAME.fullmatch(name))
+
+
 @lru_cache(maxsize=64)
 def declared_tool_names(system_prompt: str) -> tuple[str, ...]:
     """`tool_names_in`, remembered for the last prompts read (an agent sends the same system
@@ -480,32 +490,41 @@ def declared_tool_names(system_prompt: str) -> tuple[str, ...]:
 def to_xml(name: str, arguments: Mapping[str, object], style: Style = "tool_tag") -> str:
     """A call written in the client's form (non-string values as compact JSON; text escaped
     only where needed so that `XmlCallParser` reads back the same arguments)."""
-    values = {
+    if style == "invoke":
+        return invokes_xml([(name, arguments)])
+    values = _texts(arguments)
+    if bad := [tag for tag in (name, *values) if not _NAME.fullmatch(tag)]:
+        raise ValueError(f"names that cannot be tags: {bad}")
+    lines = [
+        f"<{name}>",
+        *(f"<{key}>{_content(value, f'</{key}>')}</{key}>" for key, value in values.items()),
+        f"</{name}>",
+    ]
+    return "\n".join(lines)
+
+
+def invokes_xml(calls: Iterable[tuple[str, Mapping[str, object]]]) -> str:
+    """Calls written as one `<function_calls>` block, an `<invoke>` each (values as in
+    `to_xml`)."""
+    lines = ["<function_calls>"]
+    for name, arguments in calls:
+        lines.append(f'<invoke name="{_quoted(name)}">')
+        for key, value in _texts(arguments).items():
+            content = _content(value, "</parameter>")
+            lines.append(f'<parameter name="{_quoted(key)}">{content}</parameter>')
+        lines.append("</invoke>")
+    lines.append("</function_calls>")
+    return "\n".join(lines)
+
+
+def _texts(arguments: Mapping[str, object]) -> dict[str, str]:
+    """Argument values as parameter texts: strings as they are, others as compact JSON."""
+    return {
         key: value
         if isinstance(value, str)
         else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         for key, value in arguments.items()
     }
-    if style == "tool_tag":
-        if bad := [tag for tag in (name, *values) if not _NAME.fullmatch(tag)]:
-            raise ValueError(f"names that cannot be tags: {bad}")
-        lines = [
-            f"<{name}>",
-            *(f"<{key}>{_content(value, f'</{key}>')}</{key}>" for key, value in values.items()),
-            f"</{name}>",
-        ]
-    else:
-        lines = [
-            "<function_calls>",
-            f'<invoke name="{_quoted(name)}">',
-            *(
-                f'<parameter name="{_quoted(key)}">{_content(value, "</parameter>")}</parameter>'
-                for key, value in values.items()
-            ),
-            "</invoke>",
-            "</function_calls>",
-        ]
-    return "\n".join(lines)
 
 
 def _content(value: str, closing: str) -> str:
@@ -526,6 +545,8 @@ __all__ = [
     "XmlCall",
     "XmlCallParser",
     "declared_tool_names",
+    "invokes_xml",
+    "is_tag_name",
     "to_xml",
     "tool_names_in",
 ]

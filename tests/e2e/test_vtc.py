@@ -117,6 +117,17 @@ async def test_a_dangerous_xml_call_is_stopped_before_the_client_can_run_it(
     assert finish == "stop"
 
 
+async def test_usage_on_every_chunk_does_not_let_a_dangerous_xml_call_through(
+    served: Proxy, fake: FakeProvider
+) -> None:
+    reply = f"I will reset.\n{xml_call('git reset --hard HEAD~3')}"
+    fake.script(Text(reply, chunks=9, usage_every_chunk=True))
+
+    text, _ = await ask_cline(served, stream=True)
+
+    assert "was stopped" in text and "<execute_command>" not in text
+
+
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "whole"])
 async def test_a_safe_xml_call_reaches_the_client_as_the_model_wrote_it(
     served: Proxy, fake: FakeProvider, stream: bool

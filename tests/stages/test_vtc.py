@@ -12,6 +12,9 @@ from engine.model import (
     Event,
     Finish,
     Message,
+    ReasoningDelta,
+    ResponseStart,
+    TextDelta,
     TextPart,
     Tool,
     ToolCallDelta,
@@ -19,6 +22,7 @@ from engine.model import (
     ToolCallStart,
     ToolChoice,
     ToolResultPart,
+    Usage,
 )
 from engine.stage import Stage
 from engine.testing import (
@@ -35,7 +39,7 @@ from engine.testing import (
 )
 from stages.tool_safety import ToolSafety
 from stages.vtc import VirtualToolCalls
-from stages.xml_prompt import CALLS_END
+from stages.xml_prompt import CALLS_END, arguments_for
 
 CLINE = {"user-agent": "OpenAI/JS 4.83.0", "x-title": "Cline", "http-referer": "https://cline.bot"}
 ROO = {"user-agent": "RooCode/3.53.0", "x-title": "Roo Code"}
@@ -320,3 +324,113 @@ async def test_history_calls_keep_their_assistant_text() -> None:
     ctx = make_context(req)
     await run_request(make_stage(VirtualToolCalls, backend_tools="xml"), ctx)
     assert [m.text() for m in ctx.request.messages] == ["hi", "Sure."]
+
+
+# --- awkward streams and schemas ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "between",
+    [Usage(input_tokens=10, output_tokens=3), ReasoningDelta(signature="sig")],
+    ids=["usage-chunk", "reasoning-signature"],
+)
+async def test_a_usage_or_signature_event_inside_a_call_does_not_cut_it(between: Event) -> None:
+    # A provider reporting usage on every chunk, or a Gemini signature on a text part: the
+    # whole call is still judged (a fragment `git rese` would pass, and the client run it).
+    events = [
+        ResponseStart(id="r", model="m"),
+        TextDelta(text="Ok.\n<execute_command>\n<command>git rese"),
+        between,
+        TextDelta(text="t --hard</command>\n</execute_command>"),
+        Finish(reason="stop"),
+    ]
+    chain: list[Stage] = [make_stage(VirtualToolCalls), make_stage(ToolSafety)]
+    out = await run_response(chain, cline_context(), events)
+    assert "was stopped" in text_of(out) and "<execute_command>" not in text_of(out)
+    assert between in out and out.index(between) > 1  # it waited behind the held text
+
+
+async def test_a_usage_event_inside_a_backends_call_keeps_it_a_call() -> None:
+    ctx = make_context(request("list", tools=[SHELL]))
+    stage = make_stage(VirtualToolCalls, backend_tools="xml")
+    await run_request(stage, ctx)
+    events = [
+        ResponseStart(id="r", model="m"),
+        TextDelta(text='Ok.\n<function_calls>\n<invoke name="Bash">\n<parameter name="command">l'),
+        Usage(output_tokens=1),
+        TextDelta(text="s</parameter>\n</invoke>\n"),
+        Finish(reason="stop"),
+    ]
+    out = await run_response([stage], ctx, events)
+    assert calls_in(out) == [("Bash", {"command": "ls"})]
+    assert text_of(out) == "Ok.\n"
+
+
+async def test_a_client_tool_whose_name_cannot_be_a_tag_is_read_in_the_invoke_form() -> None:
+    tool = Tool(name="1password_lookup", parameters={"type": "object", "properties": {}})
+    ctx = make_context(request("find it", tools=[tool]))
+    stage = make_stage(VirtualToolCalls, backend_tools="xml")
+    await run_request(stage, ctx)
+    reply = (
+        '<function_calls>\n<invoke name="1password_lookup">\n'
+        '<parameter name="q">github</parameter>\n</invoke>\n'
+    )
+    out = await run_response([stage], ctx, text_stream(reply))
+    assert calls_in(out) == [("1password_lookup", {"q": "github"})]
+
+
+def test_a_configured_tool_name_that_cannot_be_a_tag_is_refused_at_load() -> None:
+    with pytest.raises(ValidationError, match="cannot be tags"):
+        make_stage(VirtualToolCalls, tools=["deploy site"])
+
+
+async def test_a_reply_cut_by_max_tokens_inside_a_call_keeps_its_finish_reason() -> None:
+    events = [
+        ResponseStart(id="r", model="m"),
+        TextDelta(text="Writing.\n<write_to_file>\n<path>a.py</path>\n<content>print("),
+        Finish(reason="length"),
+    ]
+    out = await run_response([make_stage(VirtualToolCalls)], cline_context(), events)
+    assert [e.reason for e in out if isinstance(e, Finish)] == ["length"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "text", "value"),
+    [
+        ({"type": ["string", "null"]}, "123", "123"),
+        ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, "30", 30),
+        ({"type": "boolean"}, "true", True),
+        ({"type": "array", "items": {"type": "string"}}, '["a"]', ["a"]),
+        ({"type": "integer"}, "thirty", "thirty"),
+        ({"enum": [1, 2]}, "2", 2),
+        ({}, "{}", "{}"),
+    ],
+    ids=["nullable-string", "optional-int", "boolean", "array", "not-json", "enum", "untyped"],
+)
+def test_parameter_texts_are_typed_by_the_schema(
+    schema: dict[str, object], text: str, value: object
+) -> None:
+    tool = Tool(name="t", parameters={"type": "object", "properties": {"p": schema}})
+    assert arguments_for(tool, {"p": text}) == {"p": value}
+
+
+async def test_parallel_calls_in_history_are_one_block_on_lines_of_their_own() -> None:
+    calls = [
+        TextPart(text="Both."),
+        ToolCallPart(id="c1", name="Bash", arguments='{"command": "ls"}'),
+        ToolCallPart(id="c2", name="Bash", arguments='{"command": "pwd"}'),
+    ]
+    ctx = make_context(request(user("go"), Message(role="assistant", content=calls), tools=[SHELL]))
+    await run_request(make_stage(VirtualToolCalls, backend_tools="xml"), ctx)
+    text = ctx.request.messages[1].text()
+    assert text.startswith("Both.\n\n<function_calls>\n")
+    assert text.count("<function_calls>") == 1 and text.count("<invoke ") == 2
+
+
+async def test_with_tool_choice_none_the_tools_go_away_and_no_call_is_read() -> None:
+    ctx = make_context(native_request(tool_choice=ToolChoice(mode="none")))
+    stage = make_stage(VirtualToolCalls, backend_tools="xml")
+    await run_request(stage, ctx)
+    assert ctx.request.tools == []
+    out = await run_response([stage], ctx, text_stream(BACKEND_REPLY))
+    assert text_of(out) == BACKEND_REPLY and not calls_in(out)

@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from quart import Quart, Response, request
@@ -139,16 +139,19 @@ class Call:
             "system_fingerprint": "fp_fake",
         }
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        """One `chat.completion.chunk` SSE message."""
+    def chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, usage: Usage | None = None
+    ) -> bytes:
+        """One `chat.completion.chunk` SSE message (with running `usage`, as vLLM's
+        `continuous_usage_stats` sends it on every chunk)."""
         obj = {
             **self._head("chat.completion.chunk"),
             "choices": [
                 {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],
         }
-        if self.include_usage:
-            obj["usage"] = None
+        if self.include_usage or usage is not None:
+            obj["usage"] = usage.wire() if usage is not None else None
         return _frame(obj)
 
     def ending(self, finish_reason: str, usage: Usage | None) -> list[bytes]:
@@ -264,6 +267,7 @@ class Text(Reply):
         finish_reason: str = "stop",
         usage: Usage | None = Usage(),
         write_size: int | None = None,
+        usage_every_chunk: bool = False,
     ) -> None:
         super().__init__()
         self.text = text
@@ -271,6 +275,7 @@ class Text(Reply):
         self.finish_reason = finish_reason
         self.usage = usage
         self.write_size = write_size
+        self.usage_every_chunk = usage_every_chunk
 
     @property
     def pieces(self) -> list[str]:
@@ -281,13 +286,22 @@ class Text(Reply):
         """Role chunk, content chunks, then the ending."""
         return [
             call.chunk({"role": "assistant", "content": "", "refusal": None}),
-            *(call.chunk({"content": piece}) for piece in self.pieces),
+            *(
+                call.chunk({"content": piece}, usage=self._running(n))
+                for n, piece in enumerate(self.pieces, 1)
+            ),
             *call.ending(self.finish_reason, self.usage),
         ]
 
     async def respond(self, call: Call) -> Response:
         """The whole text in one message."""
         return call.completion({"content": self.text}, self.finish_reason, self.usage)
+
+    def _running(self, pieces: int) -> Usage | None:
+        """The usage after `pieces` content chunks, when every chunk carries it."""
+        if not self.usage_every_chunk or self.usage is None:
+            return None
+        return replace(self.usage, completion_tokens=pieces)
 
 
 class Echo(Text):
