@@ -23,12 +23,14 @@ def _why(route: CompiledRoute, frontend: str) -> str:
 
 
 def _chain(route: CompiledRoute | None, graph: Graph, side: str) -> str:
-    own = getattr(route, side) if route is not None else ()
-    pipeline = getattr(graph, side)
-    labels = [f"{b.label} (pipeline)" for b in pipeline] if side == "request" else []
-    labels += [b.label for b in own]
-    if side == "response":
-        labels += [f"{b.label} (pipeline)" for b in pipeline]
+    """The stages a request (or its reply) goes through on `side`, in order; the pipeline's
+    marked, the ways back (`vtc.back`) last, as the executor runs them."""
+    pipeline = {id(bound) for bound in (*getattr(graph, side), *graph.back)}
+    if side == "request":
+        bounds = (*graph.request, *(route.request if route is not None else ()))
+    else:
+        bounds = graph.chains[route] if route is not None else graph.chain
+    labels = [f"{b.label} (pipeline)" if id(b) in pipeline else b.label for b in bounds]
     return ", ".join(labels) or "none"
 
 

@@ -319,6 +319,21 @@ def test_explain_says_the_route_its_strategy_and_each_targets_parameters(
     assert "route: default" in capsys.readouterr().out
 
 
+def test_explain_lists_the_response_stages_in_the_order_they_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "routes.yaml").write_text(
+        "backends: {mock: {kind: mock}}\n"
+        "pipeline: {request: [commands], response: [tool_safety]}\n"
+        "routes: [{name: cline, response: [vtc, think_tags], backend: {targets: [mock]}}]\n"
+    )
+    argv = ["explain", "--routes", str(tmp_path), "--frontend", "openai_chat", "--model", "m"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "request stages: commands (pipeline)" in lines
+    assert lines[-1] == "response stages: vtc, think_tags, tool_safety (pipeline), vtc.back"
+
+
 async def test_explain_reads_the_sessions_state_from_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
