@@ -156,20 +156,9 @@ def _types(schema: dict[str, Any]) -> set[str]:
         for branch in schema.get(key) or ():
             if isinstance(branch, dict):
                 types |= _types(branch) or {"string"}  # a branch that does not say: anything
-    if "enum" in schema and not types:
-        types = {_type_name(value) for value in schema["enum"]}
+    if "enum" in schema and not types:  # what matters is whether a string is allowed
+        types = {"string" if isinstance(value, str) else "constant" for value in schema["enum"]}
     return types
-
-
-def _type_name(value: Any) -> str:
-    """The JSON type of a Python value read from JSON."""
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else "object"
 
 
 def _json_or_text(text: str) -> Any:

@@ -231,6 +231,15 @@ def _xml_call(name: str, arguments: dict[str, Any]) -> str:
     )
 
 
+def _writes_xml(fakes: Any, reply: str, *, then: str) -> tuple[fake_openai.FakeProvider, int]:
+    """The fake OpenAI upstream scripted to answer `reply`, then `then`; and how many
+    requests it had received before (an earlier agent's late ones stay on its record)."""
+    _, openai = fakes
+    openai.reset()
+    openai.script(fake_openai.Text(reply), fake_openai.Text(then))
+    return openai, len(openai.requests)
+
+
 @AGENTS
 def test_a_tool_round_trip_through_a_backend_without_tool_calling(
     agent: str,
@@ -239,11 +248,8 @@ def test_a_tool_round_trip_through_a_backend_without_tool_calling(
     places: dict[str, Path],
     no_errors: Callable[[], None],
 ) -> None:
-    _, openai = fakes
-    openai.reset()
-    seen = len(openai.requests)
     name, arguments = SHELL[agent]
-    openai.script(fake_openai.Text(_xml_call(name, arguments)), fake_openai.Text("Done."))
+    openai, seen = _writes_xml(fakes, _xml_call(name, arguments), then="Done.")
 
     reply = ask(agent, "multiply six by seven with the shell", served, "via-xml", places)
 
@@ -263,13 +269,10 @@ def test_a_dangerous_xml_call_never_reaches_the_agent(
     places: dict[str, Path],
     no_errors: Callable[[], None],
 ) -> None:
-    _, openai = fakes
-    openai.reset()
-    seen = len(openai.requests)
     name, arguments = SHELL[agent]
     key = "cmd" if "cmd" in arguments else "command"
     dangerous = {**arguments, key: "git reset --hard HEAD~5"}
-    openai.script(fake_openai.Text(_xml_call(name, dangerous)), fake_openai.Text("Unexpected."))
+    openai, seen = _writes_xml(fakes, _xml_call(name, dangerous), then="Unexpected.")
 
     reply = ask(agent, "throw my work away", served, "via-xml", places)
 

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tests.support import fake_anthropic as fa
+from tests.support.cline import CLINE_HEADERS, CLINE_PROMPT, execute_command
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_openai import FakeProvider, Text
 from tests.support.proxy import Proxy
@@ -44,26 +45,6 @@ routes:
   - name: default
     backend: {targets: [fake]}
 """
-CLINE_HEADERS = {"HTTP-Referer": "https://cline.bot", "X-Title": "Cline"}
-CLINE_SYSTEM = """You are Cline, a software engineer.
-
-## execute_command
-Description: Run a CLI command.
-Usage:
-<execute_command>
-<command>Your command here</command>
-<requires_approval>true or false</requires_approval>
-</execute_command>
-"""
-
-
-def xml_call(command: str) -> str:
-    return (
-        f"<execute_command>\n<command>{command}</command>\n"
-        "<requires_approval>false</requires_approval>\n</execute_command>"
-    )
-
-
 @pytest.fixture
 def served(proxy: Callable[..., Proxy], fake_anthropic: FakeAnthropic) -> Proxy:
     return proxy(ROUTES)
@@ -82,7 +63,7 @@ def cline(served: Proxy) -> openai.AsyncOpenAI:
 async def ask_cline(served: Proxy, *, stream: bool) -> tuple[str, str | None]:
     """What a Cline-style client reads: the text, and the finish reason."""
     messages = [
-        {"role": "system", "content": CLINE_SYSTEM},
+        {"role": "system", "content": CLINE_PROMPT},
         {"role": "user", "content": "<task>discard my changes</task>"},
     ]
     async with cline(served) as client:
@@ -107,7 +88,7 @@ async def ask_cline(served: Proxy, *, stream: bool) -> tuple[str, str | None]:
 async def test_a_dangerous_xml_call_is_stopped_before_the_client_can_run_it(
     served: Proxy, fake: FakeProvider, stream: bool
 ) -> None:
-    fake.script(Text(f"I will reset.\n{xml_call('git reset --hard HEAD~3')}", chunks=7))
+    fake.script(Text(f"I will reset.\n{execute_command('git reset --hard HEAD~3')}", chunks=7))
 
     text, finish = await ask_cline(served, stream=stream)
 
@@ -120,7 +101,7 @@ async def test_a_dangerous_xml_call_is_stopped_before_the_client_can_run_it(
 async def test_usage_on_every_chunk_does_not_let_a_dangerous_xml_call_through(
     served: Proxy, fake: FakeProvider
 ) -> None:
-    reply = f"I will reset.\n{xml_call('git reset --hard HEAD~3')}"
+    reply = f"I will reset.\n{execute_command('git reset --hard HEAD~3')}"
     fake.script(Text(reply, chunks=9, usage_every_chunk=True))
 
     text, _ = await ask_cline(served, stream=True)
@@ -132,7 +113,7 @@ async def test_usage_on_every_chunk_does_not_let_a_dangerous_xml_call_through(
 async def test_a_safe_xml_call_reaches_the_client_as_the_model_wrote_it(
     served: Proxy, fake: FakeProvider, stream: bool
 ) -> None:
-    reply = f"Listing first.\n\n{xml_call('ls -la &amp;&amp; git status')}"
+    reply = f"Listing first.\n\n{execute_command('ls -la &amp;&amp; git status')}"
     fake.script(Text(reply, chunks=9))
 
     text, finish = await ask_cline(served, stream=stream)
@@ -145,11 +126,11 @@ async def test_a_cline_style_client_repeating_one_xml_call_is_answered_by_the_pr
     served: Proxy, fake: FakeProvider
 ) -> None:
     messages: list[dict[str, str]] = [
-        {"role": "system", "content": CLINE_SYSTEM},
+        {"role": "system", "content": CLINE_PROMPT},
         {"role": "user", "content": "<task>build it</task>"},
     ]
     for _ in range(4):
-        messages.append({"role": "assistant", "content": f"Again.\n{xml_call('make')}"})
+        messages.append({"role": "assistant", "content": f"Again.\n{execute_command('make')}"})
         messages.append(
             {"role": "user", "content": "[execute_command for 'make'] Result:\nError 2"}
         )
@@ -163,7 +144,7 @@ async def test_a_cline_style_client_repeating_one_xml_call_is_answered_by_the_pr
 async def test_a_forced_route_reads_xml_from_an_anthropic_client(
     served: Proxy, fake_anthropic: FakeAnthropic
 ) -> None:
-    fake_anthropic.script(fa.Reply(fa.Text(f"Cleaning.\n{xml_call('rm -rf ~')}", chunks=5)))
+    fake_anthropic.script(fa.Reply(fa.Text(f"Cleaning.\n{execute_command('rm -rf ~')}", chunks=5)))
     async with (
         anthropic.AsyncAnthropic(
             base_url=f"{served.base_url}/anthropic",
@@ -174,7 +155,7 @@ async def test_a_forced_route_reads_xml_from_an_anthropic_client(
         client.messages.stream(
             model="claude-x",
             max_tokens=200,
-            system=CLINE_SYSTEM,
+            system=CLINE_PROMPT,
             messages=[{"role": "user", "content": "tidy up"}],
         ) as stream,
     ):

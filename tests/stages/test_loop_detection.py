@@ -16,6 +16,7 @@ from engine.testing import (
     user,
 )
 from stages.loop_detection import LoopDetection
+from tests.support.cline import CLINE_PROMPT
 
 PASSAGE = "I will now check the file again to be sure it is right. "
 
@@ -74,17 +75,6 @@ async def test_a_session_may_turn_it_off() -> None:
     session.set(SWITCHES, {"loop-detection": False})
     ctx = make_context(request(*conversation(5)), session=session)
     assert await run_request(make_stage(LoopDetection), ctx) is None
-
-
-CLINE_PROMPT = """You are Cline.
-
-## read_file
-Description: Read a file.
-Usage:
-<read_file>
-<path>File path here</path>
-</read_file>
-"""
 
 
 def xml_conversation(paths: list[str]) -> list[Message]:

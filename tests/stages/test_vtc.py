@@ -40,21 +40,13 @@ from engine.testing import (
 from stages.tool_safety import ToolSafety
 from stages.vtc import VirtualToolCalls
 from stages.xml_prompt import CALLS_END, arguments_for
+from tests.support.cline import CLINE_PROMPT, execute_command
 
 CLINE = {"user-agent": "OpenAI/JS 4.83.0", "x-title": "Cline", "http-referer": "https://cline.bot"}
 ROO = {"user-agent": "RooCode/3.53.0", "x-title": "Roo Code"}
-SYSTEM = """You are Cline.
-
-# Tools
-
-## execute_command
-Description: Run a CLI command.
-Usage:
-<execute_command>
-<command>Your command here</command>
-<requires_approval>true or false</requires_approval>
-</execute_command>
-
+SYSTEM = (
+    CLINE_PROMPT
+    + """
 ## deploy_site
 Description: a tool of this user's own.
 Usage:
@@ -62,10 +54,8 @@ Usage:
 <target>prod</target>
 </deploy_site>
 """
-CALL = (
-    "<execute_command>\n<command>git reset --hard</command>\n"
-    "<requires_approval>false</requires_approval>\n</execute_command>"
 )
+CALL = execute_command("git reset --hard")
 REPLY = f"I will discard the changes.\n{CALL}"
 
 
