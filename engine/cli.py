@@ -1,8 +1,9 @@
-"""The `engine` command: serve, check, graph, schema."""
+"""The `engine` command: serve, check, graph, schema, explain, keys, db."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine import cli_keys
 from engine.compiler import load_graph
 from engine.config import FRONTENDS
 from engine.diagnostics import format_json, format_text, has_errors
@@ -82,8 +84,18 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("not starting: %s has errors", args.routes)
         return 1
     store = _store(args)
+    require_keys = args.require_keys or not (args.open or _loopback(args.host))
+    if require_keys and store is None:
+        log.error("not starting: client keys live in a SQL store; give --store, not memory")
+        return 2
+    if require_keys and not args.require_keys:
+        log.warning(
+            "%s is not a loopback address: client keys are required (--open: not)", args.host
+        )
     config = hypercorn_config(args.host, args.port)
-    app = create_app(graph, args.routes, watch=not args.no_reload, store=store)
+    app = create_app(
+        graph, args.routes, watch=not args.no_reload, store=store, require_keys=require_keys
+    )
     log.info(
         "serving %d routes from %s on http://%s:%d",
         len(graph.routes),
@@ -93,6 +105,16 @@ def _serve(args: argparse.Namespace) -> int:
     )
     run(serve(AccessLog(app), config))
     return 0
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _store(args: argparse.Namespace) -> SqlStore | None:
@@ -189,6 +211,16 @@ def parser() -> argparse.ArgumentParser:
     # Requests are logged by default now; the old switch is still taken.
     serve.add_argument("--access-log", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--require-keys",
+        action="store_true",
+        help="every call needs a client key from the store (`engine keys add`)",
+    )
+    serve.add_argument(
+        "--open",
+        action="store_true",
+        help="serve a non-loopback host without client keys (it requires them otherwise)",
+    )
     _add_store(serve)
     serve.set_defaults(run=_serve)
 
@@ -225,6 +257,7 @@ def parser() -> argparse.ArgumentParser:
     upgrade = db.add_parser("upgrade", help="apply the migrations the store lacks")
     _add_store(upgrade)
     upgrade.set_defaults(run=_db_upgrade)
+    cli_keys.register(sub, _add_store, _store)
     return top
 
 

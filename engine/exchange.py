@@ -35,6 +35,7 @@ class Call:
     query: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
     body: bytes = b""
+    address: str = ""  # the client's IP address, as the connection shows it
 
     @property
     def bearer(self) -> str | None:
@@ -105,6 +106,9 @@ class Exchange:
     # again with another request, for a stage that retries (its events reach only the
     # stages after it).
     ask_again: Callable[[Any], Awaitable[AsyncIterator[Any]]] | None = None
+    # Set by the server: the client keys, rate-limit windows and failed attempts
+    # (`engine.access.Access`) that the `auth` and `rate_limit` stages use.
+    access: Any = None
 
     @property
     def target(self) -> Target | None:

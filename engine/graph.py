@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from urllib.parse import urlencode
 
@@ -166,3 +166,16 @@ class Graph:
         for bound in (*self.request, *(b for route in self.routes for b in route.request)):
             ids.update(dict.fromkeys(bound.stage.models()))
         return list(ids)
+
+
+def guarded(
+    graph: Graph, request: tuple[BoundStage, ...], response: tuple[BoundStage, ...]
+) -> Graph:
+    """`graph` with `request` stages run first in its pipeline and `response` ones last
+    (what `engine serve --require-keys` adds), those of a kind it declares already left out."""
+    declared = {type(bound.stage) for bound in (*graph.request, *graph.response)}
+    before = tuple(b for b in request if type(b.stage) not in declared)
+    after = tuple(b for b in response if type(b.stage) not in declared)
+    if not before and not after:
+        return graph
+    return replace(graph, request=before + graph.request, response=graph.response + after)

@@ -28,8 +28,11 @@ Listener = Callable[[int, list[Diagnostic]], None]
 class GraphHolder:
     """The graph being served now; replaced whole, never changed in place."""
 
-    def __init__(self, graph: Graph, routes: Path) -> None:
-        self.graph = graph
+    def __init__(
+        self, graph: Graph, routes: Path, prepare: Callable[[Graph], Graph] | None = None
+    ) -> None:
+        self.prepare = prepare or (lambda graph: graph)  # applied to every graph served
+        self.graph = self.prepare(graph)
         self.routes = routes
         self.generation = 0
         self.listeners: list[Listener] = []
@@ -95,6 +98,7 @@ class GraphHolder:
             )
             self._retire(graph)  # never served: its stages close now
         elif graph is not None and not has_errors(diagnostics):
+            graph = self.prepare(graph)
             replaced, self.graph = self.graph, graph
             self.generation += 1
             if id(replaced) not in self._leases:

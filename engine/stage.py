@@ -76,9 +76,17 @@ class Answer:
     error: ProxyError | None = None
 
     @classmethod
-    def refuse(cls, status: int, message: str, *, code: str = "refused") -> Answer:
-        """A refusal with an HTTP error status (a stage's 401, 403 or 429)."""
-        return cls(error=ProxyError(status, message, code=code))
+    def refuse(
+        cls,
+        status: int,
+        message: str,
+        *,
+        code: str = "refused",
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """A refusal with an HTTP error status (a stage's 401, 403 or 429), and the headers
+        the client should see with it (`Retry-After`)."""
+        return cls(error=ProxyError(status, message, code=code, headers=headers))
 
     @classmethod
     def text(cls, text: str, *, model: str = "engine") -> Answer:

@@ -1,9 +1,11 @@
 """The built-in stages. Importing this package registers them (entry point `engine.stages`)."""
 
 from stages import (
+    auth,
     commands,
     loop_detection,
     model_rewrite,
+    rate_limit,
     redact_secrets,
     retry_empty,
     think_tags,
@@ -13,9 +15,11 @@ from stages import (
 )
 
 __all__ = [
+    "auth",
     "commands",
     "loop_detection",
     "model_rewrite",
+    "rate_limit",
     "redact_secrets",
     "retry_empty",
     "think_tags",

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -77,7 +78,11 @@ def proxy(tmp_path: Path, fake: FakeProvider) -> Iterator[ProxyFactory]:
         count = 0
 
         def start(
-            routes: str = FAKE_ROUTES, *, routes_dir: Path | None = None, watch: bool = True
+            routes: str = FAKE_ROUTES,
+            *,
+            routes_dir: Path | None = None,
+            watch: bool = True,
+            **options: Any,
         ) -> Proxy:
             nonlocal count
             if routes_dir is None:
@@ -85,7 +90,7 @@ def proxy(tmp_path: Path, fake: FakeProvider) -> Iterator[ProxyFactory]:
                 routes_dir = tmp_path / f"routes-{count}"
                 routes_dir.mkdir()
                 (routes_dir / "routes.yaml").write_text(routes, encoding="utf-8")
-            return stack.enter_context(Proxy(routes_dir, watch=watch))
+            return stack.enter_context(Proxy(routes_dir, watch=watch, **options))
 
         yield start
         # Whatever a failing test left hanging must not hold the proxy's shutdown up.

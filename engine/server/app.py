@@ -13,8 +13,9 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
@@ -23,6 +24,7 @@ import httpx
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from engine.access import Access
 from engine.breaker import Breakers
 from engine.catalog import ModelCatalog
 from engine.codecs.sse import dumps_bytes
@@ -32,7 +34,7 @@ from engine.exchange import Call, Exchange, Operation
 from engine.executor import Execution, admit, count_tokens, execute
 from engine.frontends import DEFAULT, FRONTENDS, Endpoint, Frontend, Reply
 from engine.frontends.base import Estimate
-from engine.graph import Graph
+from engine.graph import BoundStage, Graph, guarded
 from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
@@ -46,6 +48,7 @@ from engine.server.access import note, noted
 from engine.server.cleanups import Cleanups, defer
 from engine.server.hypercorn_fixes import close_idle_connections_on_eof
 from engine.sessions import MemorySessionStore, Session, SessionStore, session_key
+from engine.stage import registry
 from engine.stored_responses import MemoryResponseStore, ResponseStore
 
 if TYPE_CHECKING:
@@ -109,6 +112,7 @@ class Server:
         self.responses: ResponseStore = responses or (
             store.responses if store else MemoryResponseStore()
         )
+        self.access = store.access if store else Access()
         self.catalog = ModelCatalog()
         self.breakers = Breakers()  # per process: see engine.breaker
         holder.listeners.append(self.catalog.graph_changed)
@@ -155,7 +159,8 @@ class Server:
         # kept-alive connection, and the client's next request on it would fail.
         body = cast(bytes, await request.get_data())
         headers = {name.lower(): value for name, value in request.headers.items()}
-        call = Call(request.method, request.path, params, request.args, headers, body)
+        address = request.remote_addr or ""
+        call = Call(request.method, request.path, params, request.args, headers, body, address)
         frontend, endpoint = _pick(endpoints, call)
         try:
             reply = await endpoint.handler(call, self)
@@ -200,6 +205,7 @@ class Server:
             backends=graph.backend_names,
             call=call,
             operation=operation,
+            access=self.access,
         )
 
     async def chat(self, frontend: Frontend, call: Call) -> Reply:
@@ -431,6 +437,16 @@ def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:
         app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
 
 
+def _key_guard() -> Callable[[Graph], Graph]:
+    """What `--require-keys` does to each graph served: `auth` (a key required) and the
+    keys' own limits (`rate_limit`) run first, and count the tokens last."""
+    stages = registry()
+    auth, limits = stages["auth"], stages["rate_limit"]
+    required = BoundStage("auth", auth(auth.Config(required=True)))
+    limited = BoundStage("rate_limit", limits(limits.Config()))
+    return partial(guarded, request=(required, limited), response=(limited,))
+
+
 def create_app(
     graph: Graph,
     routes: Path,
@@ -439,16 +455,18 @@ def create_app(
     sessions: SessionStore | None = None,
     responses: ResponseStore | None = None,
     store: SqlStore | None = None,
+    require_keys: bool = False,
 ) -> Quart:
     """The application serving `graph`, reloading it from `routes` when `watch`, with
     sessions and stored responses in the given stores, else in the SQL `store`, else in
-    memory."""
+    memory; with `require_keys`, every call needs a client key (`auth` and `rate_limit`
+    first in the pipeline, unless the routing files declare them there)."""
     install_log_redaction()
     close_idle_connections_on_eof()
     app = Quart("engine")
     app.asgi_app = Cleanups(app.asgi_app)  # type: ignore[method-assign]
     app.config.update(RESPONSE_TIMEOUT=None, BODY_TIMEOUT=600, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
-    holder = GraphHolder(graph, routes)
+    holder = GraphHolder(graph, routes, _key_guard() if require_keys else None)
     server = Server(holder, watch=watch, sessions=sessions, responses=responses, store=store)
     app.extensions["engine"] = server
     app.before_serving(server.start)

@@ -1,11 +1,14 @@
-"""The SQL store: sessions and stored responses in one database that several processes
-share (SQLite by default, PostgreSQL for several machines). See `engine.store.database`
-for URLs and migrations, `engine.store.sessions` for how sessions are cached and merged."""
+"""The SQL store: sessions, stored responses, client keys and limits in one database that
+several processes share (SQLite by default, PostgreSQL for several machines). See
+`engine.store.database` for URLs and migrations, `engine.store.sessions` for how sessions
+are cached and merged, `engine.store.access` for keys and limits."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import URL
 
+from engine.access import Access
+from engine.store.access import SqlFailureStore, SqlKeyStore, SqlLimitStore
 from engine.store.database import connect, shown, upgrade
 from engine.store.responses import SqlResponseStore
 from engine.store.sessions import SqlSessionStore
@@ -20,6 +23,9 @@ class SqlStore:
         self.engine = connect(url)
         self.sessions = SqlSessionStore(self.engine, poll_interval=poll_interval)
         self.responses = SqlResponseStore(self.engine)
+        self.access = Access(
+            SqlKeyStore(self.engine), SqlLimitStore(self.engine), SqlFailureStore(self.engine)
+        )
 
     async def open(self) -> tuple[str | None, str | None]:
         """Bring the schema up to date and start the session cache's watch; the schema's

@@ -95,9 +95,9 @@ class Served:
 
 
 @contextmanager
-def engine_serve(routes: Path, env: dict[str, str]) -> Iterator[Served]:
-    """`engine serve --routes ROUTES` on a free loopback port, as a user starts it; with a
-    store of its own (a new SQLite file) unless `env` names one (`ENGINE_STORE`)."""
+def engine_serve(routes: Path, env: dict[str, str], *options: str) -> Iterator[Served]:
+    """`engine serve --routes ROUTES [OPTIONS]` on a free loopback port, as a user starts
+    it; with a store of its own (a new SQLite file) unless `env` names one (`ENGINE_STORE`)."""
     own_store = tempfile.TemporaryDirectory(prefix="engine-store-")
     env = {"ENGINE_STORE": f"sqlite:///{own_store.name}/engine.db", **env}
     command = [
@@ -110,6 +110,7 @@ def engine_serve(routes: Path, env: dict[str, str]) -> Iterator[Served]:
         "--port",
         "0",
         "--no-reload",
+        *options,
     ]
     process = subprocess.Popen(
         command,

@@ -45,6 +45,8 @@ routes:
   - name: default
     backend: {targets: [fake]}
 """
+
+
 @pytest.fixture
 def served(proxy: Callable[..., Proxy], fake_anthropic: FakeAnthropic) -> Proxy:
     return proxy(ROUTES)

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from engine.compiler import load_graph
 from engine.diagnostics import Diagnostic, format_text, has_errors
@@ -85,11 +85,12 @@ class ReloadLog:
 class Proxy:
     """The proxy app serving the routes folder `routes_dir`; a context manager."""
 
-    def __init__(self, routes_dir: Path, *, watch: bool = True) -> None:
+    def __init__(self, routes_dir: Path, *, watch: bool = True, **options: Any) -> None:
+        """`options` go to `create_app` (a `store`, `require_keys`)."""
         self.routes_dir = routes_dir
         graph, diagnostics = load_graph([routes_dir])
         assert graph is not None, format_text(diagnostics)
-        self.app = create_app(graph, routes_dir, watch=watch)
+        self.app = create_app(graph, routes_dir, watch=watch, **options)
         self.server: Server = self.app.extensions["engine"]
         self.reloads = ReloadLog()
         self.server.holder.listeners.append(self.reloads)
