@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -476,7 +477,9 @@ def create_app(
 
     @app.get("/healthz")
     async def health() -> Response:
-        return _json({"status": "ok", "generation": server.holder.generation})
+        return _json(
+            {"status": "ok", "generation": server.holder.generation, "pid": os.getpid()}
+        )
 
     def owner(path: str) -> Frontend:
         # The front-end owning the path most specifically answers (Gemini's
