@@ -16,6 +16,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from engine.capture.recorder import current as capturing
+
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
 DEFAULT_TIMEOUT = httpx.Timeout(600, connect=10)
 
@@ -64,15 +66,23 @@ class UpstreamTransport(AiohttpTransport):
     """httpx-aiohttp's transport with its failures mapped to the right httpx errors."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send `request` on the aiohttp pool."""
+        """Send `request` on the aiohttp pool (recorded, with its answer, when the
+        exchange is being captured)."""
+        recording = capturing.get()
+        call = recording.sent(request) if recording is not None else None
         try:
             response = await super().handle_async_request(request)
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            raise _mapped(exc) from exc
+            mapped = _mapped(exc)
+            if call is not None:
+                call.error = f"{type(mapped).__name__}: {mapped}"
+            raise mapped from exc
         except ValueError as exc:  # aiohttp refusing a header value (a newline in a key…)
             raise httpx.LocalProtocolError(str(exc)) from exc
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _Body(response.stream)
+        if recording is not None and call is not None:
+            recording.answered(call, response)
         return response
 
 

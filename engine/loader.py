@@ -67,12 +67,23 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+# YAML files a routes folder may hold that are no routing files: a deployment's compose file.
+NOT_ROUTING = frozenset(
+    {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"}
+)
+
+
+def _routing(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and path.name not in NOT_ROUTING
+
+
 def routing_files(paths: Iterable[Path]) -> list[Path]:
-    """The YAML files named by `paths`: files as given, folders' `*.yaml` sorted by name."""
+    """The YAML files named by `paths`: files as given, folders' `*.yaml` sorted by name
+    (a compose file left out)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+            files.extend(sorted(p for p in path.iterdir() if _routing(p)))
         else:
             files.append(path)
     return files
@@ -84,7 +95,7 @@ def graph_roots(path: Path) -> list[Path]:
     example as its own graph)."""
     if not path.is_dir() or routing_files([path]):
         return [path]
-    below = sorted({p.parent for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")})
+    below = sorted({p.parent for p in path.rglob("*.y*ml") if _routing(p)})
     return below or [path]
 
 

@@ -11,6 +11,7 @@ the factory and not scrubbed: the engine passes none.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -167,15 +168,37 @@ def install() -> None:
     logging.setLogRecordFactory(scrubbed)
 
 
-def configure(level: str = "info") -> None:
-    """The server's logging: one stream handler, scrubbed records, quiet HTTP clients.
+def configure(level: str = "info", form: str = "text") -> None:
+    """The server's logging: one stream handler, scrubbed records, quiet HTTP clients;
+    with `form="json"` each line is one JSON object (an access line's fields included).
 
     httpx logs every request URL at INFO; at WARNING it says only what went wrong.
     """
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if form == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     install()
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         for noisy in ("httpx", "httpcore", "hpack", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one line of JSON: time, level, logger, message, and the `fields`
+    a record carries (`extra={"fields": {...}}`, as the access line does)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None) or {}
+        line.update({k: redact(v) if isinstance(v, str) else v for k, v in fields.items()})
+        if record.exc_text:
+            line["traceback"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False, default=str)

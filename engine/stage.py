@@ -118,6 +118,11 @@ class Stage:
         """Model names this stage makes available (aliases), for `GET /models` listings."""
         return []
 
+    def counters(self) -> Mapping[str, Mapping[str, int]]:
+        """What this instance counted since its graph was loaded, by event and reason
+        (`{"blocked": {"git-reset-hard": 2}}`), for `/metrics`."""
+        return {}
+
     def session_state(self, exchange: Exchange) -> Mapping[str, Any]:
         """What this stage kept in the exchange's session (its own namespace, read-only)."""
         return exchange.session.get(self.name)

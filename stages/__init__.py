@@ -2,6 +2,7 @@
 
 from stages import (
     auth,
+    capture,
     commands,
     loop_detection,
     model_rewrite,
@@ -16,6 +17,7 @@ from stages import (
 
 __all__ = [
     "auth",
+    "capture",
     "commands",
     "loop_detection",
     "model_rewrite",

@@ -55,6 +55,10 @@ class LoopDetection(Stage):
         super().__init__(config)
         self.found: Counter[str] = Counter()  # loops found since the graph was loaded, by kind
 
+    def counters(self) -> dict[str, Counter[str]]:
+        """Loops found, by kind."""
+        return {"found": self.found}
+
     async def on_request(self, ctx: Exchange) -> Answer | None:
         """Steer a model that repeats a tool call; answer for it when it goes on."""
         if not self.config.tool_calls or switch(ctx.session, "loop-detection") is False:

@@ -51,6 +51,10 @@ class RetryEmpty(Stage):
         super().__init__(config)
         self.retried = 0  # replies asked for again since the graph was loaded
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Empty replies asked for again."""
+        return {"retried": {"empty": self.retried}}
+
     async def on_events(self, ctx: Exchange, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         """The events; an empty reply's finish (and usage) held back and, when it is one,
         the second reply's events in its place."""

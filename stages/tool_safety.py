@@ -89,6 +89,10 @@ class ToolSafety(Stage):
         self._root = os.path.realpath(os.path.expanduser(config.project_root or "")) or None
         self.blocked: Counter[str] = Counter()  # calls stopped since the graph was loaded, by why
 
+    def counters(self) -> dict[str, Counter[str]]:
+        """Calls stopped, by rule."""
+        return {"blocked": self.blocked}
+
     def tool_allowed(self, name: str) -> bool:
         """Whether the tool lists let the model call `name`."""
         allow = self.config.allow_tools

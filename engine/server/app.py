@@ -39,15 +39,17 @@ from engine.graph import BoundStage, Graph, guarded
 from engine.http import upstream_client
 from engine.logs import clean
 from engine.logs import install as install_log_redaction
-from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed
+from engine.model import Bundle, ChatRequest, ErrorEvent, Event, Finish, Relayed, Usage
 from engine.notes import HEADER as DROPPED_HEADER
 from engine.notes import Dropped
 from engine.ready import batches
 from engine.reload import GraphHolder
 from engine.response import collect
-from engine.server.access import note, noted
+from engine.server.access import AccessLog, note, noted
 from engine.server.cleanups import Cleanups, defer
 from engine.server.hypercorn_fixes import close_idle_connections_on_eof
+from engine.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from engine.server.metrics import Metrics
 from engine.sessions import MemorySessionStore, Session, SessionStore, session_key
 from engine.stage import registry
 from engine.stored_responses import MemoryResponseStore, ResponseStore
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.server")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+READY_TIMEOUT_SECS = 2.0  # a store slower than this to answer is not ready
 SERVED_BY_HEADER = "x-served-by"  # the target that answered: BACKEND:MODEL
 # What a header value may hold as it is; the rest of a client's model name is %-escaped.
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
@@ -116,11 +119,14 @@ class Server:
         self.access = store.access if store else Access()
         self.catalog = ModelCatalog()
         self.breakers = Breakers()  # per process: see engine.breaker
+        self.metrics = Metrics(lambda: self.holder.graph, self.breakers)
         holder.listeners.append(self.catalog.graph_changed)
+        holder.listeners.append(self.metrics.reloaded)
         self.http: httpx.AsyncClient | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._discovery: asyncio.Task[None] | None = None
         self._dropped_seen: set[tuple[str, str]] = set()
+        self._captured: tuple[Graph | None, bool] = (None, False)
 
     async def start(self) -> None:
         """Open the store (migrating it) and the shared upstream pool, and start watching
@@ -151,6 +157,30 @@ class Server:
         if self.store is not None:
             await self.store.aclose()
 
+    def capturing(self) -> bool:
+        """Whether the graph being served has a `capture` stage (asked per request: the
+        answer is kept per graph)."""
+        graph = self.holder.graph
+        if self._captured[0] is not graph:
+            stages = graph.stages()
+            self._captured = (graph, any(getattr(s, "name", "") == "capture" for s in stages))
+        return self._captured[1]
+
+    async def problems(self) -> list[str]:
+        """Why the server cannot serve requests now (none when it is ready): no graph with
+        routes, or a store it cannot reach."""
+        found = []
+        if not self.holder.graph.routes:
+            found.append("no routes are loaded")
+        if self.http is None:
+            found.append("the server has not started")
+        if self.store is not None:
+            try:
+                await asyncio.wait_for(self.store.ping(), READY_TIMEOUT_SECS)
+            except Exception as exc:  # unreachable, or too slow to count as reachable
+                found.append(f"store {self.store}: {type(exc).__name__}: {clean(exc, 300)}")
+        return found
+
     async def serve(
         self, endpoints: Sequence[tuple[Frontend, Endpoint]], **params: str
     ) -> Response:
@@ -163,6 +193,7 @@ class Server:
         address = request.remote_addr or ""
         call = Call(request.method, request.path, params, request.args, headers, body, address)
         frontend, endpoint = _pick(endpoints, call)
+        note(request.scope, frontend=frontend.name)
         try:
             reply = await endpoint.handler(call, self)
         except ProxyError as error:
@@ -239,6 +270,7 @@ class Server:
             async with aclosing(execution.events()) as events:
                 response = await collect(events)
             execution.timings.add("response", started)
+            _note_usage(response.usage)
             headers["server-timing"] = execution.timings.header()
             body = frontend.encode_response(response, chat)
             await self._complete(frontend, chat, body)
@@ -351,6 +383,7 @@ class Server:
 
         async def body() -> AsyncGenerator[bytes, None]:
             completed = finished = False
+            usage: Usage | None = None
             events = execution.events()
             # The events ready together go out in one write (see engine.ready).
             ready = batches(events)
@@ -358,9 +391,15 @@ class Server:
                 async for batch in ready:
                     data: list[bytes] = []
                     for event in _unbundled(batch):
-                        if not finished and isinstance(event, (Finish, Relayed)):
-                            finished = _finishes(event)
-                        if isinstance(event, ErrorEvent):
+                        if isinstance(event, Relayed):
+                            if event.events:  # none on a relayed chunk of plain text
+                                finished = finished or _finishes(event)
+                                usage = _usage_in(event.events) or usage
+                        elif isinstance(event, Finish):
+                            finished = True
+                        elif type(event) is Usage:
+                            usage = event
+                        elif isinstance(event, ErrorEvent):
                             failure = (event.status, event.code, event.message)
                             self._stream_failed(frontend, scope, where, *failure)
                         data.append(encoder.event(event))
@@ -387,10 +426,12 @@ class Server:
                         self._stream_failed(frontend, scope, where, *failure)
                     yield encoder.error(error)
             finally:
+                _note_usage(usage, scope)
                 await ready.aclose()  # first: it may be inside `events`, waiting
                 await events.aclose()
 
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
+        note(scope, stream="1")
         stream = body()
         self._hold_until_sent(graph, execution, stream)
         return Reply(stream, headers=headers, content_type=frontend.stream_content_type)
@@ -398,7 +439,23 @@ class Server:
     def _note_served(self, ctx: Exchange) -> None:
         """Say which route and backend an exchange went to, as far as it got (its access
         line)."""
-        note(request.scope, route=ctx.route, backend=str(ctx.served_by or "") or None)
+        note(
+            request.scope,
+            route=ctx.route,
+            backend=str(ctx.served_by or "") or None,
+            session=ctx.session.id,
+            strategy=ctx.route_strategy,
+        )
+
+
+def _note_usage(usage: Usage | None, scope: Any = None) -> None:
+    """Note the tokens a reply used, for its access line and metrics."""
+    if usage is not None:
+        note(
+            request.scope if scope is None else scope,
+            input_tokens=str(usage.input_tokens),
+            output_tokens=str(usage.output_tokens),
+        )
 
 
 def _unbundled(events: list[Event]) -> list[Event]:
@@ -412,12 +469,14 @@ def _unbundled(events: list[Event]) -> list[Event]:
     ]
 
 
-def _finishes(event: Event) -> bool:
-    """Whether `event` ends the response (or carries the event that does). On every
-    event of a stream until the end: a relayed one of plain text carries none."""
-    if isinstance(event, Relayed):
-        return bool(event.events) and any(isinstance(e, Finish) for e in event.events)
-    return isinstance(event, Finish)
+def _finishes(event: Relayed) -> bool:
+    """Whether a relayed chunk carries the event that ends the response."""
+    return any(isinstance(e, Finish) for e in event.events)
+
+
+def _usage_in(events: tuple[Event, ...]) -> Usage | None:
+    """The last usage a relayed chunk carries, if any."""
+    return next((e for e in reversed(events) if type(e) is Usage), None)
 
 
 def mount(app: Quart, server: Server, frontends: Sequence[Frontend]) -> None:
@@ -470,16 +529,27 @@ def create_app(
     holder = GraphHolder(graph, routes, _key_guard() if require_keys else None)
     server = Server(holder, watch=watch, sessions=sessions, responses=responses, store=store)
     app.extensions["engine"] = server
+    app.asgi_app = AccessLog(  # type: ignore[method-assign]
+        app.asgi_app, server.metrics, server.capturing
+    )
     app.before_serving(server.start)
     app.after_serving(server.stop)
 
     mount(app, server, FRONTENDS)
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(server.metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/readyz")
+    async def ready() -> Response:
+        problems = await server.problems()
+        status = "not ready" if problems else "ready"
+        return _json({"status": status, "problems": problems}, 503 if problems else 200)
+
     @app.get("/healthz")
     async def health() -> Response:
-        return _json(
-            {"status": "ok", "generation": server.holder.generation, "pid": os.getpid()}
-        )
+        return _json({"status": "ok", "generation": server.holder.generation, "pid": os.getpid()})
 
     def owner(path: str) -> Frontend:
         # The front-end owning the path most specifically answers (Gemini's

@@ -34,6 +34,11 @@ class SqlStore:
         await self.sessions.start()
         return versions
 
+    async def ping(self) -> None:
+        """Ask the database a trivial question (raises when it cannot answer)."""
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+
     async def aclose(self) -> None:
         """Stop watching and close every connection."""
         await self.sessions.aclose()

@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 
 from engine import config
 from engine.backends import KINDS
+from engine.loader import NOT_ROUTING
 from engine.schema import SCHEMA_FILE, SchemaProblem, build_schema, validate, write_schema
 from engine.stage import registry
 from engine.strategies import registry as strategies
@@ -27,7 +28,7 @@ PLUGIN_GRAPH = ROOT / "examples" / "plugin-stage" / "routes.yaml"
 VALID_GRAPHS = sorted(
     {
         ROOT / "routes" / "default.yaml",
-        *(ROOT / "examples").glob("*/*.yaml"),
+        *(p for p in (ROOT / "examples").glob("*/*.yaml") if p.name not in NOT_ROUTING),
         *(ROOT / "tests" / "check" / "good").glob("*.yaml"),
     }
     - {PLUGIN_GRAPH}

@@ -44,6 +44,12 @@ class Postgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
+    def drop(self, url: str) -> None:
+        """Drop the database at `url`, its connections cut: a store that loses it."""
+        name = url.rsplit("/", 1)[1]
+        port = str(self.port)
+        self._run("dropdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "--force", name)
+
     def _run(self, program: str, *args: str, **options: Any) -> None:
         subprocess.run(
             [str(self._binaries / program), *args],

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from engine.compiler import load_graph
-from engine.server.access import AccessLog
 from engine.server.app import create_app
 from tests.support.fake_openai import FakeProvider
 from tests.support.proxy import FAKE_ROUTES, Proxy
@@ -65,7 +64,7 @@ def logged(tmp_path: Path, fake: FakeProvider) -> Iterator[ServerThread]:
     (tmp_path / "routes.yaml").write_text(FAKE_ROUTES, encoding="utf-8")
     graph, diagnostics = load_graph([tmp_path])
     assert graph is not None, diagnostics
-    thread = ServerThread(AccessLog(create_app(graph, tmp_path, watch=False)), name="access")
+    thread = ServerThread(create_app(graph, tmp_path, watch=False), name="access")
     thread.start()
     try:
         yield thread
