@@ -73,19 +73,18 @@ class AccessLog:
 
         async def watch(message: Any) -> None:
             nonlocal status, done, first
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.body":  # the most of them, on a stream
+                if first is None and message.get("body"):
+                    first = time.perf_counter()
+                if recording is not None and message.get("body"):
+                    recording.chunks.append((recording.ms(), bytes(message["body"])))
+                if not message.get("more_body"):
+                    done = True
+            elif message["type"] == "http.response.start":
                 status = message["status"]
                 if recording is not None:
                     recording.status = status
                     recording.headers = _headers(message.get("headers", ()))
-            elif message["type"] == "http.response.body":
-                body = message.get("body")
-                if first is None and body:
-                    first = time.perf_counter()
-                if recording is not None and body:
-                    recording.chunks.append((recording.ms(), bytes(body)))
-                if not message.get("more_body"):
-                    done = True
             await send(message)
 
         async def read() -> Any:

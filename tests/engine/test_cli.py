@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -358,3 +359,45 @@ async def test_explain_reads_the_sessions_state_from_the_store(
     assert "model after the request stages: spare:pinned" in out
     assert "  1. spare:pinned with temperature=0.7" in out
     assert "session parameters (over every target's): temperature=0.7" in out
+
+
+def test_capture_show_summarizes_a_capture_and_refuses_what_is_not_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.capture import CapturedExchange, CaptureSink, Message
+
+    sink = CaptureSink(tmp_path / "captures")
+    sink.offer(
+        CapturedExchange(
+            id="x-1",
+            started=1_800_000_000.0,
+            session="bug-7",
+            frontend="anthropic",
+            route="claude",
+            client_request=Message(method="POST", path="/anthropic/v1/messages", body=b"{}"),
+            client_response=Message(status=529, body=b"{}"),
+            usage={"input": 3, "output": 4},
+        )
+    )
+    sink.close()
+    assert main(["capture", "show", str(tmp_path / "captures")]) == 0
+    shown = capsys.readouterr().out
+    assert "bug-7" in shown and "status=529" in shown and "claude" in shown
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["capture", "show", str(tmp_path / "notes.txt")]) == 1
+    assert "engine:" in capsys.readouterr().err
+
+
+def test_the_json_log_format_writes_one_object_per_line() -> None:
+    from engine.logs import JsonFormatter
+
+    record = logging.LogRecord("engine.access", logging.INFO, "", 0, "GET / 200", None, None)
+    record.fields = {"route": "default", "key": "sk-ant-" + "a1B2" * 10}
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["level"], line["logger"], line["message"]) == (
+        "info",
+        "engine.access",
+        "GET / 200",
+    )
+    assert line["route"] == "default" and line["key"] == "***"  # a credential in a field, masked
