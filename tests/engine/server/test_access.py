@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import platform
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,46 +13,26 @@ import pytest
 from engine.compiler import load_graph
 from engine.server.app import create_app
 from tests.support.fake_openai import FakeProvider
+from tests.support.logs import Records, access_records
 from tests.support.proxy import FAKE_ROUTES, Proxy
 from tests.support.servers import ServerThread
-from tests.support.signals import DEFAULT_TIMEOUT_SECS
 
 
-class AccessLines(logging.Handler):
-    """The access lines logged, from the server's thread; `wait(n)` for the first n.
+class AccessLines:
+    """The access lines logged, as text; `wait(n)` for the first n (a line is written after
+    the response's last byte went out, so a client may hold its answer before it exists)."""
 
-    A line is written after the response's last byte went out, so a client may hold its
-    answer before the line exists: tests wait for it rather than read it at once.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._changed:
-            self.lines.append(record.getMessage())
-            self._changed.notify_all()
+    def __init__(self, records: Records) -> None:
+        self._records = records
 
     def wait(self, count: int) -> list[str]:
-        with self._changed:
-            assert self._changed.wait_for(lambda: len(self.lines) >= count, DEFAULT_TIMEOUT_SECS)
-            return list(self.lines)
+        return [record.getMessage() for record in self._records.wait(count)]
 
 
 @pytest.fixture
 def access_lines() -> Iterator[AccessLines]:
-    handler = AccessLines()
-    logger = logging.getLogger("engine.access")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with access_records() as records:
+        yield AccessLines(records)
 
 
 @pytest.fixture
