@@ -33,7 +33,12 @@ _MORE = ("session", "strategy", "input_tokens", "output_tokens")
 def note(scope: Any, **fields: str | None) -> None:
     """Record facts about the request in its ASGI `scope` (route, backend, tokens…) for
     its access line, metrics and error log."""
-    scope.setdefault(KEY, {}).update({k: v for k, v in fields.items() if v})
+    noted = scope.get(KEY)
+    if noted is None:
+        noted = scope[KEY] = {}
+    for name, value in fields.items():
+        if value:
+            noted[name] = value
 
 
 def noted(scope: Any) -> dict[str, str]:
