@@ -92,15 +92,10 @@ class AccessLog:
                     recording.headers = _headers(message.get("headers", ()))
             await send(message)
 
-        async def read() -> Any:
-            message = await receive()
-            if recording is not None and message["type"] == "http.request":
-                recording.body.append(message.get("body", b""))
-            return message
-
         token = capturing.set(recording) if recording is not None else None
         try:
-            await self.app(scope, read if recording is not None else receive, watch)
+            reading = receive if recording is None else _reading(receive, recording)
+            await self.app(scope, reading, watch)
         except BaseException:
             failed = True
             raise
@@ -109,14 +104,27 @@ class AccessLog:
                 capturing.reset(token)
             seconds = time.perf_counter() - started
             fields = noted(scope)
-            if first is not None and "stream" in fields:
-                fields["ttfb"] = f"{first - started:.6f}"
+            ttfb = first - started if first is not None and "stream" in fields else None
             if self.metrics is not None and scope["path"] != "/metrics":
-                self.metrics.served(fields, status, seconds)
+                self.metrics.served(fields, status, seconds, ttfb)
+            if ttfb is not None and logged:
+                fields["ttfb_ms"] = f"{ttfb * 1000:.1f}"
             if logged:
                 _log(scope, fields, status, seconds, failed, done)
             if recording is not None and recording.sink is not None:
                 _record(recording, scope, fields, failed, done)
+
+
+def _reading(receive: ASGIReceiveCallable, recording: Recording) -> ASGIReceiveCallable:
+    """`receive`, each piece of the request's body also kept in `recording`."""
+
+    async def read() -> Any:
+        message = await receive()
+        if message["type"] == "http.request":
+            recording.body.append(message.get("body", b""))
+        return message
+
+    return read
 
 
 def _headers(raw: Any) -> list[tuple[str, str]]:

@@ -74,8 +74,11 @@ class Metrics:
         """A `GraphHolder` listener: count the reload by outcome."""
         self.reloads.labels("rejected" if has_errors(diagnostics) else "accepted").inc()
 
-    def served(self, fields: Mapping[str, str], status: int, seconds: float) -> None:
-        """Count one request from what its access line knows."""
+    def served(
+        self, fields: Mapping[str, str], status: int, seconds: float, ttfb: float | None = None
+    ) -> None:
+        """Count one request from what its access line knows (`ttfb`: a stream's time to
+        its first body bytes)."""
         where = (fields.get("frontend", "-"), fields.get("route", "-"))
         backend = fields.get("backend", "-")
         key = (*where, backend, str(status))
@@ -84,11 +87,11 @@ class Metrics:
         if latency is None:
             latency = self.latency[where] = _Histogram()
         latency.observe(seconds)
-        if "ttfb" in fields:
+        if ttfb is not None:
             first = self.first_byte.get(where)
             if first is None:
                 first = self.first_byte[where] = _Histogram()
-            first.observe(float(fields["ttfb"]))
+            first.observe(ttfb)
         if "output_tokens" in fields:
             for kind in ("input", "output"):
                 counted = (*where, backend, kind)
