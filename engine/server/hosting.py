@@ -5,7 +5,6 @@ proxy so that both run on the same stack."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -101,6 +100,8 @@ async def serve_until_stopped(
     seconds to finish before they are cut."""
     from hypercorn.asyncio import serve
 
+    from engine.server.hypercorn_fixes import idle_timeouts_heed_cancellation
+
     idle_timeouts_heed_cancellation()
     shutdown = Shutdown()
     shutdown.on_signals()  # before the app starts: a signal while it starts is kept
@@ -129,30 +130,6 @@ async def _watch(shutdown: Shutdown, supervisor: int) -> None:
     while os.getppid() == supervisor:  # noqa: ASYNC110 (no event to wait on: it is looked at)
         await asyncio.sleep(PARENT_POLL_SECS)
     shutdown.request(f"the supervising process {supervisor} is gone")
-
-
-def idle_timeouts_heed_cancellation() -> None:
-    """A fix for hypercorn (0.18) on Python 3.11, whose `asyncio.wait_for` can swallow a
-    cancellation: a connection that opens as the server stops and whose client closes it
-    at once (a port probe) could have its idle timer cancelled just as the timer fired;
-    the timer then went on to close the connection, waiting for the closing that had
-    cancelled it, and the stop waited the whole shutdown timeout for that connection.
-    The timer now ends when it was cancelled (idempotent)."""
-    from hypercorn.asyncio.tcp_server import TCPServer
-
-    if getattr(TCPServer._idle_timeout, "heeds_cancellation", False):
-        return
-
-    async def _idle_timeout(self: TCPServer) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError  # what closes the connection cancelled it
-        await asyncio.shield(self._initiate_server_close())
-
-    _idle_timeout.heeds_cancellation = True  # type: ignore[attr-defined]
-    TCPServer._idle_timeout = _idle_timeout  # type: ignore[method-assign]
 
 
 def run(main: Coroutine[Any, Any, Any]) -> Any:
