@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from engine.access import Access, ClientKey
+from engine.access import Access, ClientKey, access_of
 from engine.access.keys import matches, parse
 from engine.stage import OPERATIONS, Answer, Exchange, Stage, StrictModel, stage
 
@@ -55,7 +55,7 @@ class Auth(Stage):
 
     async def on_request(self, ctx: Exchange) -> Answer | None:
         """Refuse a call without a valid key; remember the key for `rate_limit`."""
-        access: Access = ctx.access or _LOCAL
+        access = access_of(ctx)
         presented = ctx.call.client_key
         if not presented:
             if not self.config.required:
@@ -109,7 +109,5 @@ class Auth(Stage):
             return None
         return key
 
-
-_LOCAL = Access()  # for an exchange made without the server's stores (tests, scripts)
 
 __all__ = ["Auth", "Client"]

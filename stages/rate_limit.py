@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from pydantic import Field
 
-from engine.access import Access
+from engine.access import access_of
 from engine.access.limits import Limit, retry_after
 from engine.model import Usage
 from engine.stage import Answer, Event, Exchange, Stage, StrictModel, stage
@@ -19,9 +19,11 @@ log = logging.getLogger("engine.stages.rate_limit")
 
 
 class _Counted:
-    """The scopes one exchange was counted in, for its tokens."""
+    """The scopes one exchange was counted in, and whether one of them limits tokens (then
+    the reply's tokens are counted in them too)."""
 
     scopes: tuple[str, ...] = ()
+    tokens: bool = False
 
 
 @stage("rate_limit")
@@ -48,11 +50,12 @@ class RateLimit(Stage):
         limits = self._limits(ctx)
         if not limits:
             return None
-        access: Access = ctx.access or _LOCAL
         now = time.time()
-        hit = await access.limits.take(limits, now)
+        hit = await access_of(ctx).limits.take(limits, now)
         if ctx.operation == "chat":
-            ctx.local(_Counted).scopes = tuple(limit.scope for limit in limits)
+            counted = ctx.local(_Counted)
+            counted.scopes = tuple(limit.scope for limit in limits)
+            counted.tokens = any(limit.tpm for limit in limits)
         if hit is None:
             return None
         seconds = retry_after(now)
@@ -68,8 +71,8 @@ class RateLimit(Stage):
 
     async def on_events(self, ctx: Exchange, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         """The events; the tokens the reply used are counted at its end."""
-        scopes = ctx.local(_Counted).scopes
-        if not scopes or not any(limit.tpm for limit in self._limits(ctx)):
+        counted = ctx.local(_Counted)
+        if not counted.tokens:
             async for event in events:
                 yield event
             return
@@ -82,8 +85,7 @@ class RateLimit(Stage):
         finally:
             if usage is not None:
                 tokens = usage.input_tokens + usage.output_tokens
-                access: Access = ctx.access or _LOCAL
-                await access.limits.spend(scopes, tokens, time.time())
+                await access_of(ctx).limits.spend(counted.scopes, tokens, time.time())
 
     def _limits(self, ctx: Exchange) -> list[Limit]:
         limits = []
@@ -95,7 +97,5 @@ class RateLimit(Stage):
             limits.append(Limit(scope, self.config.rpm, self.config.tpm))
         return limits
 
-
-_LOCAL = Access()
 
 __all__ = ["RateLimit"]

@@ -8,6 +8,7 @@ The `auth` and `rate_limit` stages use them through `Exchange.access`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.access.failures import FailureStore, MemoryFailureStore
 from engine.access.keys import ClientKey, KeyStore, MemoryKeyStore
@@ -23,4 +24,13 @@ class Access:
     failures: FailureStore = field(default_factory=MemoryFailureStore)
 
 
-__all__ = ["Access", "ClientKey", "FailureStore", "KeyStore", "LimitStore"]
+_IN_PROCESS = Access()  # for an exchange made without the server's stores (tests, scripts)
+
+
+def access_of(exchange: Any) -> Access:
+    """The stores an exchange's access stages use: the server's, else this process's own."""
+    found: Access | None = exchange.access
+    return found if found is not None else _IN_PROCESS
+
+
+__all__ = ["Access", "ClientKey", "FailureStore", "KeyStore", "LimitStore", "access_of"]
